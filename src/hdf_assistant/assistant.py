@@ -1,0 +1,84 @@
+"""The assistant: one object shared by the CLI, the UI and evaluation.
+
+``build_assistant(settings)`` is the one place where the model, the index and
+the retriever are built.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Sequence
+
+from hdf_assistant.answer import quote_best_passage
+from hdf_assistant.config import Settings
+from hdf_assistant.embeddings import Embedder, build_embedder
+from hdf_assistant.errors import IndexMissingError, QuestionError
+from hdf_assistant.indexing import refresh_index
+from hdf_assistant.retrieve import DenseRetriever
+from hdf_assistant.schema import Answer, IndexReport
+from hdf_assistant.store import check_compatible, current_state_dir, load_store
+
+log = logging.getLogger(__name__)
+
+
+class Assistant:
+    """Answers questions from the index, citing the passages it used."""
+
+    def __init__(self, settings: Settings, embedder: Embedder) -> None:
+        self.settings = settings
+        self.embedder = embedder
+        self._lock = threading.Lock()
+        store = load_store(settings.index_dir)
+        check_compatible(store.manifest, settings)
+        self.retriever = DenseRetriever(store, embedder)
+
+    @property
+    def manifest(self):  # noqa: ANN201 - store.Manifest
+        return self.retriever.store.manifest
+
+    def ask(self, question: str, history: Sequence[str] = (), top_k: int | None = None) -> Answer:
+        """Answer ``question``; ``history`` holds earlier user turns, oldest first."""
+        question = question.strip()
+        if not question:
+            raise QuestionError("la question est vide / the question is empty")
+        k = top_k or self.settings.top_k
+        started = time.perf_counter()
+        results = self.retriever.retrieve(question, k)
+        retrieved = time.perf_counter()
+        answer = quote_best_passage(question, results)
+        done = time.perf_counter()
+        answer.timings_ms = {
+            "retrieve": (retrieved - started) * 1000,
+            "answer": (done - retrieved) * 1000,
+            "total": (done - started) * 1000,
+        }
+        return answer
+
+    def reindex(self, full: bool = False, progress: bool = False) -> IndexReport:
+        """Refresh the index with this assistant's model, then use the new one."""
+        with self._lock:
+            report = refresh_index(self.settings, lambda: self.embedder, full=full, progress=progress)
+            store = load_store(self.settings.index_dir)
+            self.retriever = DenseRetriever(store, self.embedder)
+        return report
+
+
+def build_assistant(
+    settings: Settings,
+    build_if_missing: bool = True,
+    progress: bool = False,
+    embedder: Embedder | None = None,
+) -> Assistant:
+    """Load the model and the index (building the index first when there is none).
+
+    ``embedder`` lets a caller that already holds the model reuse it.
+    """
+    embedder = embedder or build_embedder(settings)
+    if current_state_dir(settings.index_dir) is None:
+        if not build_if_missing:
+            raise IndexMissingError(f"no index in {settings.index_dir}: run hdf-assistant index")
+        log.warning("event=building_missing_index index_dir=%s", settings.index_dir)
+        refresh_index(settings, lambda: embedder, progress=progress)
+    return Assistant(settings, embedder)

@@ -1,0 +1,183 @@
+"""Documents -> chunks: French-aware sentence splitting and packing.
+
+Sentences end at ``.``, ``!``, ``?``, ``…`` or a line break, except after a
+known abbreviation ("M.", "Mme.", "cf.", "p.", "n°"), an initial ("J."), or
+inside a number ("2.7", "1.791"). Chunks are made of whole sentences up to a
+size in characters; a sentence longer than that is cut between words, never
+inside "d'ailleurs", "6 000 €" or "2,7 %". Every chunk keeps its exact
+character span in the document's text, so ``text[start:end] == chunk.text``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+
+from hdf_assistant.schema import Chunk, SourceDocument
+
+#: Bump when the splitting rules change: the manifest records it, and an
+#: index built with other rules must be rebuilt.
+SPLITTER_VERSION = 1
+
+_ABBREVIATIONS = {
+    "m", "mm", "mme", "mmes", "mlle", "mlles", "dr", "pr", "me", "mgr", "st", "ste",
+    "cf", "p", "pp", "n", "no", "nº", "vol", "ch", "art", "al", "etc", "ex", "env",
+    "av", "bd", "fig", "tél", "tel", "éd", "ed", "coll", "dir", "min", "max", "approx",
+    "mr", "mrs", "ms", "vs", "inc", "ltd", "co", "jr", "sr", "e.g", "i.e", "c.-à-d",
+}
+#: A line at least this long that ends inside a sentence was wrapped, not ended.
+_WRAP_MIN_LINE = 60
+_BULLET = re.compile(r"\s*(?:[-•*–—▪●]|\d+[.)]\s)")
+
+# Candidate ends: terminal punctuation (possibly repeated, possibly followed
+# by closing quotes/brackets) then whitespace; or a line break.
+_END = re.compile(r"(?:[.!?…]+[»”\"')\]]*(?=\s))|\n")
+_WORD_BEFORE = re.compile(r"([\w.\-’']+)$")
+
+
+@dataclass(frozen=True)
+class Span:
+    start: int
+    end: int
+
+
+def _is_abbreviation(text: str, dot: int) -> bool:
+    """True when the '.' at ``dot`` ends an abbreviation or an initial."""
+    match = _WORD_BEFORE.search(text, 0, dot)
+    if not match:
+        return False
+    word = match.group(1).lower().rstrip(".")
+    if word in _ABBREVIATIONS:
+        return True
+    # A single capital letter: an initial ("J. Dupont"), or "J.-C."
+    return len(word) == 1 and word.isalpha() and text[dot - 1].isupper()
+
+
+def _is_wrapped_line(text: str, newline: int) -> bool:
+    """True when the line break at ``newline`` only wraps a sentence: a long
+    line ending on a word or comma, followed by a line that is no list item."""
+    line_start = text.rfind("\n", 0, newline) + 1
+    line = text[line_start:newline].rstrip()
+    if len(line) < _WRAP_MIN_LINE or not (line[-1].isalnum() or line[-1] in ",;’'-"):
+        return False
+    following = text[newline + 1 : newline + 80]
+    if not following.strip() or following.startswith("\n") or _BULLET.match(following):
+        return False
+    return True
+
+
+def split_sentences(text: str, offset: int = 0, limit: int | None = None) -> list[Span]:
+    """Sentence spans of ``text`` (whitespace trimmed, never empty)."""
+    spans: list[Span] = []
+    start = 0
+    end_limit = len(text) if limit is None else limit
+    for match in _END.finditer(text, 0, end_limit):
+        stop = match.end()
+        if match.group() == "\n":
+            if _is_wrapped_line(text, match.start()):
+                continue
+        else:
+            if match.group().startswith(".") and len(match.group()) == 1 and _is_abbreviation(text, match.start()):
+                continue
+            nxt = text[stop : stop + 3].lstrip()
+            # "... suivi de minuscules" is not a sentence end, except after ! ? …
+            if nxt and nxt[0].islower() and match.group()[0] == ".":
+                continue
+        _append_trimmed(spans, text, start, stop, offset)
+        start = stop
+    _append_trimmed(spans, text, start, end_limit, offset)
+    return spans
+
+
+def _append_trimmed(spans: list[Span], text: str, start: int, stop: int, offset: int) -> None:
+    while start < stop and text[start].isspace():
+        start += 1
+    while stop > start and text[stop - 1].isspace():
+        stop -= 1
+    if stop > start:
+        spans.append(Span(start + offset, stop + offset))
+
+
+_BREAKABLE_SPACE = re.compile(r"\s+")
+
+
+def _break_points(text: str, span: Span) -> list[int]:
+    """Positions where an over-long sentence may be cut: spaces that do not
+    sit inside a number ("6 000") or before a unit ("2,7 %", "6 000 €")."""
+    points = []
+    for match in _BREAKABLE_SPACE.finditer(text, span.start, span.end):
+        before = text[match.start() - 1] if match.start() > 0 else ""
+        after = text[match.end()] if match.end() < len(text) else ""
+        if before.isdigit() and (after.isdigit() or after in "%€$£‰"):
+            continue
+        if after in "%€$£‰:;!?»":  # French typography puts a space before these
+            continue
+        if before == "«":
+            continue
+        points.append(match.start())
+    return points
+
+
+def _cut_long(text: str, span: Span, size: int) -> list[Span]:
+    """Cut one sentence longer than ``size`` at word boundaries."""
+    pieces: list[Span] = []
+    start = span.start
+    points = _break_points(text, span)
+    while span.end - start > size:
+        candidates = [p for p in points if start < p <= start + size]
+        cut = candidates[-1] if candidates else next((p for p in points if p > start), span.end)
+        pieces.append(Span(start, cut))
+        start = cut
+        while start < span.end and text[start].isspace():
+            start += 1
+    if start < span.end:
+        pieces.append(Span(start, span.end))
+    return pieces
+
+
+def chunk_spans(text: str, size: int, overlap: int = 0) -> list[Span]:
+    """Pack whole sentences into spans of at most ``size`` characters.
+
+    ``overlap`` sentences from the end of a chunk start the next one (never
+    so many that the chunk would make no progress).
+    """
+    units: list[Span] = []
+    for sentence in split_sentences(text):
+        if sentence.end - sentence.start > size:
+            units.extend(_cut_long(text, sentence, size))
+        else:
+            units.append(sentence)
+    chunks: list[Span] = []
+    i = 0
+    while i < len(units):
+        j = i + 1
+        while j < len(units) and units[j].end - units[i].start <= size:
+            j += 1
+        chunks.append(Span(units[i].start, units[j - 1].end))
+        if j >= len(units):
+            break
+        i = max(i + 1, j - overlap)
+    return chunks
+
+
+def chunk_id(file_hash: str, page: int | None, span: Span) -> str:
+    """Stable id of a chunk: same file content, page and span -> same id."""
+    key = f"{file_hash}:{page or 0}:{span.start}:{span.end}"
+    return hashlib.sha1(key.encode()).hexdigest()[:20]
+
+
+def chunk_document(document: SourceDocument, size: int, overlap: int = 0) -> list[Chunk]:
+    """Chunks of one document, each with its exact span."""
+    return [
+        Chunk(
+            id=chunk_id(document.file_hash, document.page, span),
+            text=document.text[span.start : span.end],
+            source=document.source,
+            page=document.page,
+            start=span.start,
+            end=span.end,
+            file_hash=document.file_hash,
+        )
+        for span in chunk_spans(document.text, size, overlap)
+    ]

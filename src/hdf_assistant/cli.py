@@ -1,0 +1,140 @@
+"""Command line: ``hdf-assistant [--corpus DIR] [--index-dir DIR] {index,ask,serve}``.
+
+``main(argv)`` returns the exit code. Errors become one clear line on stderr
+and a non-zero exit here, nowhere deeper.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from hdf_assistant.config import Settings, load_settings
+from hdf_assistant.errors import HdfError, QuestionError
+from hdf_assistant.schema import Answer, IndexReport
+
+EXIT_ERROR = 1
+EXIT_USAGE = 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="hdf-assistant",
+        description="Assistant documentaire hors ligne : questions sur les documents du corpus, "
+        "réponses citées (fichier, page, passage).",
+    )
+    parser.add_argument("--corpus", type=Path, help="corpus directory (default: corpus/, env HDF_CORPUS_DIR)")
+    parser.add_argument("--index-dir", type=Path, help="index directory (default: index/, env HDF_INDEX_DIR)")
+    parser.add_argument("--config", type=Path, help="settings file (default: hdf-assistant.toml if present)")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log what happens")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p_index = sub.add_parser("index", help="build or refresh the index")
+    p_index.add_argument("--full", action="store_true", help="rebuild everything from scratch")
+    p_index.add_argument("--json", action="store_true", help="print one JSON object")
+
+    p_ask = sub.add_parser("ask", help="ask one question")
+    p_ask.add_argument("question")
+    p_ask.add_argument("--history", action="append", default=[], metavar="TURN",
+                       help="an earlier user turn (repeat, oldest first)")
+    p_ask.add_argument("--top-k", type=int, help="number of passages to retrieve")
+    p_ask.add_argument("--json", action="store_true", help="print one JSON object")
+
+    p_serve = sub.add_parser("serve", help="start the chat in the browser")
+    p_serve.add_argument("--host", default="127.0.0.1")
+    p_serve.add_argument("--port", type=int, default=7860)
+    return parser
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    progress = sys.stderr.isatty() and not getattr(args, "json", False)
+    return load_settings(args.config, corpus_dir=args.corpus, index_dir=args.index_dir, progress=progress)
+
+
+def _print_report(report: IndexReport) -> None:
+    print(f"{report.documents} documents, {report.chunks} passages indexés en {report.seconds:.1f} s")
+    for label, names in (("ajoutés", report.added), ("modifiés", report.updated),
+                         ("retirés", report.removed), ("inchangés", report.unchanged)):
+        if names:
+            print(f"  {label} ({len(names)}) : {', '.join(names)}")
+    for item in report.skipped:
+        print(f"  ignoré : {item.file} ({item.reason})")
+
+
+def _print_answer(answer: Answer) -> None:
+    print(answer.text)
+    if answer.citations:
+        print()
+        print("Sources :")
+        for c in answer.citations:
+            where = f"{c.source}, p. {c.page}" if c.page else c.source
+            snippet = " ".join(c.text.split())
+            if len(snippet) > 160:
+                snippet = snippet[:157] + "..."
+            print(f"  [{c.n}] {where} (score {c.score:.3f}) : {snippet}")
+
+
+def _cmd_index(args: argparse.Namespace, settings: Settings) -> int:
+    from hdf_assistant.embeddings import build_embedder
+    from hdf_assistant.indexing import refresh_index
+
+    report = refresh_index(settings, lambda: build_embedder(settings), full=args.full, progress=settings.progress)
+    if args.json:
+        print(json.dumps(report.to_dict(), ensure_ascii=False))
+    else:
+        _print_report(report)
+    return 0
+
+
+def _cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
+    from hdf_assistant.assistant import build_assistant
+    from hdf_assistant.store import current_state_dir
+
+    if not args.question.strip():
+        raise QuestionError("la question est vide : posez une question / the question is empty")
+    if current_state_dir(settings.index_dir) is None:
+        print(f"Aucun index dans {settings.index_dir} : construction de l'index d'abord...", file=sys.stderr)
+    assistant = build_assistant(settings, progress=settings.progress)
+    answer = assistant.ask(args.question, history=args.history, top_k=args.top_k)
+    if args.json:
+        print(json.dumps(answer.to_dict(), ensure_ascii=False))
+    else:
+        _print_answer(answer)
+    return 0
+
+
+def _cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    from hdf_assistant.assistant import build_assistant
+    from hdf_assistant.ui import launch
+
+    assistant = build_assistant(settings, progress=settings.progress)
+    launch(assistant, host=args.host, port=args.port)
+    return 0
+
+
+_COMMANDS = {"index": _cmd_index, "ask": _cmd_ask, "serve": _cmd_serve}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit code."""
+    args = _parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(levelname)s %(name)s %(message)s",
+    )
+    try:
+        settings = _settings(args)
+        return _COMMANDS[args.command](args, settings)
+    except QuestionError as exc:
+        print(f"hdf-assistant: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except HdfError as exc:
+        print(f"hdf-assistant: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        print("hdf-assistant: interrompu", file=sys.stderr)
+        return 130

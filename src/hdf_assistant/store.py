@@ -1,0 +1,271 @@
+"""The index on disk: a FAISS id-mapped index, a docstore and a manifest.
+
+Layout of the index directory (a contract; see README)::
+
+    index/
+      CURRENT               name of the live state directory
+      state-<stamp>/
+        manifest.json       model, dimension, chunking, files and hashes, build time
+        vectors.faiss       faiss.IndexIDMap2(IndexFlatIP): cosine on unit vectors
+        ids.json            chunk id -> FAISS id
+        docstore.json       llama-index SimpleDocumentStore of the chunks (TextNodes)
+
+A new state is always written into a fresh directory and made live by
+atomically replacing ``CURRENT``; a reader never sees a half-written index.
+FAISS ids come from a counter kept in the manifest, so they stay unique after
+deletions and re-additions.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from hdf_assistant.chunking import SPLITTER_VERSION
+from hdf_assistant.config import Settings
+from hdf_assistant.errors import IndexMismatchError, IndexMissingError
+from hdf_assistant.schema import Chunk, ScoredChunk
+
+log = logging.getLogger(__name__)
+
+FORMAT_VERSION = 1
+CURRENT_FILE = "CURRENT"
+
+
+@dataclass
+class FileEntry:
+    """What the manifest remembers of one indexed file."""
+
+    hash: str
+    pages: int
+    chunks: int
+    indexed_at: str
+
+
+@dataclass
+class Manifest:
+    """Everything needed to tell whether the index matches the settings."""
+
+    embed_model: str
+    model_id: str
+    dim: int
+    query_prefix: str
+    passage_prefix: str
+    chunk_size: int
+    chunk_overlap: int
+    splitter_version: int = SPLITTER_VERSION
+    format_version: int = FORMAT_VERSION
+    built_at: str = ""
+    next_id: int = 0
+    files: dict[str, FileEntry] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Manifest:
+        files = {name: FileEntry(**entry) for name, entry in data.pop("files", {}).items()}
+        return cls(**data, files=files)
+
+
+def now_iso() -> str:
+    return datetime.now(timezone.utc).replace(microsecond=0).isoformat()
+
+
+def check_compatible(manifest: Manifest, settings: Settings) -> None:
+    """Raise :class:`IndexMismatchError` naming the first setting that differs."""
+    expected = {
+        "embed_model": settings.embed_model,
+        "chunk_size": settings.chunk_size,
+        "chunk_overlap": settings.chunk_overlap,
+        "splitter_version": SPLITTER_VERSION,
+        "format_version": FORMAT_VERSION,
+    }
+    for name, value in expected.items():
+        found = getattr(manifest, name)
+        if found != value:
+            raise IndexMismatchError(
+                f"the index was built with {name}={found!r} but the current setting is "
+                f"{name}={value!r}; rebuild it with: hdf-assistant index --full"
+            )
+
+
+def _faiss() -> Any:
+    try:
+        import faiss
+    except ImportError as exc:  # pragma: no cover - declared dependency
+        raise IndexMissingError("faiss is not installed: pip install faiss-cpu") from exc
+    return faiss
+
+
+def _node(chunk: Chunk) -> Any:
+    from llama_index.core.schema import TextNode
+
+    return TextNode(
+        id_=chunk.id,
+        text=chunk.text,
+        metadata={
+            "source": chunk.source,
+            "page": chunk.page,
+            "start": chunk.start,
+            "end": chunk.end,
+            "file_hash": chunk.file_hash,
+        },
+    )
+
+
+def _chunk(node: Any) -> Chunk:
+    meta = node.metadata
+    return Chunk(
+        id=node.node_id,
+        text=node.text,
+        source=meta["source"],
+        page=meta["page"],
+        start=meta["start"],
+        end=meta["end"],
+        file_hash=meta["file_hash"],
+    )
+
+
+class VectorStore:
+    """One consistent state of the index, in memory."""
+
+    def __init__(self, manifest: Manifest, faiss_index: Any, docstore: Any, ids: dict[str, int]):
+        self.manifest = manifest
+        self._index = faiss_index
+        self._docstore = docstore
+        self._ids = ids
+        self._by_faiss = {v: k for k, v in ids.items()}
+        self._cache: dict[str, Chunk] = {}
+
+    @classmethod
+    def empty(cls, manifest: Manifest) -> VectorStore:
+        from llama_index.core.storage.docstore import SimpleDocumentStore
+
+        faiss = _faiss()
+        index = faiss.IndexIDMap2(faiss.IndexFlatIP(manifest.dim))
+        return cls(manifest, index, SimpleDocumentStore(), {})
+
+    # -- reading -----------------------------------------------------------
+    @property
+    def size(self) -> int:
+        return int(self._index.ntotal)
+
+    def chunk(self, chunk_id: str) -> Chunk:
+        cached = self._cache.get(chunk_id)
+        if cached is None:
+            cached = _chunk(self._docstore.get_node(chunk_id))
+            self._cache[chunk_id] = cached
+        return cached
+
+    def chunks(self) -> list[Chunk]:
+        return [self.chunk(cid) for cid in self._ids]
+
+    def search(self, vector: np.ndarray, k: int) -> list[ScoredChunk]:
+        """The ``k`` chunks nearest to ``vector`` (cosine), best first."""
+        if self.size == 0:
+            return []
+        query = np.ascontiguousarray(vector, dtype=np.float32).reshape(1, -1)
+        scores, ids = self._index.search(query, min(k, self.size))
+        return [
+            ScoredChunk(self.chunk(self._by_faiss[int(i)]), float(s))
+            for s, i in zip(scores[0], ids[0])
+            if i >= 0
+        ]
+
+    # -- writing -----------------------------------------------------------
+    def add(self, chunks: list[Chunk], vectors: np.ndarray) -> None:
+        if not chunks:
+            return
+        new_ids = np.arange(self.manifest.next_id, self.manifest.next_id + len(chunks), dtype=np.int64)
+        self.manifest.next_id += len(chunks)
+        self._index.add_with_ids(np.ascontiguousarray(vectors, dtype=np.float32), new_ids)
+        self._docstore.add_documents([_node(c) for c in chunks], allow_update=True)
+        for chunk, fid in zip(chunks, new_ids):
+            self._ids[chunk.id] = int(fid)
+            self._by_faiss[int(fid)] = chunk.id
+            self._cache[chunk.id] = chunk
+
+    def remove_sources(self, sources: set[str]) -> int:
+        """Drop every chunk of ``sources`` from FAISS and the docstore."""
+        doomed = [cid for cid in self._ids if self.chunk(cid).source in sources]
+        if not doomed:
+            return 0
+        faiss_ids = np.array([self._ids[cid] for cid in doomed], dtype=np.int64)
+        self._index.remove_ids(faiss_ids)
+        for cid in doomed:
+            self._docstore.delete_document(cid, raise_error=False)
+            del self._by_faiss[self._ids.pop(cid)]
+            self._cache.pop(cid, None)
+        return len(doomed)
+
+    # -- disk --------------------------------------------------------------
+    def save(self, index_dir: Path) -> Path:
+        """Write this state beside the live one and switch to it atomically."""
+        faiss = _faiss()
+        index_dir.mkdir(parents=True, exist_ok=True)
+        stamp = time.strftime("%Y%m%dT%H%M%S") + f"-{time.time_ns() % 1_000_000_000:09d}"
+        target = index_dir / f"state-{stamp}"
+        tmp = index_dir / f".tmp-{stamp}"
+        tmp.mkdir()
+        self.manifest.built_at = now_iso()
+        faiss.write_index(self._index, str(tmp / "vectors.faiss"))
+        self._docstore.persist(str(tmp / "docstore.json"))
+        (tmp / "ids.json").write_text(json.dumps(self._ids), encoding="utf-8")
+        (tmp / "manifest.json").write_text(
+            json.dumps(self.manifest.to_json(), ensure_ascii=False, indent=1), encoding="utf-8"
+        )
+        os.replace(tmp, target)
+        pointer = index_dir / f".{CURRENT_FILE}.{stamp}"
+        pointer.write_text(target.name, encoding="utf-8")
+        os.replace(pointer, index_dir / CURRENT_FILE)
+        _remove_old_states(index_dir, keep=target.name)
+        log.info("event=index_saved state=%s chunks=%d", target.name, self.size)
+        return target
+
+
+def _remove_old_states(index_dir: Path, keep: str) -> None:
+    for old in index_dir.glob("state-*"):
+        if old.name != keep:
+            shutil.rmtree(old, ignore_errors=True)
+
+
+def current_state_dir(index_dir: Path) -> Path | None:
+    """The live state directory, or None when no index was built."""
+    pointer = index_dir / CURRENT_FILE
+    if not pointer.is_file():
+        return None
+    state = index_dir / pointer.read_text(encoding="utf-8").strip()
+    return state if (state / "manifest.json").is_file() else None
+
+
+def read_manifest(index_dir: Path) -> Manifest | None:
+    state = current_state_dir(index_dir)
+    if state is None:
+        return None
+    return Manifest.from_json(json.loads((state / "manifest.json").read_text(encoding="utf-8")))
+
+
+def load_store(index_dir: Path) -> VectorStore:
+    """Load the live state; raises :class:`IndexMissingError` when there is none."""
+    from llama_index.core.storage.docstore import SimpleDocumentStore
+
+    state = current_state_dir(index_dir)
+    if state is None:
+        raise IndexMissingError(f"no index in {index_dir}: run hdf-assistant index")
+    faiss = _faiss()
+    faiss.omp_set_num_threads(1)  # one query at a time: one thread is fastest
+    manifest = Manifest.from_json(json.loads((state / "manifest.json").read_text(encoding="utf-8")))
+    index = faiss.read_index(str(state / "vectors.faiss"))
+    docstore = SimpleDocumentStore.from_persist_path(str(state / "docstore.json"))
+    ids = json.loads((state / "ids.json").read_text(encoding="utf-8"))
+    return VectorStore(manifest, index, docstore, ids)

