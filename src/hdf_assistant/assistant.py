@@ -22,6 +22,10 @@ from hdf_assistant.store import check_compatible, current_state_dir, load_store
 
 log = logging.getLogger(__name__)
 
+#: Chunks retrieved per question, at least: enough for MRR@10 in evaluation
+#: and for later re-ranking; the answer cites the best ``top_k`` of them.
+RETRIEVAL_DEPTH = 10
+
 
 class Assistant:
     """Answers questions from the index, citing the passages it used."""
@@ -45,9 +49,10 @@ class Assistant:
             raise QuestionError("la question est vide / the question is empty")
         k = top_k or self.settings.top_k
         started = time.perf_counter()
-        results = self.retriever.retrieve(question, k)
+        results = self.retriever.retrieve(question, max(k, RETRIEVAL_DEPTH))
         retrieved = time.perf_counter()
-        answer = quote_best_passage(question, results)
+        answer = quote_best_passage(question, results[:k])
+        answer.retrieved = results
         done = time.perf_counter()
         answer.timings_ms = {
             "retrieve": (retrieved - started) * 1000,

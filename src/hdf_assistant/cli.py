@@ -44,6 +44,14 @@ def _parser() -> argparse.ArgumentParser:
     p_ask.add_argument("--top-k", type=int, help="number of passages to retrieve")
     p_ask.add_argument("--json", action="store_true", help="print one JSON object")
 
+    p_eval = sub.add_parser("eval", help="answer a file of questions and measure the answers")
+    p_eval.add_argument("file", type=Path, help=".jsonl, .csv or SQuAD-format .json")
+    p_eval.add_argument("--out", type=Path, help="write one JSON object per question (JSONL)")
+    p_eval.add_argument("--report", type=Path, help="write a Markdown report (and a PNG chart beside it)")
+    p_eval.add_argument("--json", action="store_true", help="print the summary as JSON")
+    p_eval.add_argument("--top-k", type=int, help="number of passages cited per answer")
+    p_eval.add_argument("--compare", type=Path, metavar="OLD_RESULTS", help="an earlier --out file to compare with")
+
     p_serve = sub.add_parser("serve", help="start the chat in the browser")
     p_serve.add_argument("--host", default="127.0.0.1")
     p_serve.add_argument("--port", type=int, default=7860)
@@ -107,6 +115,58 @@ def _cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
+    from hdf_assistant.assistant import build_assistant
+    from hdf_assistant.embeddings import build_embedder
+    from hdf_assistant.eval_data import load_question_set
+    from hdf_assistant.evaluate import compare_table, compare_with, run_eval, squad_workspace, summary_table
+    from hdf_assistant.evaluate import write_report
+    from hdf_assistant.indexing import refresh_index
+
+    questions = load_question_set(args.file)
+    for error in questions.errors:
+        where = f"line {error.line}" if error.line else "entry"
+        print(f"{args.file}: {where}: {error.message} (skipped)", file=sys.stderr)
+    if not questions.questions:
+        raise HdfError(f"{args.file}: no usable question")
+    if args.compare is not None and not args.compare.is_file():
+        raise HdfError(f"results file to compare with not found: {args.compare}")
+    embedder = build_embedder(settings)
+    if questions.kind == "squad":
+        settings = squad_workspace(settings, args.file, questions)
+        report = refresh_index(settings, lambda: embedder, progress=settings.progress)
+        print(f"SQuAD corpus: {report.documents} articles, {report.chunks} passages "
+              f"({len(report.added) + len(report.updated)} embedded) in {settings.corpus_dir.parent}",
+              file=sys.stderr)
+    assistant = build_assistant(settings, progress=settings.progress, embedder=embedder)
+    out = args.out.open("w", encoding="utf-8") if args.out else None
+    try:
+        def write_row(row: dict) -> None:
+            if out is not None:
+                out.write(json.dumps(row, ensure_ascii=False) + "\n")
+                out.flush()
+
+        run = run_eval(assistant, questions, top_k=args.top_k, progress=settings.progress, on_row=write_row)
+    finally:
+        if out is not None:
+            out.close()
+    comparison = compare_with(run, args.compare) if args.compare else None
+    if args.report:
+        chart = write_report(run, args.report, args.file, comparison)
+        print(f"report: {args.report} (chart: {chart})", file=sys.stderr)
+    if args.json:
+        payload = {**run.summary, "config": run.config}
+        if comparison is not None:
+            payload["compare"] = comparison
+        print(json.dumps(payload, ensure_ascii=False))
+    else:
+        print(summary_table(run.summary))
+        if comparison is not None:
+            print()
+            print(compare_table(comparison))
+    return 0
+
+
 def _cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     from hdf_assistant.assistant import build_assistant
     from hdf_assistant.ui import launch
@@ -116,7 +176,7 @@ def _cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-_COMMANDS = {"index": _cmd_index, "ask": _cmd_ask, "serve": _cmd_serve}
+_COMMANDS = {"index": _cmd_index, "ask": _cmd_ask, "eval": _cmd_eval, "serve": _cmd_serve}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

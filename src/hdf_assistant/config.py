@@ -39,6 +39,8 @@ class Settings:
     embed_model: str = DEFAULT_EMBED_MODEL
     #: Where converted models are kept (never inside the repository).
     model_cache_dir: Path = field(default_factory=lambda: _default_cache_dir() / "models")
+    #: Where ``eval`` keeps the corpora and indexes of SQuAD files.
+    eval_cache_dir: Path = field(default_factory=lambda: _default_cache_dir() / "eval")
     #: Prefixes for models that need them; ``None`` means "decide from the model".
     query_prefix: str | None = None
     passage_prefix: str | None = None
@@ -63,6 +65,7 @@ _ENV = {
     "HDF_INDEX_DIR": "index_dir",
     "HDF_EMBED_MODEL": "embed_model",
     "HDF_MODEL_CACHE": "model_cache_dir",
+    "HDF_EVAL_CACHE": "eval_cache_dir",
     "HDF_QUERY_PREFIX": "query_prefix",
     "HDF_PASSAGE_PREFIX": "passage_prefix",
     "HDF_CHUNK_SIZE": "chunk_size",

@@ -65,6 +65,8 @@ class Answer:
     abstained: bool
     citations: list[Citation] = field(default_factory=list)
     timings_ms: dict[str, float] = field(default_factory=dict)
+    #: every chunk retrieved for the question, best first (for evaluation)
+    retrieved: list[ScoredChunk] = field(default_factory=list, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
         return {
