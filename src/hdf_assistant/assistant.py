@@ -16,9 +16,9 @@ from hdf_assistant.config import Settings
 from hdf_assistant.embeddings import Embedder, build_embedder
 from hdf_assistant.errors import IndexMissingError, QuestionError
 from hdf_assistant.indexing import refresh_index
-from hdf_assistant.retrieve import DenseRetriever
+from hdf_assistant.retrieve import Retriever, build_retriever
 from hdf_assistant.schema import Answer, IndexReport
-from hdf_assistant.store import check_compatible, current_state_dir, load_store
+from hdf_assistant.store import Manifest, VectorStore, check_compatible, current_state_dir, load_store
 
 log = logging.getLogger(__name__)
 
@@ -34,22 +34,38 @@ class Assistant:
         self.settings = settings
         self.embedder = embedder
         self._lock = threading.Lock()
-        store = load_store(settings.index_dir)
-        check_compatible(store.manifest, settings)
-        self.retriever = DenseRetriever(store, embedder)
+        self._use(load_store(settings.index_dir))
+
+    def _use(self, store: VectorStore) -> None:
+        check_compatible(store.manifest, self.settings)
+        self.store = store
+        self._retrievers: dict[str, Retriever] = {}
+
+    def retriever(self, name: str | None = None) -> Retriever:
+        """The retriever called ``name`` (default: the configured one) over the current index."""
+        name = name or self.settings.retriever
+        if name not in self._retrievers:
+            self._retrievers[name] = build_retriever(name, self.store, self.embedder)
+        return self._retrievers[name]
 
     @property
-    def manifest(self):  # noqa: ANN201 - store.Manifest
-        return self.retriever.store.manifest
+    def manifest(self) -> Manifest:
+        return self.store.manifest
 
-    def ask(self, question: str, history: Sequence[str] = (), top_k: int | None = None) -> Answer:
+    def ask(
+        self,
+        question: str,
+        history: Sequence[str] = (),
+        top_k: int | None = None,
+        retriever: str | None = None,
+    ) -> Answer:
         """Answer ``question``; ``history`` holds earlier user turns, oldest first."""
         question = question.strip()
         if not question:
             raise QuestionError("la question est vide / the question is empty")
         k = top_k or self.settings.top_k
         started = time.perf_counter()
-        results = self.retriever.retrieve(question, max(k, RETRIEVAL_DEPTH))
+        results = self.retriever(retriever).retrieve(question, max(k, RETRIEVAL_DEPTH))
         retrieved = time.perf_counter()
         answer = quote_best_passage(question, results[:k])
         answer.retrieved = results
@@ -65,8 +81,7 @@ class Assistant:
         """Refresh the index with this assistant's model, then use the new one."""
         with self._lock:
             report = refresh_index(self.settings, lambda: self.embedder, full=full, progress=progress)
-            store = load_store(self.settings.index_dir)
-            self.retriever = DenseRetriever(store, self.embedder)
+            self._use(load_store(self.settings.index_dir))
         return report
 
 

@@ -17,6 +17,8 @@ from hdf_assistant.config import Settings, load_settings
 from hdf_assistant.errors import HdfError, QuestionError
 from hdf_assistant.schema import Answer, IndexReport
 
+RETRIEVERS = ("dense", "bm25", "hybrid")
+
 EXIT_ERROR = 1
 EXIT_USAGE = 2
 
@@ -42,6 +44,7 @@ def _parser() -> argparse.ArgumentParser:
     p_ask.add_argument("--history", action="append", default=[], metavar="TURN",
                        help="an earlier user turn (repeat, oldest first)")
     p_ask.add_argument("--top-k", type=int, help="number of passages to retrieve")
+    p_ask.add_argument("--retriever", choices=RETRIEVERS, help="dense, bm25 or hybrid (default: hybrid)")
     p_ask.add_argument("--json", action="store_true", help="print one JSON object")
 
     p_eval = sub.add_parser("eval", help="answer a file of questions and measure the answers")
@@ -50,6 +53,7 @@ def _parser() -> argparse.ArgumentParser:
     p_eval.add_argument("--report", type=Path, help="write a Markdown report (and a PNG chart beside it)")
     p_eval.add_argument("--json", action="store_true", help="print the summary as JSON")
     p_eval.add_argument("--top-k", type=int, help="number of passages cited per answer")
+    p_eval.add_argument("--retriever", choices=RETRIEVERS, help="dense, bm25 or hybrid (default: hybrid)")
     p_eval.add_argument("--compare", type=Path, metavar="OLD_RESULTS", help="an earlier --out file to compare with")
 
     p_serve = sub.add_parser("serve", help="start the chat in the browser")
@@ -60,7 +64,13 @@ def _parser() -> argparse.ArgumentParser:
 
 def _settings(args: argparse.Namespace) -> Settings:
     progress = sys.stderr.isatty() and not getattr(args, "json", False)
-    return load_settings(args.config, corpus_dir=args.corpus, index_dir=args.index_dir, progress=progress)
+    return load_settings(
+        args.config,
+        corpus_dir=args.corpus,
+        index_dir=args.index_dir,
+        progress=progress,
+        retriever=getattr(args, "retriever", None),
+    )
 
 
 def _print_report(report: IndexReport) -> None:

@@ -50,6 +50,8 @@ class Settings:
     #: Sentences repeated from the end of a chunk at the start of the next.
     chunk_overlap: int = 1
     top_k: int = 5
+    #: ``dense``, ``bm25`` or ``hybrid`` (see benchmarks/README.md for why the default)
+    retriever: str = "hybrid"
     embed_batch_size: int = 16
     max_file_mb: int = 50
     #: Progress bars on terminals (never in JSON output).
@@ -71,6 +73,7 @@ _ENV = {
     "HDF_CHUNK_SIZE": "chunk_size",
     "HDF_CHUNK_OVERLAP": "chunk_overlap",
     "HDF_TOP_K": "top_k",
+    "HDF_RETRIEVER": "retriever",
     "HDF_EMBED_BATCH_SIZE": "embed_batch_size",
     "HDF_MAX_FILE_MB": "max_file_mb",
 }
@@ -126,6 +129,8 @@ def load_settings(
     settings = Settings(**values)
     if settings.chunk_size < 100:
         raise ConfigError("chunk_size must be at least 100 characters")
+    if settings.retriever not in ("dense", "bm25", "hybrid"):
+        raise ConfigError(f"retriever must be dense, bm25 or hybrid, not '{settings.retriever}'")
     if settings.top_k < 1:
         raise ConfigError("top_k must be at least 1")
     return settings

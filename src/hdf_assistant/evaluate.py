@@ -101,7 +101,7 @@ def run_config(assistant: Assistant, top_k: int | None) -> dict[str, Any]:
         "chunk_size": manifest.chunk_size,
         "chunk_overlap": manifest.chunk_overlap,
         "top_k": top_k or assistant.settings.top_k,
-        "retriever": assistant.retriever.name,
+        "retriever": assistant.retriever().name,
         "answer_mode": "quote",
         "index_built_at": manifest.built_at,
         "index_documents": len(manifest.files),

@@ -33,6 +33,7 @@ import numpy as np
 from hdf_assistant.chunking import SPLITTER_VERSION
 from hdf_assistant.config import Settings
 from hdf_assistant.errors import IndexMismatchError, IndexMissingError
+from hdf_assistant.keyword_index import ANALYZER_VERSION, KeywordIndex
 from hdf_assistant.schema import Chunk, ScoredChunk
 
 log = logging.getLogger(__name__)
@@ -63,6 +64,7 @@ class Manifest:
     chunk_size: int
     chunk_overlap: int
     splitter_version: int = SPLITTER_VERSION
+    analyzer_version: int = ANALYZER_VERSION
     format_version: int = FORMAT_VERSION
     built_at: str = ""
     next_id: int = 0
@@ -88,6 +90,7 @@ def check_compatible(manifest: Manifest, settings: Settings) -> None:
         "chunk_size": settings.chunk_size,
         "chunk_overlap": settings.chunk_overlap,
         "splitter_version": SPLITTER_VERSION,
+        "analyzer_version": ANALYZER_VERSION,
         "format_version": FORMAT_VERSION,
     }
     for name, value in expected.items():
@@ -139,8 +142,16 @@ def _chunk(node: Any) -> Chunk:
 class VectorStore:
     """One consistent state of the index, in memory."""
 
-    def __init__(self, manifest: Manifest, faiss_index: Any, docstore: Any, ids: dict[str, int]):
+    def __init__(
+        self,
+        manifest: Manifest,
+        faiss_index: Any,
+        docstore: Any,
+        ids: dict[str, int],
+        keyword: KeywordIndex | None = None,
+    ):
         self.manifest = manifest
+        self.keyword = keyword
         self._index = faiss_index
         self._docstore = docstore
         self._ids = ids
@@ -169,6 +180,18 @@ class VectorStore:
 
     def chunks(self) -> list[Chunk]:
         return [self.chunk(cid) for cid in self._ids]
+
+    def chunk_at(self, position: int) -> Chunk:
+        """The chunk at ``position`` in the keyword index's order."""
+        assert self.keyword is not None
+        return self.chunk(self.keyword.chunk_ids[position])
+
+    def dense_scores(self, vector: np.ndarray, chunk_ids: list[str]) -> np.ndarray:
+        """Exact cosine of ``vector`` with the given chunks."""
+        if not chunk_ids:
+            return np.zeros(0, dtype=np.float32)
+        stored = np.vstack([self._index.reconstruct(self._ids[cid]) for cid in chunk_ids])
+        return stored @ np.asarray(vector, dtype=np.float32).reshape(-1)
 
     def search(self, vector: np.ndarray, k: int) -> list[ScoredChunk]:
         """The ``k`` chunks nearest to ``vector`` (cosine), best first."""
@@ -219,6 +242,9 @@ class VectorStore:
         tmp.mkdir()
         self.manifest.built_at = now_iso()
         faiss.write_index(self._index, str(tmp / "vectors.faiss"))
+        ids = list(self._ids)
+        self.keyword = KeywordIndex.build(ids, [self.chunk(cid).text for cid in ids])
+        self.keyword.save(tmp)
         self._docstore.persist(str(tmp / "docstore.json"))
         (tmp / "ids.json").write_text(json.dumps(self._ids), encoding="utf-8")
         (tmp / "manifest.json").write_text(
@@ -268,4 +294,4 @@ def load_store(index_dir: Path) -> VectorStore:
     index = faiss.read_index(str(state / "vectors.faiss"))
     docstore = SimpleDocumentStore.from_persist_path(str(state / "docstore.json"))
     ids = json.loads((state / "ids.json").read_text(encoding="utf-8"))
-    return VectorStore(manifest, index, docstore, ids)
+    return VectorStore(manifest, index, docstore, ids, KeywordIndex.load(state))

@@ -1,0 +1,128 @@
+"""French analyser for the keyword index.
+
+Text -> terms: Unicode compatibility forms, lower case, numbers kept whole
+("1 791", "1,791" and "1791" give the same term; "2,7" and "2.7" give
+"2.7"), elisions split off ("l'économie" -> "economie"), accents folded,
+French stopwords dropped, Snowball French stemming. Hyphenated words give
+their parts and the joined form ("e-santé" -> "sante", "esante"). For a
+question in English, English stopwords are dropped too and English stems
+are added, since English questions mostly reach French text through the
+dense side.
+
+The original text is never changed: terms are only used for matching.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from functools import lru_cache
+from typing import Any
+
+_ELISION = re.compile(r"\b(?:l|d|qu|j|n|s|c|m|t|jusqu|lorsqu|puisqu|quoiqu)['’`](?=\w)", re.IGNORECASE)
+# thousands separators inside a number: "1 791", "15 000", "1.791", "1,791", "1 234 567"
+_THOUSANDS = re.compile(r"(?<=\d)[ \u00a0\u202f.,'’](?=\d{3}(?!\d))")
+_DECIMAL = re.compile(r"(?<=\d),(?=\d)")
+_TOKEN = re.compile(r"\d+(?:\.\d+)*|[^\W\d_]+(?:-[^\W\d_]+)*", re.UNICODE)
+
+_FRENCH_STOPWORDS_EXTRA = {
+    "a", "à", "au", "aux", "avec", "ce", "ces", "cet", "cette", "dans", "de", "des", "du", "elle", "en", "et",
+    "eux", "il", "ils", "je", "la", "le", "les", "leur", "leurs", "lui", "ma", "mais", "me", "meme", "mes",
+    "moi", "mon", "ne", "nos", "notre", "nous", "on", "ou", "où", "par", "pas", "pour", "qu", "que", "qui",
+    "sa", "se", "ses", "son", "sur", "ta", "te", "tes", "toi", "ton", "tu", "un", "une", "vos", "votre",
+    "vous", "y", "est", "sont", "quel", "quelle", "quels", "quelles", "combien", "comment", "quoi",
+    "dont", "lors", "ainsi", "aussi", "tres", "plus", "etre", "avoir", "fait", "faire", "peut", "doit",
+}
+_ENGLISH_STOPWORDS = {
+    "a", "an", "the", "and", "or", "of", "in", "on", "at", "to", "for", "from", "by", "with", "about", "as",
+    "is", "are", "was", "were", "be", "been", "being", "do", "does", "did", "have", "has", "had", "what",
+    "which", "who", "whom", "whose", "where", "when", "why", "how", "many", "much", "this", "that", "these",
+    "those", "it", "its", "there", "their", "they", "them", "i", "you", "he", "she", "we", "my", "your",
+    "our", "his", "her", "can", "could", "would", "should", "will", "shall", "may", "might", "any", "some",
+    "not", "no", "than", "then", "into", "over", "under", "per", "according", "tell", "me", "give",
+}
+_ENGLISH_MARKERS = {
+    "the", "what", "which", "who", "where", "when", "how", "many", "much", "is", "are", "does", "do", "of",
+    "and", "in", "for", "with", "there", "why",
+}
+_FRENCH_MARKERS = {
+    "le", "la", "les", "des", "du", "de", "est", "sont", "quel", "quelle", "quels", "quelles", "combien",
+    "comment", "pourquoi", "ou", "où", "qui", "que", "dans", "pour", "une", "un", "et", "en", "au", "aux",
+}
+
+
+def fold(text: str) -> str:
+    """Remove accents: "économie" -> "economie" (œ and æ spelled out)."""
+    text = text.replace("œ", "oe").replace("Œ", "OE").replace("æ", "ae").replace("Æ", "AE")
+    decomposed = unicodedata.normalize("NFKD", text)
+    return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+
+
+@lru_cache(maxsize=1)
+def _stopwords() -> frozenset[str]:
+    try:
+        from bm25s.stopwords import STOPWORDS_FRENCH
+
+        words = set(STOPWORDS_FRENCH)
+    except ImportError:  # pragma: no cover - declared dependency
+        words = set()
+    return frozenset(fold(w) for w in words | _FRENCH_STOPWORDS_EXTRA)
+
+
+@lru_cache(maxsize=2)
+def _stemmer(language: str) -> Any:
+    import Stemmer
+
+    return Stemmer.Stemmer(language)
+
+
+def normalize_numbers(text: str) -> str:
+    """Join thousands groups and use a decimal point: "1 791,5" -> "1791.5"."""
+    previous = None
+    while previous != text:
+        previous = text
+        text = _THOUSANDS.sub("", text)
+    return _DECIMAL.sub(".", text)
+
+
+def detect_language(text: str) -> str:
+    """"en" or "fr", from function words (French when unsure)."""
+    words = re.findall(r"[a-zà-ÿ]+", text.lower())
+    english = sum(w in _ENGLISH_MARKERS for w in words)
+    french = sum(w in _FRENCH_MARKERS for w in words)
+    return "en" if english > french else "fr"
+
+
+def _raw_terms(text: str) -> list[str]:
+    text = unicodedata.normalize("NFKC", text).lower()
+    text = _ELISION.sub(" ", text)
+    text = normalize_numbers(text)
+    text = fold(text)
+    terms: list[str] = []
+    for token in _TOKEN.findall(text):
+        if "-" in token:
+            parts = [p for p in token.split("-") if p]
+            terms.extend(parts)
+            terms.append("".join(parts))
+        else:
+            terms.append(token)
+    return terms
+
+
+def analyze(text: str, language: str = "fr") -> list[str]:
+    """Terms of ``text`` for the keyword index (documents are French)."""
+    stop = _stopwords()
+    words = [t for t in _raw_terms(text) if t not in stop and (len(t) > 1 or t.isdigit())]
+    if language == "en":
+        words = [w for w in words if w not in _ENGLISH_STOPWORDS]
+    numbers = [w for w in words if w[0].isdigit()]
+    letters = [w for w in words if not w[0].isdigit()]
+    stems = _stemmer("french").stemWords(letters)
+    if language == "en":
+        stems = stems + [s for s in _stemmer("english").stemWords(letters) if s not in stems]
+    return stems + numbers
+
+
+def analyze_query(question: str) -> list[str]:
+    """Terms of a question, in French or English."""
+    return analyze(question, detect_language(question))
