@@ -1,41 +1,373 @@
-"""Ranked chunks -> Answer with citations.
+"""Ranked chunks -> a short, cited, extractive answer (or an abstention).
 
-For now the answer quotes the best passage; sentence selection, abstention
-and generation build on this module later.
+Sentences of the best passages are scored against the question: semantic
+similarity with the same embedding model, overlap of the question's terms,
+and whether the sentence holds the expected kind of answer (a number for
+"combien / how many", a year for "quand / when", a place for "où / where",
+an organisation for "quelle entreprise / which company"). The answer leads
+with the best sentence(s), quoted, each followed by its marker [n]; only the
+sentences used are cited, with their exact character span.
+
+The assistant abstains when the evidence is weak: when a name the question
+asks about (a place, an organisation) appears nowhere in the documents the
+evidence comes from, when the question's distinctive terms are missing, or
+when no sentence is similar enough to the question.
 """
 
 from __future__ import annotations
 
+import math
+import re
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
+from hdf_assistant.analysis import analyze, detect_language, fold
+from hdf_assistant.chunking import split_sentences
 from hdf_assistant.schema import Answer, Citation, ScoredChunk
 
-NO_ANSWER_FR = "Je ne trouve pas la réponse dans les documents."
+NO_ANSWER = {
+    "fr": "Les documents ne contiennent pas la réponse à cette question.",
+    "en": "The documents do not contain the answer to this question.",
+}
+LEAD = {"fr": "D'après les documents :", "en": "According to the documents:"}
+SEE_ALSO = {"fr": "Passages les plus proches (qui ne répondent pas) :", "en": "Closest passages (not an answer):"}
 
 
-def cite(results: list[ScoredChunk]) -> list[Citation]:
-    """Citations for ranked chunks, numbered from 1, best first."""
-    return [
-        Citation(
-            n=i,
-            source=r.chunk.source,
-            page=r.chunk.page,
-            text=r.chunk.text,
-            score=round(r.score, 4),
-            start=r.chunk.start,
-            end=r.chunk.end,
-        )
-        for i, r in enumerate(results, start=1)
+class SentenceEmbedder(Protocol):
+    def embed_passages(self, texts: list[str], progress: None = None) -> np.ndarray: ...
+
+    def embed_queries(self, texts: list[str]) -> np.ndarray: ...
+
+
+@dataclass(frozen=True)
+class AnswerParams:
+    """Weights and thresholds, calibrated on data (benchmarks/README.md)."""
+
+    passages: int = 5  # best chunks whose sentences are candidates
+    lexical_weight: float = 0.25
+    type_weight: float = 0.06
+    #: penalty for a sentence without a number (year) when one is asked for
+    missing_type_penalty: float = 0.1
+    #: penalty for very short sentences (headings, list stubs)
+    short_penalty: float = 0.1
+    short_words: int = 5
+    rank_weight: float = 0.03
+    #: abstain when the best sentence's similarity is below this
+    min_similarity: float = 0.80
+    #: abstain when less than this share (IDF-weighted) of the question's
+    #: terms occurs in the evidence document
+    min_coverage: float = 0.5
+    #: also quote the second sentence when it scores this close to the first
+    second_sentence_margin: float = 0.02
+
+
+# -- question analysis ---------------------------------------------------------
+_TYPES = [
+    ("year", re.compile(r"\bquand\b|en quelle ann[ée]e|depuis quelle ann[ée]e|\bwhen\b|what year|which year|since when", re.I)),
+    ("number", re.compile(
+        r"\bcombien\b|how many|how much|\bquel(?:le)?s? (?:est |sont )?(?:le |la |les )?(?:nombre|taux|part|pourcentage|montant|"
+        r"proportion|chiffre|effectif|budget|co[uû]t|prix|plafond|maximum|minimum|montant)|"
+        r"what (?:is the )?(?:share|percentage|proportion|rate|number|amount|maximum|minimum|cap|limit|size|total)|"
+        r"\bquel taux\b|\bquelle part\b|\bnombre de\b|\bhow (?:long|old|big|large)\b", re.I)),
+    ("place", re.compile(r"\bo[uù]\b|\bwhere\b|quelle ville|which city|in which (?:city|town|region)|dans quelle", re.I)),
+    ("org", re.compile(
+        r"quel(?:le)?s? (?:entreprise|soci[ée]t[ée]|organisation|organisme|structure|p[ôo]le|association|acteur|groupe|incubateur|centre|cluster)|"
+        r"which (?:company|companies|firm|organi[sz]ation|centre|center|hub|cluster|group)|what (?:company|companies|organi[sz]ation)", re.I)),
+    ("person", re.compile(r"\bqui\b(?! est)|\bwho\b", re.I)),
+]
+_NUMBER = re.compile(r"\d")
+_YEAR = re.compile(r"\b(1[89]\d\d|20\d\d)\b")
+_PROPER = re.compile(r"(?<![\w'’])([A-ZÀ-ÖØ-Þ][\w\-’']*[\w])")
+_QUESTION_WORDS = {
+    "quel", "quelle", "quels", "quelles", "combien", "comment", "pourquoi", "qui", "que", "quoi", "ou", "où",
+    "what", "which", "who", "where", "when", "how", "why", "is", "are", "does", "do", "et", "and", "le", "la",
+    "les", "l", "d", "de", "des", "en", "dans", "a", "à", "au", "aux", "the", "in", "of", "un", "une",
+    "est", "sont", "parle", "parle-moi", "tell", "me", "about", "y", "il", "elle", "son", "sa", "ses",
+}
+
+
+#: Words that describe the kind of answer rather than the topic ("en quelle
+#: année", "quel rang"): the documents need not contain them.
+_FRAME_WORDS = {
+    "annee", "annees", "an", "ans", "date", "jour", "mois", "ville", "villes", "lieu", "endroit", "nombre",
+    "quantite", "rang", "position", "classement", "montant", "prix", "cout", "part", "pourcentage",
+    "proportion", "nom", "noms", "personne", "personnes", "gens", "exemple", "exemples", "chose", "choses",
+    "type", "types", "sorte", "maniere", "facon", "quoi", "plan", "prevoit", "veut", "faut", "peut", "doit",
+}
+_DETERMINERS = {
+    "le", "la", "les", "l", "du", "de", "des", "d", "un", "une", "au", "aux", "son", "sa", "ses", "leur",
+    "leurs", "ce", "cet", "cette", "ces", "quel", "quelle", "quels", "quelles", "notre", "votre",
+}
+_INVERSION = re.compile(r"-(?:t-)?(?:il|elle|ils|elles|on)$")
+
+
+def topic_terms(question: str) -> list[tuple[str, str]]:
+    """(word, analyser term) pairs of a French question's topic words
+    (frame words such as "année" or "rang" left out)."""
+    pairs = []
+    for word in re.findall(r"[\w\-]+", fold(question.lower()).replace("'", " ").replace("’", " ")):
+        word = _INVERSION.sub("", word)
+        if word in _FRAME_WORDS:
+            continue
+        for term in analyze(word):
+            pairs.append((word, term))
+    return pairs
+
+
+def noun_terms(question: str) -> list[tuple[str, str]]:
+    """Topic words in a noun position (after an article or a determiner:
+    "le président", "du chômage", "d'affaires"), with their terms."""
+    words = [_INVERSION.sub("", w) for w in re.findall(r"[\w]+", fold(question.lower()))]
+    pairs = []
+    for before, word in zip(words, words[1:]):
+        if before in _DETERMINERS and word not in _FRAME_WORDS and len(word) > 2:
+            pairs.extend((word, term) for term in analyze(word))
+    return pairs
+
+
+def answer_type(question: str) -> str:
+    """The kind of answer a question expects: year, number, place, org, person or other."""
+    for name, pattern in _TYPES:
+        if pattern.search(question):
+            return name
+    return "other"
+
+
+def question_entities(question: str) -> list[str]:
+    """Capitalised names in the question ("Lille", "OVH", "Amiens")."""
+    names = []
+    for match in _PROPER.finditer(question):
+        word = match.group(1)
+        if fold(word.lower()) in _QUESTION_WORDS or len(word) < 2:
+            continue
+        names.append(word)
+    return names
+
+
+def _term_match(term: str, terms: set[str]) -> bool:
+    """Exact term, one that starts like it ("lill" / "lilloi"), or one that
+    shares a long beginning with it ("plafond" / "plafonne")."""
+    if term in terms:
+        return True
+    if len(term) < 4:
+        return False
+    for t in terms:
+        if len(t) < 4:
+            continue
+        if t.startswith(term) or term.startswith(t):
+            return True
+        if len(term) >= 6 and len(t) >= 6 and t[:5] == term[:5] and t[:6] == term[:6]:
+            return True
+    return False
+
+
+def _mentions(doc_terms: set[str], name: str) -> bool:
+    """True when one of the name's words occurs ("Île-de-France" / "France")."""
+    terms = [t for t in analyze(name) if len(t) >= 3 and not t.isdigit()]
+    return not terms or any(_term_match(t, doc_terms) for t in terms)
+
+
+# -- sentences -----------------------------------------------------------------
+@dataclass
+class Candidate:
+    result: ScoredChunk
+    rank: int
+    start: int  # span in the document's text
+    end: int
+    text: str
+    #: what is compared with the question: the sentence, after the lead-in
+    #: of its list when it is a list item ("... en quatre axes : - Développer ...")
+    context: str = ""
+    score: float = 0.0
+    similarity: float = 0.0
+
+
+_BULLET = re.compile(r"^\s*(?:[-•*–—▪●]|\d+[.)])\s")
+
+
+def candidate_sentences(results: list[ScoredChunk], passages: int) -> list[Candidate]:
+    """Sentences of the best chunks, without the repeats that overlapping chunks bring."""
+    seen: set[tuple[str, int | None, int]] = set()
+    out = []
+    for rank, result in enumerate(results[:passages], start=1):
+        chunk = result.chunk
+        lead_in = ""
+        for span in split_sentences(chunk.text):
+            text = chunk.text[span.start : span.end]
+            is_item = bool(_BULLET.match(text))
+            context = f"{lead_in} {text}" if is_item and lead_in else text
+            if text.rstrip().endswith(":"):
+                lead_in = text
+            elif not is_item:
+                lead_in = ""
+            key = (chunk.source, chunk.page, chunk.start + span.start)
+            if key in seen or len(text) < 3:
+                continue
+            seen.add(key)
+            out.append(Candidate(result, rank, chunk.start + span.start, chunk.start + span.end, text, context))
+    return out
+
+
+_ANAPHORA = re.compile(
+    r"^(?:ce|cet|cette|ces|celui|celle|ceux|il|elle|ils|elles|celui-ci|celle-ci|"
+    r"this|these|it|they|he|she)\b",
+    re.IGNORECASE,
+)
+
+
+def _previous_sentence(candidate: Candidate, candidates: list[Candidate]) -> Candidate | None:
+    """The sentence just before ``candidate`` in the same document, if it is a candidate."""
+    chunk = candidate.result.chunk
+    before = [
+        c for c in candidates
+        if c.result.chunk.source == chunk.source and c.result.chunk.page == chunk.page and c.end <= candidate.start
     ]
+    return max(before, key=lambda c: c.end) if before else None
 
 
+def _type_match(kind: str, sentence: str, question: str) -> float:
+    if kind == "number":
+        return 1.0 if _NUMBER.search(sentence) else 0.0
+    if kind == "year":
+        return 1.0 if _YEAR.search(sentence) else 0.0
+    if kind in ("place", "org", "person"):
+        asked = {fold(n.lower()) for n in question_entities(question)}
+        names = [n for n in question_entities(sentence) if fold(n.lower()) not in asked]
+        return 1.0 if names else 0.0
+    return 0.0
+
+
+def _idf(term: str, document_frequency: dict[str, int], n_docs: int) -> float:
+    return math.log(1 + (n_docs + 1) / (document_frequency.get(term, 0) + 0.5))
+
+
+# -- composing ------------------------------------------------------------------
 def _where(citation: Citation) -> str:
     return f"{citation.source}, p. {citation.page}" if citation.page else citation.source
 
 
+def _cite(n: int, candidate: Candidate, score: float) -> Citation:
+    chunk = candidate.result.chunk
+    return Citation(n, chunk.source, chunk.page, candidate.text, round(score, 4), candidate.start, candidate.end)
+
+
+def abstain(question: str, language: str, results: list[ScoredChunk], reason: str) -> Answer:
+    """An answer that says the documents are silent; nearest passages as "see also"."""
+    text = NO_ANSWER[language]
+    if results:
+        names = []
+        for r in results[:3]:
+            where = f"{r.chunk.source}, p. {r.chunk.page}" if r.chunk.page else r.chunk.source
+            if where not in names:
+                names.append(where)
+        text += f"\n{SEE_ALSO[language]} " + " ; ".join(names)
+    answer = Answer(question, text, abstained=True)
+    answer.abstain_reason = reason  # type: ignore[attr-defined]
+    return answer
+
+
+class ExtractiveAnswerer:
+    """Selects and quotes the sentences that answer the question."""
+
+    mode = "extractive"
+
+    def __init__(self, embedder: SentenceEmbedder, params: AnswerParams | None = None) -> None:
+        self.embedder = embedder
+        self.params = params or AnswerParams()
+
+    def answer(
+        self,
+        question: str,
+        results: list[ScoredChunk],
+        search_query: str | None = None,
+        document_text: dict[str, str] | None = None,
+        document_frequency: dict[str, int] | None = None,
+        n_documents: int = 1,
+    ) -> Answer:
+        """Answer ``question`` from ``results``.
+
+        ``search_query`` is the question completed from the conversation;
+        ``document_text`` maps each source to its full text (to check that the
+        names asked about occur there); ``document_frequency`` maps analyser
+        terms to the number of chunks containing them.
+        """
+        p = self.params
+        language = detect_language(question)
+        query = search_query or question
+        if not results:
+            return abstain(question, language, results, "nothing retrieved")
+        candidates = candidate_sentences(results, p.passages)
+        if not candidates:
+            return abstain(question, language, results, "no sentence")
+
+        query_vec = self.embedder.embed_queries([query])[0]
+        sentence_vecs = self.embedder.embed_passages([c.context for c in candidates])
+        similarities = sentence_vecs @ query_vec
+        query_terms = set(analyze(query, detect_language(query)))
+        kind = answer_type(question)
+        for cand, sim in zip(candidates, similarities):
+            terms = set(analyze(cand.context))
+            overlap = sum(_term_match(t, terms) for t in query_terms) / len(query_terms) if query_terms else 0.0
+            typed = _type_match(kind, cand.text, question)
+            cand.similarity = float(sim)
+            cand.score = (
+                float(sim)
+                + p.lexical_weight * overlap
+                + p.type_weight * typed
+                + p.rank_weight / cand.rank
+            )
+            if kind in ("number", "year") and not typed:
+                cand.score -= p.missing_type_penalty
+            if len(cand.text.split()) < p.short_words:
+                cand.score -= p.short_penalty
+        ranked = sorted(candidates, key=lambda c: -c.score)
+        best = ranked[0]
+        previous = _previous_sentence(best, candidates)
+
+        # 1. names asked about must occur: the question's own in the evidence
+        #    (sentence and what introduces it), the conversation's in its document
+        doc_terms = set(analyze((document_text or {}).get(best.result.chunk.source, best.result.chunk.text)))
+        near_terms = set(analyze(" ".join([best.context, previous.text if previous else ""])))
+        missing = [n for n in question_entities(question) if not _mentions(near_terms, n)]
+        missing += [n for n in question_entities(query) if n not in question and not _mentions(doc_terms, n)]
+        if missing:
+            return abstain(question, language, results, f"not mentioned: {', '.join(missing)}")
+        # 2. a topic word of a French question that no document contains at all
+        #    means the documents are about something else
+        if document_frequency is not None and language == "fr":
+            absent = [w for w, t in noun_terms(question)
+                      if document_frequency.get(t, 0) == 0 and not _term_match(t, doc_terms)]
+            if absent:
+                return abstain(question, language, results, f"never mentioned: {', '.join(absent)}")
+        # 3. the question's distinctive terms must be covered
+        topic = {t for _, t in noun_terms(query) + noun_terms(question)} if language == "fr" else set()
+        if document_frequency is not None and topic:
+            weights = {t: _idf(t, document_frequency, n_documents) for t in topic}
+            covered = sum(w for t, w in weights.items() if _term_match(t, doc_terms)) / sum(weights.values())
+            if covered < p.min_coverage:
+                return abstain(question, language, results, f"coverage {covered:.2f}")
+        # 4. some sentence must be close enough to the question
+        if best.similarity < p.min_similarity:
+            return abstain(question, language, results, f"similarity {best.similarity:.3f}")
+
+        used = [previous, best] if previous is not None and _ANAPHORA.match(best.text) else [best]
+        if len(ranked) > 1:
+            second = ranked[1]
+            if (best.score - second.score <= p.second_sentence_margin and second not in used
+                    and second.text not in best.text):
+                used.append(second)
+        citations = [_cite(i, c, c.score) for i, c in enumerate(used, start=1)]
+        quoted = " ".join(f"« {' '.join(c.text.split())} » [{c.n}]" for c in citations)
+        return Answer(question, f"{LEAD[language]} {quoted}", abstained=False, citations=citations)
+
+
 def quote_best_passage(question: str, results: list[ScoredChunk]) -> Answer:
-    """The best passage, quoted and cited as [1]; abstain when nothing was found."""
+    """The best passage, quoted and cited as [1] (no model needed)."""
+    language = detect_language(question)
     if not results:
-        return Answer(question, NO_ANSWER_FR, abstained=True)
-    citations = cite(results)
-    best = citations[0]
-    text = f"« {best.text.strip()} » [1] ({_where(best)})"
-    return Answer(question, text, abstained=False, citations=citations)
+        return abstain(question, language, results, "nothing retrieved")
+    r = results[0]
+    citation = Citation(1, r.chunk.source, r.chunk.page, r.chunk.text, round(r.score, 4), r.chunk.start, r.chunk.end)
+    return Answer(question, f"« {r.chunk.text.strip()} » [1] ({_where(citation)})", False, [citation])

@@ -11,13 +11,15 @@ import threading
 import time
 from collections.abc import Sequence
 
-from hdf_assistant.answer import quote_best_passage
+from hdf_assistant.analysis import analyze, detect_language
+from hdf_assistant.answer import ExtractiveAnswerer, quote_best_passage
+from hdf_assistant.conversation import contextualize
 from hdf_assistant.config import Settings
 from hdf_assistant.embeddings import Embedder, build_embedder
 from hdf_assistant.errors import IndexMissingError, QuestionError
 from hdf_assistant.indexing import refresh_index
 from hdf_assistant.retrieve import Retriever, build_retriever
-from hdf_assistant.schema import Answer, IndexReport
+from hdf_assistant.schema import Answer, IndexReport, ScoredChunk
 from hdf_assistant.store import Manifest, VectorStore, check_compatible, current_state_dir, load_store
 
 log = logging.getLogger(__name__)
@@ -34,6 +36,7 @@ class Assistant:
         self.settings = settings
         self.embedder = embedder
         self._lock = threading.Lock()
+        self._extractive = ExtractiveAnswerer(embedder)
         self._use(load_store(settings.index_dir))
 
     def _use(self, store: VectorStore) -> None:
@@ -58,6 +61,7 @@ class Assistant:
         history: Sequence[str] = (),
         top_k: int | None = None,
         retriever: str | None = None,
+        mode: str | None = None,
     ) -> Answer:
         """Answer ``question``; ``history`` holds earlier user turns, oldest first."""
         question = question.strip()
@@ -65,10 +69,12 @@ class Assistant:
             raise QuestionError("la question est vide / the question is empty")
         k = top_k or self.settings.top_k
         started = time.perf_counter()
-        results = self.retriever(retriever).retrieve(question, max(k, RETRIEVAL_DEPTH))
+        search_query = contextualize(question, history)
+        results = self.retriever(retriever).retrieve(search_query, max(k, RETRIEVAL_DEPTH))
         retrieved = time.perf_counter()
-        answer = quote_best_passage(question, results[:k])
+        answer = self._answer(question, search_query, results[:k], mode or self.settings.answer_mode)
         answer.retrieved = results
+        answer.search_query = search_query
         done = time.perf_counter()
         answer.timings_ms = {
             "retrieve": (retrieved - started) * 1000,
@@ -76,6 +82,23 @@ class Assistant:
             "total": (done - started) * 1000,
         }
         return answer
+
+    def _answer(self, question: str, search_query: str, results: list[ScoredChunk], mode: str) -> Answer:
+        if mode == "quote":
+            answer = quote_best_passage(question, results)
+            answer.mode = "quote"
+            return answer
+        keyword = self.store.keyword
+        terms = analyze(search_query, detect_language(search_query)) + analyze(search_query)
+        sources = {r.chunk.source for r in results}
+        return self._extractive.answer(
+            question,
+            results,
+            search_query=search_query,
+            document_text={s: self.store.source_text(s) for s in sources},
+            document_frequency=keyword.document_frequency(terms) if keyword else None,
+            n_documents=self.store.size,
+        )
 
     def reindex(self, full: bool = False, progress: bool = False) -> IndexReport:
         """Refresh the index with this assistant's model, then use the new one."""

@@ -50,6 +50,8 @@ class Settings:
     #: Sentences repeated from the end of a chunk at the start of the next.
     chunk_overlap: int = 1
     top_k: int = 5
+    #: ``extractive`` (default, offline), ``quote`` (best passage as is) or ``llm``
+    answer_mode: str = "extractive"
     #: ``dense``, ``bm25`` or ``hybrid`` (see benchmarks/README.md for why the default)
     retriever: str = "hybrid"
     embed_batch_size: int = 16
@@ -73,6 +75,7 @@ _ENV = {
     "HDF_CHUNK_SIZE": "chunk_size",
     "HDF_CHUNK_OVERLAP": "chunk_overlap",
     "HDF_TOP_K": "top_k",
+    "HDF_ANSWER_MODE": "answer_mode",
     "HDF_RETRIEVER": "retriever",
     "HDF_EMBED_BATCH_SIZE": "embed_batch_size",
     "HDF_MAX_FILE_MB": "max_file_mb",
@@ -131,6 +134,8 @@ def load_settings(
         raise ConfigError("chunk_size must be at least 100 characters")
     if settings.retriever not in ("dense", "bm25", "hybrid"):
         raise ConfigError(f"retriever must be dense, bm25 or hybrid, not '{settings.retriever}'")
+    if settings.answer_mode not in ("extractive", "quote", "llm"):
+        raise ConfigError(f"answer_mode must be extractive, quote or llm, not '{settings.answer_mode}'")
     if settings.top_k < 1:
         raise ConfigError("top_k must be at least 1")
     return settings

@@ -90,6 +90,7 @@ class SentenceTransformerEmbedder:
         self.query_prefix = query_prefix
         self.passage_prefix = passage_prefix
         self.batch_size = batch_size
+        self._query_cache: dict[str, np.ndarray] = {}
 
     def _encode(self, texts: Sequence[str]) -> np.ndarray:
         vectors = self._model.encode(
@@ -113,8 +114,15 @@ class SentenceTransformerEmbedder:
         return out
 
     def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
-        """Unit vectors of ``texts`` as search queries."""
-        return self._encode([self.query_prefix + t for t in texts])
+        """Unit vectors of ``texts`` as search queries (recent ones are remembered:
+        retrieval and answer selection embed the same question)."""
+        missing = [t for t in dict.fromkeys(texts) if t not in self._query_cache]
+        if missing:
+            for text, vector in zip(missing, self._encode([self.query_prefix + t for t in missing])):
+                self._query_cache[text] = vector
+                if len(self._query_cache) > 512:
+                    self._query_cache.pop(next(iter(self._query_cache)))
+        return np.vstack([self._query_cache[t] for t in texts]) if texts else np.zeros((0, self.dim), np.float32)
 
 
 def _prefixes_for(name: str, settings: Settings) -> tuple[str, str]:

@@ -51,6 +51,14 @@ class KeywordIndex:
             return np.zeros(len(self.chunk_ids), dtype=np.float32)
         return np.asarray(self._model.get_scores(known), dtype=np.float32)
 
+    def document_frequency(self, terms: Sequence[str]) -> dict[str, int]:
+        """Number of chunks that contain each term (0 when unknown)."""
+        if self._model is None:
+            return {t: 0 for t in terms}
+        indptr = self._model.scores["indptr"]
+        vocab = self._model.vocab_dict
+        return {t: int(indptr[vocab[t] + 1] - indptr[vocab[t]]) if t in vocab else 0 for t in terms}
+
     def position(self, chunk_id: str) -> int | None:
         return self._position.get(chunk_id)
 

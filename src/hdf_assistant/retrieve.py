@@ -99,8 +99,10 @@ def blend(dense: np.ndarray, keyword: np.ndarray, keyword_weight: float) -> np.n
 
 
 def rank_by_document(sources: list[str], scores: np.ndarray, second_weight: float) -> list[int]:
-    """Candidate order: documents by best (plus weighted second-best) passage
-    score, then passages within a document by score."""
+    """Candidate order: the best passage of each document, documents ranked by
+    their best (plus weighted second-best) passage score; then the other
+    passages by score. The first results thus cover as many documents as
+    possible, the most relevant first."""
     best: dict[str, list[float]] = {}
     for source, score in zip(sources, scores):
         best.setdefault(source, []).append(float(score))
@@ -108,7 +110,13 @@ def rank_by_document(sources: list[str], scores: np.ndarray, second_weight: floa
     for source, values in best.items():
         values.sort(reverse=True)
         doc_score[source] = values[0] + (second_weight * values[1] if len(values) > 1 else 0.0)
-    return sorted(range(len(sources)), key=lambda i: (-doc_score[sources[i]], -float(scores[i])))
+    by_score = sorted(range(len(sources)), key=lambda i: -float(scores[i]))
+    firsts: dict[str, int] = {}
+    for i in by_score:
+        firsts.setdefault(sources[i], i)
+    heads = sorted(firsts.values(), key=lambda i: -doc_score[sources[i]])
+    chosen = set(heads)
+    return heads + [i for i in by_score if i not in chosen]
 
 
 class HybridRetriever:

@@ -65,6 +65,12 @@ class Answer:
     abstained: bool
     citations: list[Citation] = field(default_factory=list)
     timings_ms: dict[str, float] = field(default_factory=dict)
+    #: how the answer was made: extractive, quote or llm
+    mode: str = "extractive"
+    #: llm mode: whether every sentence was checked against its passage
+    verified: bool | None = None
+    #: the question completed from the conversation, used for retrieval
+    search_query: str | None = None
     #: every chunk retrieved for the question, best first (for evaluation)
     retrieved: list[ScoredChunk] = field(default_factory=list, repr=False)
 
@@ -75,6 +81,9 @@ class Answer:
             "abstained": self.abstained,
             "citations": [c.to_dict() for c in self.citations],
             "timings_ms": {k: round(v, 1) for k, v in self.timings_ms.items()},
+            "mode": self.mode,
+            "verified": self.verified,
+            "search_query": self.search_query,
         }
 
 

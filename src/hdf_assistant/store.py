@@ -157,6 +157,7 @@ class VectorStore:
         self._ids = ids
         self._by_faiss = {v: k for k, v in ids.items()}
         self._cache: dict[str, Chunk] = {}
+        self._by_source: dict[str, str] | None = None
 
     @classmethod
     def empty(cls, manifest: Manifest) -> VectorStore:
@@ -180,6 +181,18 @@ class VectorStore:
 
     def chunks(self) -> list[Chunk]:
         return [self.chunk(cid) for cid in self._ids]
+
+    def source_text(self, source: str) -> str:
+        """All the text indexed for one file (its chunks in order)."""
+        if self._by_source is None:
+            by_source: dict[str, list[Chunk]] = {}
+            for chunk in self.chunks():
+                by_source.setdefault(chunk.source, []).append(chunk)
+            self._by_source = {
+                name: "\n".join(c.text for c in sorted(items, key=lambda c: (c.page or 0, c.start)))
+                for name, items in by_source.items()
+            }
+        return self._by_source.get(source, "")
 
     def chunk_at(self, position: int) -> Chunk:
         """The chunk at ``position`` in the keyword index's order."""
@@ -211,6 +224,7 @@ class VectorStore:
             return
         new_ids = np.arange(self.manifest.next_id, self.manifest.next_id + len(chunks), dtype=np.int64)
         self.manifest.next_id += len(chunks)
+        self._by_source = None
         self._index.add_with_ids(np.ascontiguousarray(vectors, dtype=np.float32), new_ids)
         self._docstore.add_documents([_node(c) for c in chunks], allow_update=True)
         for chunk, fid in zip(chunks, new_ids):
@@ -225,6 +239,7 @@ class VectorStore:
             return 0
         faiss_ids = np.array([self._ids[cid] for cid in doomed], dtype=np.int64)
         self._index.remove_ids(faiss_ids)
+        self._by_source = None
         for cid in doomed:
             self._docstore.delete_document(cid, raise_error=False)
             del self._by_faiss[self._ids.pop(cid)]

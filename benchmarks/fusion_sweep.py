@@ -1,0 +1,67 @@
+"""Sweep the hybrid retriever's fusion parameters on a SQuAD benchmark.
+
+    python benchmarks/fusion_sweep.py ../shared/benchmarks/piaf-spf/spf_qr_test.json
+
+Needs the benchmark's cached index, built by one run of
+``hdf-assistant eval FILE`` with the same settings. Questions are embedded
+once; every parameter set then runs the real HybridRetriever and is judged
+with the same metric code as ``eval`` (rank of the gold article's first chunk).
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+from pathlib import Path
+
+import numpy as np
+
+from hdf_assistant.config import load_settings
+from hdf_assistant.embeddings import build_embedder
+from hdf_assistant.eval_data import load_question_set
+from hdf_assistant.evaluate import squad_workspace
+from hdf_assistant.metrics import compute_metrics, source_rank
+from hdf_assistant.retrieve import DenseRetriever, FusionParams, HybridRetriever, KeywordRetriever
+from hdf_assistant.store import load_store
+
+
+class CachedQueries:
+    def __init__(self, embedder, questions):  # noqa: ANN001
+        self.model_id, self.dim = embedder.model_id, embedder.dim
+        vectors = embedder.embed_queries(questions)
+        self._cache = dict(zip(questions, vectors))
+
+    def embed_queries(self, texts):  # noqa: ANN001, ANN201
+        return np.vstack([self._cache[t] for t in texts])
+
+
+def measure(retriever, questions) -> dict:  # noqa: ANN001
+    rows = []
+    for q in questions:
+        hits = retriever.retrieve(q.question, 10)
+        rows.append({"expected_source": q.expected_source,
+                     "source_rank": source_rank([h.chunk.source for h in hits], q.expected_source)})
+    return compute_metrics(rows)["retrieval"]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("squad", type=Path)
+    args = parser.parse_args()
+    qs = load_question_set(args.squad)
+    settings = squad_workspace(load_settings(), args.squad, qs)
+    store = load_store(settings.index_dir)
+    embedder = CachedQueries(build_embedder(settings), [q.question for q in qs.questions])
+    rows = [("dense", measure(DenseRetriever(store, embedder), qs.questions)),
+            ("bm25", measure(KeywordRetriever(store), qs.questions))]
+    for w, cand, second in itertools.product([0.1, 0.2, 0.3, 0.4, 0.5], [20, 50, 100], [0.0, 0.2, 0.5]):
+        params = FusionParams(keyword_weight_fr=w, keyword_weight_en=w, candidates=cand, second_passage_weight=second)
+        rows.append((f"hybrid w={w} cand={cand} second={second}", measure(HybridRetriever(store, embedder, params), qs.questions)))
+    print("| retriever | hit@1 | hit@3 | hit@5 | MRR@10 |")
+    print("|---|---|---|---|---|")
+    for name, r in rows:
+        print(f"| {name} | {r['hit@1']:.3f} | {r['hit@3']:.3f} | {r['hit@5']:.3f} | {r['mrr@10']:.3f} |")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,61 @@
+"""Follow-up questions: complete a question from the conversation for retrieval.
+
+Without a language model, a follow-up ("Et combien de salariés y
+travaillent ?", "Which centre supports the first one?") is completed with
+the key words of the earlier user turn it depends on. A question that stands
+on its own is left as it is.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+from hdf_assistant.analysis import fold
+
+_FOLLOW_UP = re.compile(
+    r"^(?:et|mais|alors|aussi|and|but|also|what about|how about|et pour|et en)\b"
+    r"|\b(?:il|elle|ils|elles|y|lui|leur|leurs|son|sa|ses|ce|cet|cette|ces|celui|celle|ceux|celles|"
+    r"dernier|derni[eè]re|premier|premi[eè]re|l[aà]-bas|it|its|they|their|them|this|that|these|those|"
+    r"there|former|latter|first one|second one|the same)\b"
+    r"|-t-(?:il|elle|ils|elles)\b",
+    re.IGNORECASE,
+)
+_WORD = re.compile(r"[\w][\w\-’']*", re.UNICODE)
+_SKIP = {
+    "quel", "quelle", "quels", "quelles", "combien", "comment", "pourquoi", "qui", "que", "quoi", "ou", "où",
+    "est", "sont", "est-ce", "qu'est-ce", "qu’est-ce", "parle-moi", "parlez-moi", "dis-moi", "dites-moi", "moi",
+    "what", "which", "who", "where", "when", "how", "why", "is", "are", "does", "do", "tell", "me", "about",
+    "the", "a", "an", "of", "in", "on", "for", "and", "le", "la", "les", "du", "de", "des", "un", "une",
+    "au", "aux", "en", "dans", "sur", "pour", "par", "avec", "et", "il", "elle", "ce", "cette", "y",
+}
+_CONTENT_MIN = 3
+
+
+def _content_words(text: str) -> list[str]:
+    words = []
+    for raw in _WORD.findall(text):
+        word = re.sub(r"^(?:[ldjnscmt]|qu)['’]", "", raw, flags=re.IGNORECASE)
+        if fold(word.lower()) in _SKIP or len(word) < 3 or word.isdigit():
+            continue
+        words.append(word)
+    return words
+
+
+def is_follow_up(question: str) -> bool:
+    """True when the question leans on the conversation (pronoun, ellipsis, "Et ...")."""
+    return bool(_FOLLOW_UP.search(question)) or len(_content_words(question)) < _CONTENT_MIN
+
+
+def contextualize(question: str, history: Sequence[str]) -> str:
+    """The question completed with the key words of the turn(s) it follows."""
+    if not history or not is_follow_up(question):
+        return question
+    extra: list[str] = []
+    for turn in reversed(history[-2:]):
+        for word in _content_words(turn):
+            if word.lower() not in {w.lower() for w in extra} and word.lower() not in question.lower():
+                extra.append(word)
+        if not is_follow_up(turn):
+            break
+    return f"{question} {' '.join(extra)}".strip() if extra else question
