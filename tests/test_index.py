@@ -156,7 +156,8 @@ def test_another_sentence_transformers_model_can_be_configured(settings, corpus)
     manifest = read_manifest(settings.index_dir)
     assert manifest.embed_model == model_dir
     answer = build_assistant(minilm, embedder=embedder).ask("Which company hosts the largest datacentre?")
-    assert answer.citations[0].source == "ovh.txt"
+    assert answer.retrieved[0].chunk.source == "ovh.txt"
+    assert not answer.abstained and answer.citations[0].source == "ovh.txt"
     # the default settings must refuse this index and say which setting differs
     with pytest.raises(IndexMismatchError, match="embed_model"):
         build_assistant(settings, embedder=embedder)

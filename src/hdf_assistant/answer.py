@@ -55,12 +55,20 @@ class AnswerParams:
     short_words: int = 5
     rank_weight: float = 0.03
     #: abstain when the best sentence's similarity is below this
-    min_similarity: float = 0.80
+    min_similarity: float = 0.75
     #: abstain when less than this share (IDF-weighted) of the question's
     #: terms occurs in the evidence document
     min_coverage: float = 0.5
     #: also quote the second sentence when it scores this close to the first
     second_sentence_margin: float = 0.02
+
+
+def answer_params_for(model_id: str) -> AnswerParams:
+    """Thresholds for a model: e5 cosines of related texts sit around 0.8,
+    most other sentence-transformers models spread much lower."""
+    if "e5" in model_id.lower():
+        return AnswerParams()
+    return AnswerParams(min_similarity=0.25)
 
 
 # -- question analysis ---------------------------------------------------------
@@ -73,8 +81,10 @@ _TYPES = [
         r"\bquel taux\b|\bquelle part\b|\bnombre de\b|\bhow (?:long|old|big|large)\b", re.I)),
     ("place", re.compile(r"\bo[uù]\b|\bwhere\b|quelle ville|which city|in which (?:city|town|region)|dans quelle", re.I)),
     ("org", re.compile(
-        r"quel(?:le)?s? (?:entreprise|soci[ée]t[ée]|organisation|organisme|structure|p[ôo]le|association|acteur|groupe|incubateur|centre|cluster)|"
-        r"which (?:company|companies|firm|organi[sz]ation|centre|center|hub|cluster|group)|what (?:company|companies|organi[sz]ation)", re.I)),
+        r"quel(?:le)?s? (?:\w+ )?(?:entreprises?|soci[ée]t[ée]s?|organisations?|organismes?|structures?|p[ôo]les?|"
+        r"associations?|acteurs?|groupes?|incubateurs?|centres?|clusters?|laboratoires?|[ée]diteurs?)\b|"
+        r"(?:which|what) (?:\w+ ){0,2}(?:company|companies|firms?|organi[sz]ations?|centres?|centers?|hubs?|"
+        r"clusters?|groups?|labs?|laboratory|publishers?)\b", re.I)),
     ("person", re.compile(r"\bqui\b(?! est)|\bwho\b", re.I)),
 ]
 _NUMBER = re.compile(r"\d")
@@ -124,6 +134,36 @@ def noun_terms(question: str) -> list[tuple[str, str]]:
     for before, word in zip(words, words[1:]):
         if before in _DETERMINERS and word not in _FRAME_WORDS and len(word) > 2:
             pairs.extend((word, term) for term in analyze(word))
+    return pairs
+
+
+#: English words for things people commonly ask about, in French: an English
+#: question about one of them is checked like a French one (is it mentioned
+#: at all?), since English words cannot be looked up in French text.
+_ENGLISH_CONCEPTS = {
+    "president": "président", "presidents": "président", "mayor": "maire", "mayors": "maire",
+    "director": "directeur", "ceo": "PDG", "chairman": "président", "founder": "fondateur",
+    "founders": "fondateur", "minister": "ministre", "prefect": "préfet",
+    "population": "population", "inhabitants": "habitants", "residents": "habitants",
+    "unemployment": "chômage", "jobless": "chômage", "gdp": "PIB", "budget": "budget",
+    "turnover": "affaires", "revenue": "affaires", "revenues": "affaires", "salary": "salaire",
+    "salaries": "salaire", "wage": "salaire", "wages": "salaire", "students": "étudiants",
+    "student": "étudiant", "university": "université", "universities": "université",
+    "temperature": "température", "weather": "météo", "climate": "climat", "price": "prix",
+    "prices": "prix", "ticket": "ticket", "tax": "impôt", "taxes": "impôt", "election": "élection",
+    "elections": "élection", "hospital": "hôpital", "hospitals": "hôpital", "football": "football",
+    "club": "club", "museum": "musée", "crime": "criminalité", "tourists": "touristes",
+    "airport": "aéroport", "train": "train", "metro": "métro", "subway": "métro",
+}
+
+
+def english_concepts(question: str) -> list[tuple[str, str]]:
+    """(English word, analyser term of its French translation) for the
+    glossary words of an English question."""
+    pairs = []
+    for word in re.findall(r"[a-z]+", question.lower()):
+        if word in _ENGLISH_CONCEPTS:
+            pairs.extend((word, term) for term in analyze(_ENGLISH_CONCEPTS[word]))
     return pairs
 
 
@@ -336,8 +376,9 @@ class ExtractiveAnswerer:
             return abstain(question, language, results, f"not mentioned: {', '.join(missing)}")
         # 2. a topic word of a French question that no document contains at all
         #    means the documents are about something else
-        if document_frequency is not None and language == "fr":
-            absent = [w for w, t in noun_terms(question)
+        if document_frequency is not None:
+            asked = noun_terms(question) if language == "fr" else english_concepts(question)
+            absent = [w for w, t in asked
                       if document_frequency.get(t, 0) == 0 and not _term_match(t, doc_terms)]
             if absent:
                 return abstain(question, language, results, f"never mentioned: {', '.join(absent)}")

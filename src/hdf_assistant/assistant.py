@@ -12,7 +12,7 @@ import time
 from collections.abc import Sequence
 
 from hdf_assistant.analysis import analyze, detect_language
-from hdf_assistant.answer import ExtractiveAnswerer, quote_best_passage
+from hdf_assistant.answer import ExtractiveAnswerer, answer_params_for, english_concepts, quote_best_passage
 from hdf_assistant.conversation import contextualize
 from hdf_assistant.config import Settings
 from hdf_assistant.embeddings import Embedder, build_embedder
@@ -36,7 +36,7 @@ class Assistant:
         self.settings = settings
         self.embedder = embedder
         self._lock = threading.Lock()
-        self._extractive = ExtractiveAnswerer(embedder)
+        self._extractive = ExtractiveAnswerer(embedder, answer_params_for(embedder.model_id))
         self._use(load_store(settings.index_dir))
 
     def _use(self, store: VectorStore) -> None:
@@ -90,6 +90,7 @@ class Assistant:
             return answer
         keyword = self.store.keyword
         terms = analyze(search_query, detect_language(search_query)) + analyze(search_query)
+        terms += [t for _, t in english_concepts(question)]
         sources = {r.chunk.source for r in results}
         return self._extractive.answer(
             question,
