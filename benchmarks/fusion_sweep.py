@@ -54,7 +54,7 @@ def main() -> None:
     embedder = CachedQueries(build_embedder(settings), [q.question for q in qs.questions])
     rows = [("dense", measure(DenseRetriever(store, embedder), qs.questions)),
             ("bm25", measure(KeywordRetriever(store), qs.questions))]
-    for w, cand, second in itertools.product([0.1, 0.2, 0.3, 0.4, 0.5], [20, 50, 100], [0.0, 0.2, 0.5]):
+    for w, cand, second in itertools.product([0.05, 0.1, 0.2, 0.3], [20, 50], [0.0]):
         params = FusionParams(keyword_weight_fr=w, keyword_weight_en=w, candidates=cand, second_passage_weight=second)
         rows.append((f"hybrid w={w} cand={cand} second={second}", measure(HybridRetriever(store, embedder, params), qs.questions)))
     print("| retriever | hit@1 | hit@3 | hit@5 | MRR@10 |")

@@ -121,14 +121,14 @@ def test_refresh_reembeds_only_changed_files_and_drops_deleted_ones(settings, co
 def test_index_built_with_other_settings_is_refused_with_the_fix(settings, corpus, e5_embedder) -> None:  # noqa: ANN001
     write_corpus(corpus)
     refresh_index(settings, lambda: e5_embedder)
-    other = settings.replace(chunk_size=400)
-    with pytest.raises(IndexMismatchError, match=r"chunk_size=800.*chunk_size=400.*hdf-assistant index --full"):
+    other = settings.replace(chunk_size=600)
+    with pytest.raises(IndexMismatchError, match=r"chunk_size=400.*chunk_size=600.*hdf-assistant index --full"):
         build_assistant(other, embedder=e5_embedder)
     with pytest.raises(IndexMismatchError, match="--full"):
         refresh_index(other, lambda: e5_embedder)
     report = refresh_index(other, lambda: e5_embedder, full=True)
     assert report.added == ["isagri.md", "ovh.txt", "rapport.pdf"]
-    assert read_manifest(settings.index_dir).chunk_size == 400
+    assert read_manifest(settings.index_dir).chunk_size == 600
 
 
 def test_empty_question_is_refused(settings, corpus, e5_embedder) -> None:  # noqa: ANN001

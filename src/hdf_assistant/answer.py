@@ -19,6 +19,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
+from collections.abc import Callable
 from typing import Protocol
 
 import numpy as np
@@ -105,6 +106,10 @@ _FRAME_WORDS = {
     "quantite", "rang", "position", "classement", "montant", "prix", "cout", "part", "pourcentage",
     "proportion", "nom", "noms", "personne", "personnes", "gens", "exemple", "exemples", "chose", "choses",
     "type", "types", "sorte", "maniere", "facon", "quoi", "plan", "prevoit", "veut", "faut", "peut", "doit",
+    "difference", "differences", "consequence", "consequences", "effet", "effets", "condition", "conditions",
+    "demarche", "demarches", "regle", "regles", "droit", "droits", "obligation", "obligations", "modalites",
+    "avantage", "avantages", "role", "definition", "fonctionnement", "formalites", "etapes", "solution",
+    "solutions", "recours", "interet", "objectif", "objectifs", "but", "sens", "signification",
 }
 _DETERMINERS = {
     "le", "la", "les", "l", "du", "de", "des", "d", "un", "une", "au", "aux", "son", "sa", "ses", "leur",
@@ -175,12 +180,23 @@ def answer_type(question: str) -> str:
     return "other"
 
 
+def _clause_start(text: str, position: int) -> bool:
+    """True when ``position`` starts the text or a clause ("Carte grise : ...")."""
+    before = text[:position].rstrip(" «\"'’(")
+    return not before or before[-1] in ".:;?!\n"
+
+
 def question_entities(question: str) -> list[str]:
-    """Capitalised names in the question ("Lille", "OVH", "Amiens")."""
+    """Capitalised names in the question ("Lille", "OVH", "Amiens"). A
+    capital that only starts a clause does not make a name, unless the word
+    looks like one anyway (an acronym, or capitals inside: "EuraTechnologies")."""
     names = []
     for match in _PROPER.finditer(question):
         word = match.group(1)
         if fold(word.lower()) in _QUESTION_WORDS or len(word) < 2:
+            continue
+        looks_like_name = word.isupper() or any(ch.isupper() for ch in word[1:])
+        if _clause_start(question, match.start()) and not looks_like_name:
             continue
         names.append(word)
     return names
@@ -227,26 +243,39 @@ class Candidate:
 _BULLET = re.compile(r"^\s*(?:[-•*–—▪●]|\d+[.)])\s")
 
 
-def candidate_sentences(results: list[ScoredChunk], passages: int) -> list[Candidate]:
-    """Sentences of the best chunks, without the repeats that overlapping chunks bring."""
+def candidate_sentences(
+    results: list[ScoredChunk],
+    passages: int,
+    page_text: Callable[[str, int | None], str] | None = None,
+) -> list[Candidate]:
+    """Whole sentences of the best chunks (a sentence cut by a chunk boundary
+    is taken whole from the document when ``page_text`` gives it), without the
+    repeats that overlapping chunks bring."""
     seen: set[tuple[str, int | None, int]] = set()
     out = []
     for rank, result in enumerate(results[:passages], start=1):
         chunk = result.chunk
+        text_of_page = page_text(chunk.source, chunk.page) if page_text else ""
+        if text_of_page[chunk.start : chunk.end] == chunk.text:
+            base, offset = text_of_page, 0
+            spans = [sp for sp in split_sentences(base) if sp.end > chunk.start and sp.start < chunk.end]
+        else:
+            base, offset = chunk.text, chunk.start
+            spans = split_sentences(base)
         lead_in = ""
-        for span in split_sentences(chunk.text):
-            text = chunk.text[span.start : span.end]
+        for span in spans:
+            text = base[span.start : span.end]
             is_item = bool(_BULLET.match(text))
             context = f"{lead_in} {text}" if is_item and lead_in else text
             if text.rstrip().endswith(":"):
                 lead_in = text
             elif not is_item:
                 lead_in = ""
-            key = (chunk.source, chunk.page, chunk.start + span.start)
+            key = (chunk.source, chunk.page, offset + span.start)
             if key in seen or len(text) < 3:
                 continue
             seen.add(key)
-            out.append(Candidate(result, rank, chunk.start + span.start, chunk.start + span.end, text, context))
+            out.append(Candidate(result, rank, offset + span.start, offset + span.end, text, context))
     return out
 
 
@@ -323,6 +352,7 @@ class ExtractiveAnswerer:
         results: list[ScoredChunk],
         search_query: str | None = None,
         document_text: dict[str, str] | None = None,
+        page_text: Callable[[str, int | None], str] | None = None,
         document_frequency: dict[str, int] | None = None,
         n_documents: int = 1,
     ) -> Answer:
@@ -338,7 +368,7 @@ class ExtractiveAnswerer:
         query = search_query or question
         if not results:
             return abstain(question, language, results, "nothing retrieved")
-        candidates = candidate_sentences(results, p.passages)
+        candidates = candidate_sentences(results, p.passages, page_text)
         if not candidates:
             return abstain(question, language, results, "no sentence")
 
@@ -369,7 +399,7 @@ class ExtractiveAnswerer:
         # 1. names asked about must occur: the question's own in the evidence
         #    (sentence and what introduces it), the conversation's in its document
         doc_terms = set(analyze((document_text or {}).get(best.result.chunk.source, best.result.chunk.text)))
-        near_terms = set(analyze(" ".join([best.context, previous.text if previous else ""])))
+        near_terms = set(analyze(" ".join([best.result.chunk.text, best.context, previous.text if previous else ""])))
         missing = [n for n in question_entities(question) if not _mentions(near_terms, n)]
         missing += [n for n in question_entities(query) if n not in question and not _mentions(doc_terms, n)]
         if missing:
@@ -384,7 +414,7 @@ class ExtractiveAnswerer:
                 return abstain(question, language, results, f"never mentioned: {', '.join(absent)}")
         # 3. the question's distinctive terms must be covered
         topic = {t for _, t in noun_terms(query) + noun_terms(question)} if language == "fr" else set()
-        if document_frequency is not None and topic:
+        if document_frequency is not None and len(topic) >= 3:
             weights = {t: _idf(t, document_frequency, n_documents) for t in topic}
             covered = sum(w for t, w in weights.items() if _term_match(t, doc_terms)) / sum(weights.values())
             if covered < p.min_coverage:

@@ -97,6 +97,7 @@ class Assistant:
             results,
             search_query=search_query,
             document_text={s: self.store.source_text(s) for s in sources},
+            page_text=self.store.page_text,
             document_frequency=keyword.document_frequency(terms) if keyword else None,
             n_documents=self.store.size,
         )

@@ -46,7 +46,7 @@ class Settings:
     passage_prefix: str | None = None
     #: Maximum chunk length in characters (sentences are never cut unless one
     #: sentence alone is longer).
-    chunk_size: int = 800
+    chunk_size: int = 400
     #: Sentences repeated from the end of a chunk at the start of the next.
     chunk_overlap: int = 1
     top_k: int = 5

@@ -76,10 +76,10 @@ class FusionParams:
     """Weights of the hybrid blend, chosen by measurement (benchmarks/README.md)."""
 
     #: weight of the normalised BM25 score for French / English questions
-    keyword_weight_fr: float = 0.3
-    keyword_weight_en: float = 0.1
+    keyword_weight_fr: float = 0.05
+    keyword_weight_en: float = 0.05
     #: candidates taken from each side before blending
-    candidates: int = 50
+    candidates: int = 20
     #: weight of a document's second-best passage in its document score
     second_passage_weight: float = 0.0
 

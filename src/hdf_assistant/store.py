@@ -158,6 +158,7 @@ class VectorStore:
         self._by_faiss = {v: k for k, v in ids.items()}
         self._cache: dict[str, Chunk] = {}
         self._by_source: dict[str, str] | None = None
+        self._pages: dict[tuple[str, int | None], str] | None = None
 
     @classmethod
     def empty(cls, manifest: Manifest) -> VectorStore:
@@ -181,6 +182,24 @@ class VectorStore:
 
     def chunks(self) -> list[Chunk]:
         return [self.chunk(cid) for cid in self._ids]
+
+    def page_text(self, source: str, page: int | None) -> str:
+        """The text of one document (one PDF page), rebuilt from its chunks at
+        their spans: chunk ``c`` is exactly ``page_text(...)[c.start:c.end]``."""
+        key = (source, page)
+        if self._pages is None:
+            self._pages = {}
+            self._page_chunks: dict[tuple[str, int | None], list[Chunk]] = {}
+            for chunk in self.chunks():
+                self._page_chunks.setdefault((chunk.source, chunk.page), []).append(chunk)
+        if key not in self._pages:
+            parts = sorted(self._page_chunks.get(key, []), key=lambda c: c.start)
+            size = max((c.end for c in parts), default=0)
+            buffer = [" "] * size
+            for c in parts:
+                buffer[c.start : c.end] = c.text
+            self._pages[key] = "".join(buffer)
+        return self._pages[key]
 
     def source_text(self, source: str) -> str:
         """All the text indexed for one file (its chunks in order)."""
@@ -224,7 +243,7 @@ class VectorStore:
             return
         new_ids = np.arange(self.manifest.next_id, self.manifest.next_id + len(chunks), dtype=np.int64)
         self.manifest.next_id += len(chunks)
-        self._by_source = None
+        self._by_source = self._pages = None
         self._index.add_with_ids(np.ascontiguousarray(vectors, dtype=np.float32), new_ids)
         self._docstore.add_documents([_node(c) for c in chunks], allow_update=True)
         for chunk, fid in zip(chunks, new_ids):
@@ -239,7 +258,7 @@ class VectorStore:
             return 0
         faiss_ids = np.array([self._ids[cid] for cid in doomed], dtype=np.int64)
         self._index.remove_ids(faiss_ids)
-        self._by_source = None
+        self._by_source = self._pages = None
         for cid in doomed:
             self._docstore.delete_document(cid, raise_error=False)
             del self._by_faiss[self._ids.pop(cid)]
