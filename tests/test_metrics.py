@@ -92,3 +92,16 @@ def test_compare_gives_deltas_and_changed_questions() -> None:
     assert set(changed) == {"b", "c"}
     assert changed["b"]["source_rank"] == {"old": 3, "new": 1}
     assert changed["c"]["correct"] == {"old": True, "new": False}
+
+
+def test_overlap_with_long_gold_spans() -> None:
+    from hdf_assistant.metrics import overlaps
+
+    gold = "une autre voie dans le règlement de conflits comme les ruptures, séparations et divorces"
+    assert overlaps("La médiation offre une autre voie dans le règlement de conflits familiaux.", [gold])
+    assert not overlaps("La médiation est gratuite.", [gold])
+    rows = [
+        {"expected": ["x"], "correct": False, "overlap": True},
+        {"expected": ["y"], "correct": False, "overlap": False},
+    ]
+    assert compute_metrics(rows)["answer_overlap"] == 0.5

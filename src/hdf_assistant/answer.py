@@ -333,7 +333,7 @@ def abstain(question: str, language: str, results: list[ScoredChunk], reason: st
                 names.append(where)
         text += f"\n{SEE_ALSO[language]} " + " ; ".join(names)
     answer = Answer(question, text, abstained=True)
-    answer.abstain_reason = reason  # type: ignore[attr-defined]
+    answer.abstain_reason = reason
     return answer
 
 

@@ -9,11 +9,12 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from hdf_assistant.analysis import analyze, detect_language
 from hdf_assistant.answer import ExtractiveAnswerer, answer_params_for, english_concepts, quote_best_passage
 from hdf_assistant.conversation import contextualize
+from hdf_assistant.llm_answer import LLMAnswerer, build_llm
 from hdf_assistant.config import Settings
 from hdf_assistant.embeddings import Embedder, build_embedder
 from hdf_assistant.errors import IndexMissingError, QuestionError
@@ -36,6 +37,7 @@ class Assistant:
         self.settings = settings
         self.embedder = embedder
         self._lock = threading.Lock()
+        self._llm_answerer: LLMAnswerer | None = None
         self._extractive = ExtractiveAnswerer(embedder, answer_params_for(embedder.model_id))
         self._use(load_store(settings.index_dir))
 
@@ -62,6 +64,7 @@ class Assistant:
         top_k: int | None = None,
         retriever: str | None = None,
         mode: str | None = None,
+        on_token: Callable[[str], None] | None = None,
     ) -> Answer:
         """Answer ``question``; ``history`` holds earlier user turns, oldest first."""
         question = question.strip()
@@ -72,7 +75,7 @@ class Assistant:
         search_query = contextualize(question, history)
         results = self.retriever(retriever).retrieve(search_query, max(k, RETRIEVAL_DEPTH))
         retrieved = time.perf_counter()
-        answer = self._answer(question, search_query, results[:k], mode or self.settings.answer_mode)
+        answer = self._answer(question, history, search_query, results[:k], mode or self.settings.answer_mode, on_token)
         answer.retrieved = results
         answer.search_query = search_query
         done = time.perf_counter()
@@ -83,11 +86,25 @@ class Assistant:
         }
         return answer
 
-    def _answer(self, question: str, search_query: str, results: list[ScoredChunk], mode: str) -> Answer:
+    def _answer(
+        self,
+        question: str,
+        history: Sequence[str],
+        search_query: str,
+        results: list[ScoredChunk],
+        mode: str,
+        on_token: Callable[[str], None] | None,
+    ) -> Answer:
         if mode == "quote":
             answer = quote_best_passage(question, results)
             answer.mode = "quote"
             return answer
+        if mode == "llm":
+            return self._llm().answer(
+                question, history, results,
+                fallback=lambda: self._answer(question, history, search_query, results, "extractive", None),
+                on_token=on_token,
+            )
         keyword = self.store.keyword
         terms = analyze(search_query, detect_language(search_query)) + analyze(search_query)
         terms += [t for _, t in english_concepts(question)]
@@ -101,6 +118,11 @@ class Assistant:
             document_frequency=keyword.document_frequency(terms) if keyword else None,
             n_documents=self.store.size,
         )
+
+    def _llm(self) -> LLMAnswerer:
+        if self._llm_answerer is None:
+            self._llm_answerer = LLMAnswerer(build_llm(self.settings), self.embedder)
+        return self._llm_answerer
 
     def reindex(self, full: bool = False, progress: bool = False) -> IndexReport:
         """Refresh the index with this assistant's model, then use the new one."""

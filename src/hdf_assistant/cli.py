@@ -18,6 +18,7 @@ from hdf_assistant.errors import HdfError, QuestionError
 from hdf_assistant.schema import Answer, IndexReport
 
 RETRIEVERS = ("dense", "bm25", "hybrid")
+MODES = ("extractive", "quote", "llm")
 
 EXIT_ERROR = 1
 EXIT_USAGE = 2
@@ -45,6 +46,7 @@ def _parser() -> argparse.ArgumentParser:
                        help="an earlier user turn (repeat, oldest first)")
     p_ask.add_argument("--top-k", type=int, help="number of passages to retrieve")
     p_ask.add_argument("--retriever", choices=RETRIEVERS, help="dense, bm25 or hybrid (default: hybrid)")
+    p_ask.add_argument("--mode", choices=MODES, help="extractive (default), quote or llm")
     p_ask.add_argument("--json", action="store_true", help="print one JSON object")
 
     p_eval = sub.add_parser("eval", help="answer a file of questions and measure the answers")
@@ -54,6 +56,7 @@ def _parser() -> argparse.ArgumentParser:
     p_eval.add_argument("--json", action="store_true", help="print the summary as JSON")
     p_eval.add_argument("--top-k", type=int, help="number of passages cited per answer")
     p_eval.add_argument("--retriever", choices=RETRIEVERS, help="dense, bm25 or hybrid (default: hybrid)")
+    p_eval.add_argument("--mode", choices=MODES, help="extractive (default), quote or llm")
     p_eval.add_argument("--compare", type=Path, metavar="OLD_RESULTS", help="an earlier --out file to compare with")
 
     p_serve = sub.add_parser("serve", help="start the chat in the browser")
@@ -70,6 +73,7 @@ def _settings(args: argparse.Namespace) -> Settings:
         index_dir=args.index_dir,
         progress=progress,
         retriever=getattr(args, "retriever", None),
+        answer_mode=getattr(args, "mode", None),
     )
 
 
@@ -117,7 +121,14 @@ def _cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
     if current_state_dir(settings.index_dir) is None:
         print(f"Aucun index dans {settings.index_dir} : construction de l'index d'abord...", file=sys.stderr)
     assistant = build_assistant(settings, progress=settings.progress)
-    answer = assistant.ask(args.question, history=args.history, top_k=args.top_k)
+    stream = None
+    if settings.answer_mode == "llm" and not args.json:
+        def stream(token: str) -> None:
+            print(token, end="", file=sys.stderr, flush=True)
+
+    answer = assistant.ask(args.question, history=args.history, top_k=args.top_k, on_token=stream)
+    if stream is not None:
+        print(file=sys.stderr)
     if args.json:
         print(json.dumps(answer.to_dict(), ensure_ascii=False))
     else:

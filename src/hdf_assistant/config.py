@@ -54,6 +54,11 @@ class Settings:
     answer_mode: str = "extractive"
     #: ``dense``, ``bm25`` or ``hybrid`` (see benchmarks/README.md for why the default)
     retriever: str = "hybrid"
+    #: answer_mode llm: an OpenAI-compatible endpoint (Ollama, vLLM, llama.cpp server)
+    llm_base_url: str = ""
+    llm_model: str = ""
+    llm_api_key: str = ""
+    llm_timeout: int = 60
     embed_batch_size: int = 16
     max_file_mb: int = 50
     #: Progress bars on terminals (never in JSON output).
@@ -78,6 +83,10 @@ _ENV = {
     "HDF_ANSWER_MODE": "answer_mode",
     "HDF_RETRIEVER": "retriever",
     "HDF_EMBED_BATCH_SIZE": "embed_batch_size",
+    "HDF_LLM_BASE_URL": "llm_base_url",
+    "HDF_LLM_MODEL": "llm_model",
+    "HDF_LLM_API_KEY": "llm_api_key",
+    "HDF_LLM_TIMEOUT": "llm_timeout",
     "HDF_MAX_FILE_MB": "max_file_mb",
 }
 

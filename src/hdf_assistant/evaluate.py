@@ -20,7 +20,7 @@ from typing import Any
 from hdf_assistant.assistant import Assistant
 from hdf_assistant.config import Settings
 from hdf_assistant.eval_data import EvalQuestion, QuestionSet, file_digest
-from hdf_assistant.metrics import compare_runs, compute_metrics, judge, source_rank
+from hdf_assistant.metrics import compare_runs, compute_metrics, judge, overlaps, source_rank
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +59,7 @@ def evaluate_question(assistant: Assistant, item: EvalQuestion, top_k: int | Non
     row: dict[str, Any] = {**item.to_dict(), **answer.to_dict()}
     row["question"] = item.question
     row["correct"] = judge(answer.text, answer.abstained, item.expected, item.unanswerable)
+    row["overlap"] = (not answer.abstained) and overlaps(answer.text, item.expected) if item.expected else None
     row["source_rank"] = source_rank([r.chunk.source for r in answer.retrieved], item.expected_source)
     return row
 
@@ -102,7 +103,7 @@ def run_config(assistant: Assistant, top_k: int | None) -> dict[str, Any]:
         "chunk_overlap": manifest.chunk_overlap,
         "top_k": top_k or assistant.settings.top_k,
         "retriever": assistant.retriever().name,
-        "answer_mode": "quote",
+        "answer_mode": assistant.settings.answer_mode,
         "index_built_at": manifest.built_at,
         "index_documents": len(manifest.files),
         "index_chunks": sum(f.chunks for f in manifest.files.values()),
@@ -142,6 +143,7 @@ def summary_table(summary: dict[str, Any]) -> str:
         f"| retrieval hit@1 / hit@3 / hit@5 (n={r['n']}) | {_fmt(r['hit@1'])} / {_fmt(r['hit@3'])} / {_fmt(r['hit@5'])} |",
         f"| retrieval MRR@10 | {_fmt(r['mrr@10'])} |",
         f"| answer accuracy (n={summary['n_answerable']}) | {_fmt(summary['answer_accuracy'])} |",
+        f"| answer overlaps the expected span (half its words or more) | {_fmt(summary.get('answer_overlap'))} |",
         f"| abstention precision / recall (unanswerable={a['n_unanswerable']}) | {_fmt(a['precision'])} / {_fmt(a['recall'])} |",
         f"| abstention rate | {_fmt(a['rate'])} |",
         f"| latency p50 / p95 (ms) | {_fmt(lat['p50'])} / {_fmt(lat['p95'])} |",

@@ -201,7 +201,7 @@ class LLMAnswerer:
         if not kept:
             answer = fallback()
             answer.mode, answer.verified = "llm-fallback-extractive", False
-            answer.rejected = [c.text + f" ({c.reason})" for c in dropped]  # type: ignore[attr-defined]
+            answer.rejected = [c.text + f" ({c.reason})" for c in dropped]
             return answer
         citations: list[Citation] = []
         numbers: dict[tuple[str, int], int] = {}
@@ -218,7 +218,7 @@ class LLMAnswerer:
             parts.append(f"{sentence} [{numbers[key]}]")
         answer = Answer(question, " ".join(parts), abstained=False, citations=citations)
         answer.mode, answer.verified = "llm", not dropped
-        answer.rejected = [c.text + f" ({c.reason})" for c in dropped]  # type: ignore[attr-defined]
+        answer.rejected = [c.text + f" ({c.reason})" for c in dropped]
         return answer
 
 

@@ -56,6 +56,20 @@ def source_rank(retrieved_sources: Sequence[str], expected: str | None) -> int |
     return None
 
 
+_WORDS = re.compile(r"\w+")
+
+
+def overlaps(answer: str, expected: Iterable[str], threshold: float = 0.5) -> bool:
+    """True when the answer holds at least ``threshold`` of the words of one
+    expected span (for long gold spans, as in SQuAD, that no sentence quotes whole)."""
+    words = set(_WORDS.findall(normalize_answer(answer)))
+    for e in expected:
+        gold = _WORDS.findall(normalize_answer(e))
+        if gold and sum(w in words for w in gold) / len(gold) >= threshold:
+            return True
+    return False
+
+
 def judge(answer_text: str, abstained: bool, expected: Sequence[str], unanswerable: bool) -> bool | None:
     """Right or wrong, or None when the question says nothing to judge by."""
     if unanswerable:
@@ -102,6 +116,7 @@ def compute_metrics(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
             "mrr@10": mrr,
         },
         "answer_accuracy": _ratio(sum(1 for r in answerable if r.get("correct")), len(answerable)),
+        "answer_overlap": _ratio(sum(1 for r in answerable if r.get("overlap")), len(answerable)),
         "n_answerable": len(answerable),
         "abstention": {
             "precision": _ratio(sum(1 for r in abstained if r.get("unanswerable")), len(abstained)),

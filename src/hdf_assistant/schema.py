@@ -71,6 +71,10 @@ class Answer:
     verified: bool | None = None
     #: the question completed from the conversation, used for retrieval
     search_query: str | None = None
+    #: why the assistant abstained (for evaluation and debugging)
+    abstain_reason: str | None = None
+    #: llm mode: generated sentences removed by verification, with the reason
+    rejected: list[str] = field(default_factory=list)
     #: every chunk retrieved for the question, best first (for evaluation)
     retrieved: list[ScoredChunk] = field(default_factory=list, repr=False)
 
@@ -84,6 +88,8 @@ class Answer:
             "mode": self.mode,
             "verified": self.verified,
             "search_query": self.search_query,
+            "abstain_reason": self.abstain_reason,
+            "rejected": list(self.rejected),
         }
 
 
