@@ -48,3 +48,28 @@ def test_keyword_index_follows_rebuilds(settings, corpus, e5_embedder) -> None: 
     for name in ("dense", "hybrid"):
         top = build_retriever(name, store, e5_embedder).retrieve("Combien de startups à Lille ?", 2)
         assert top[0].chunk.source == "a.txt"
+
+
+def test_dev_questions_find_their_passage_in_the_top_3(tmp_path, e5_embedder) -> None:  # noqa: ANN001
+    import json
+
+    import pytest
+    from conftest import BUNDLED_CORPUS, REPO
+
+    from hdf_assistant.assistant import build_assistant
+    from hdf_assistant.config import load_settings
+    from hdf_assistant.conversation import contextualize
+    from hdf_assistant.metrics import answer_matches
+
+    dev = REPO.parent / "shared" / "seed" / "dev_questions.jsonl"
+    if not dev.is_file():
+        pytest.skip("../shared/seed/dev_questions.jsonl is not beside the repository")
+    settings = load_settings(env={}, corpus_dir=BUNDLED_CORPUS, index_dir=tmp_path / "index", progress=False)
+    assistant = build_assistant(settings, embedder=e5_embedder)
+    rows = [json.loads(line) for line in dev.read_text(encoding="utf-8").splitlines() if line.strip()]
+    answerable = [r for r in rows if r.get("expected")]
+    assert len(answerable) == 10
+    for row in answerable:
+        query = contextualize(row["question"], row.get("history", []))
+        top = assistant.retriever("hybrid").retrieve(query, 3)
+        assert any(answer_matches(hit.chunk.text, row["expected"]) for hit in top), row["question"]

@@ -90,7 +90,7 @@ _TYPES = [
 ]
 _NUMBER = re.compile(r"\d")
 _YEAR = re.compile(r"\b(1[89]\d\d|20\d\d)\b")
-_PROPER = re.compile(r"(?<![\w'’])([A-ZÀ-ÖØ-Þ][\w\-’']*[\w])")
+_PROPER = re.compile(r"(?:(?<=\b[lLdD]['’])|(?<=\b[qQ]u['’])|(?<![\w'’]))([A-ZÀ-ÖØ-Þ][\w\-]*[\w])")
 _QUESTION_WORDS = {
     "quel", "quelle", "quels", "quelles", "combien", "comment", "pourquoi", "qui", "que", "quoi", "ou", "où",
     "what", "which", "who", "where", "when", "how", "why", "is", "are", "does", "do", "et", "and", "le", "la",

@@ -57,6 +57,8 @@ def _parser() -> argparse.ArgumentParser:
     p_eval.add_argument("--top-k", type=int, help="number of passages cited per answer")
     p_eval.add_argument("--retriever", choices=RETRIEVERS, help="dense, bm25 or hybrid (default: hybrid)")
     p_eval.add_argument("--mode", choices=MODES, help="extractive (default), quote or llm")
+    p_eval.add_argument("--squad-corpus", type=Path, metavar="SQUAD_JSON",
+                        help="answer a .jsonl/.csv file over the articles of a SQuAD file instead of the corpus")
     p_eval.add_argument("--compare", type=Path, metavar="OLD_RESULTS", help="an earlier --out file to compare with")
 
     p_serve = sub.add_parser("serve", help="start the chat in the browser")
@@ -153,8 +155,12 @@ def _cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
     if args.compare is not None and not args.compare.is_file():
         raise HdfError(f"results file to compare with not found: {args.compare}")
     embedder = build_embedder(settings)
-    if questions.kind == "squad":
-        settings = squad_workspace(settings, args.file, questions)
+    squad_file = args.file if questions.kind == "squad" else args.squad_corpus
+    if squad_file is not None:
+        articles = questions if questions.kind == "squad" else load_question_set(squad_file)
+        if articles.kind != "squad":
+            raise HdfError(f"{squad_file} is not a SQuAD file")
+        settings = squad_workspace(settings, squad_file, articles)
         report = refresh_index(settings, lambda: embedder, progress=settings.progress)
         print(f"SQuAD corpus: {report.documents} articles, {report.chunks} passages "
               f"({len(report.added) + len(report.updated)} embedded) in {settings.corpus_dir.parent}",
