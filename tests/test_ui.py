@@ -1,0 +1,148 @@
+"""The chat in a real headless Chromium, the documented API endpoint through
+gradio_client, and the document route's confinement to the corpus."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from conftest import BUNDLED_CORPUS, REPO, make_pdf
+
+from hdf_assistant.assistant import Assistant, build_assistant
+from hdf_assistant.config import load_settings
+
+PANORAMA = "panorama_numerique_hauts_de_france.txt"
+CHROMIUM = "/usr/bin/chromium"
+OUTPUT = REPO / "test-output"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory, e5_embedder) -> Iterator[tuple[str, Assistant]]:  # noqa: ANN001
+    import uvicorn
+
+    from hdf_assistant.ui import create_app
+
+    root = tmp_path_factory.mktemp("ui")
+    corpus = root / "corpus"
+    shutil.copytree(BUNDLED_CORPUS, corpus)
+    settings = load_settings(env={}, corpus_dir=corpus, index_dir=root / "index", progress=False)
+    assistant = build_assistant(settings, embedder=e5_embedder)
+    port = _free_port()
+    config = uvicorn.Config(create_app(assistant), host="127.0.0.1", port=port, log_level="warning")
+    srv = uvicorn.Server(config)
+    thread = threading.Thread(target=srv.run, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(200):
+        try:
+            urllib.request.urlopen(url + "/", timeout=1)
+            break
+        except OSError:
+            time.sleep(0.1)
+    yield url, assistant
+    srv.should_exit = True
+    thread.join(timeout=10)
+
+
+@pytest.fixture()
+def page(server):  # noqa: ANN001, ANN201
+    if not Path(CHROMIUM).exists():
+        pytest.skip("Debian's chromium is not installed (apt-get install -y chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                  "--disable-component-update", "--disable-sync"],
+        )
+        pg = browser.new_page(viewport={"width": 1400, "height": 900})
+        pg.goto(server[0] + "/")
+        yield pg
+        browser.close()
+
+
+def test_example_question_answers_with_cited_sources(page) -> None:  # noqa: ANN001
+    page.get_by_text("How many startups in Lille?").first.click()
+    page.wait_for_function("document.body.innerText.includes('1791 startups référencées')", timeout=60_000)
+    sources = page.locator("#sources")
+    sources.get_by_text(PANORAMA).first.wait_for(timeout=10_000)
+    assert "1791" in sources.locator("mark").first.inner_text()
+    link = sources.locator("a").first.get_attribute("href")
+    assert link.startswith("/doc/" + PANORAMA) and "#passage" in link
+    OUTPUT.mkdir(exist_ok=True)
+    page.screenshot(path=str(OUTPUT / "ui-chat.png"), full_page=True)
+    # English labels on request
+    page.get_by_text("English").first.click()
+    page.get_by_role("tab", name="Chat").wait_for(timeout=10_000)
+    # the source link opens the document at the highlighted passage
+    page.goto(page.url.rstrip("/") + link)
+    assert "1791 startups" in page.locator("mark#passage").inner_text()
+
+
+def test_uploaded_pdf_is_indexed_and_cited_with_its_page(page, tmp_path) -> None:  # noqa: ANN001
+    pdf = make_pdf(tmp_path / "chiffres_cles_gen.pdf", [
+        ["Grande Ecole du Numerique : rapport d'impact."],
+        ["En 2021, la region compte 54 formations labellisees et 1230 apprenants."],
+    ])
+    page.get_by_role("tab", name="Documents").click()
+    page.locator("#upload input[type=file]").set_input_files(str(pdf))
+    page.wait_for_timeout(1500)
+    page.locator("#add-files").click()
+    page.get_by_text("chiffres_cles_gen.pdf ajouté").wait_for(timeout=30_000)
+    page.locator("#rebuild").click()
+    page.get_by_text("Index à jour").wait_for(timeout=120_000)
+    assert "chiffres_cles_gen.pdf" in page.locator("#index-status").inner_text()
+    page.get_by_role("tab", name="Discussion").click()
+    box = page.locator("#question textarea")
+    box.fill("Combien de formations labellisées en 2021 ?")
+    box.press("Enter")
+    page.wait_for_function("document.body.innerText.includes('54 formations')", timeout=60_000)
+    sources = page.locator("#sources")
+    sources.get_by_text("chiffres_cles_gen.pdf, p. 2").wait_for(timeout=10_000)
+    link = sources.locator("a").first.get_attribute("href")
+    assert link.endswith("#page=2")
+    OUTPUT.mkdir(exist_ok=True)
+    page.screenshot(path=str(OUTPUT / "ui-upload.png"), full_page=True)
+
+
+def test_gradio_client_calls_the_ask_endpoint(server) -> None:  # noqa: ANN001
+    from gradio_client import Client
+
+    client = Client(server[0] + "/", verbose=False)
+    result = client.predict("How many startups in Lille?", [], api_name="/ask")
+    assert result["abstained"] is False and "1791" in result["answer"]
+    assert result["citations"][0]["source"] == PANORAMA
+    follow = client.predict("Et combien de salariés y travaillent ?",
+                            ["Quelle entreprise a été créée à Roubaix en 1999 ?"], api_name="/ask")
+    assert "1000 salariés" in follow["citations"][0]["text"]
+
+
+@pytest.mark.parametrize("name", [
+    "..%2Fpyproject.toml", "../pyproject.toml", "%2E%2E/%2E%2E/etc/passwd", ".hidden.txt",
+    "%2Fetc%2Fpasswd", "nope.txt", "x.exe",
+])
+def test_document_route_serves_only_corpus_files(server, name: str) -> None:  # noqa: ANN001
+    with pytest.raises(urllib.error.HTTPError) as info:
+        urllib.request.urlopen(f"{server[0]}/doc/{name}", timeout=10)
+    assert info.value.code == 404
+
+
+def test_document_route_highlights_the_passage(server) -> None:  # noqa: ANN001
+    text = (BUNDLED_CORPUS / PANORAMA).read_text(encoding="utf-8")
+    start = text.index("avec 1791")
+    body = urllib.request.urlopen(f"{server[0]}/doc/{PANORAMA}?start={start}&end={start + 9}", timeout=10).read()
+    assert "<mark id='passage'>avec 1791</mark>" in body.decode()
