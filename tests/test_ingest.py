@@ -5,7 +5,7 @@ from conftest import make_pdf
 from hdf_assistant.ingest import read_files, scan_corpus
 
 
-def read_corpus(corpus: Path):  # noqa: ANN201
+def read_corpus(corpus: Path):
     return read_files(scan_corpus(corpus))
 
 

@@ -37,11 +37,11 @@ def mixed(question: str, passages: list[str]) -> str:
 
 
 @pytest.fixture(scope="module")
-def index_dir(tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201
+def index_dir(tmp_path_factory: pytest.TempPathFactory):
     return tmp_path_factory.mktemp("llm") / "index"
 
 
-def assistant_for(url: str, index_dir, e5_embedder):  # noqa: ANN001, ANN201
+def assistant_for(url: str, index_dir, e5_embedder):
     settings = load_settings(
         env={"HDF_LLM_BASE_URL": url, "HDF_LLM_MODEL": "fake-model", "HDF_ANSWER_MODE": "llm"},
         corpus_dir=BUNDLED_CORPUS, index_dir=index_dir, progress=False,
@@ -49,7 +49,7 @@ def assistant_for(url: str, index_dir, e5_embedder):  # noqa: ANN001, ANN201
     return build_assistant(settings, embedder=e5_embedder)
 
 
-def test_well_cited_reply_is_kept_and_streamed(index_dir, e5_embedder) -> None:  # noqa: ANN001
+def test_well_cited_reply_is_kept_and_streamed(index_dir, e5_embedder) -> None:
     with fake_openai_server(well_cited) as (url, requests):
         assistant = assistant_for(url, index_dir, e5_embedder)
         tokens: list[str] = []
@@ -67,7 +67,7 @@ def test_well_cited_reply_is_kept_and_streamed(index_dir, e5_embedder) -> None: 
     assert "<passage n=\"1\"" in body["messages"][1]["content"]
 
 
-def test_reply_citing_the_wrong_passage_falls_back_to_extractive(index_dir, e5_embedder) -> None:  # noqa: ANN001
+def test_reply_citing_the_wrong_passage_falls_back_to_extractive(index_dir, e5_embedder) -> None:
     with fake_openai_server(wrong_passage) as (url, _):
         answer = assistant_for(url, index_dir, e5_embedder).ask("Combien de startups à Lille ?")
     assert answer.mode == "llm-fallback-extractive" and answer.verified is False
@@ -75,7 +75,7 @@ def test_reply_citing_the_wrong_passage_falls_back_to_extractive(index_dir, e5_e
     assert "1791 startups référencées sur Alloweb" in answer.citations[0].text  # the extractive answer
 
 
-def test_reply_inventing_a_number_is_rejected(index_dir, e5_embedder) -> None:  # noqa: ANN001
+def test_reply_inventing_a_number_is_rejected(index_dir, e5_embedder) -> None:
     with fake_openai_server(invented_number) as (url, _):
         answer = assistant_for(url, index_dir, e5_embedder).ask("Combien de startups à Lille ?")
     assert answer.verified is False and answer.mode == "llm-fallback-extractive"
@@ -83,7 +83,7 @@ def test_reply_inventing_a_number_is_rejected(index_dir, e5_embedder) -> None:  
     assert any("numbers not in passage" in r and "2500" in r for r in answer.rejected)
 
 
-def test_unsupported_sentence_is_removed_and_the_rest_kept(index_dir, e5_embedder) -> None:  # noqa: ANN001
+def test_unsupported_sentence_is_removed_and_the_rest_kept(index_dir, e5_embedder) -> None:
     with fake_openai_server(mixed) as (url, _):
         answer = assistant_for(url, index_dir, e5_embedder).ask("Combien de startups à Lille ?")
     assert answer.mode == "llm" and answer.verified is False
@@ -91,7 +91,7 @@ def test_unsupported_sentence_is_removed_and_the_rest_kept(index_dir, e5_embedde
     assert len(answer.rejected) == 1
 
 
-def test_model_saying_it_does_not_know_is_an_abstention(index_dir, e5_embedder) -> None:  # noqa: ANN001
+def test_model_saying_it_does_not_know_is_an_abstention(index_dir, e5_embedder) -> None:
     with fake_openai_server(lambda q, p: "JE NE SAIS PAS") as (url, _):
         answer = assistant_for(url, index_dir, e5_embedder).ask("Quel est le PIB de la région ?")
     assert answer.abstained and answer.citations == []

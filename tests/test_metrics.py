@@ -46,7 +46,7 @@ def test_source_rank_by_name_or_stem() -> None:
     assert same_source("sub/x.md", "x.md") and not same_source("x.md", "x.txt")
 
 
-def row(rank, correct=None, abstained=False, unanswerable=False, expected=("x",), ms=10.0, id_="q"):  # noqa: ANN001, ANN201
+def row(rank, correct=None, abstained=False, unanswerable=False, expected=("x",), ms=10.0, id_="q"):
     return {
         "id": id_, "question": id_, "expected_source": None if rank == "none" else "s.txt",
         "source_rank": None if rank in ("none", "miss") else rank, "correct": correct,

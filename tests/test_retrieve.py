@@ -28,7 +28,7 @@ def test_rank_by_document_puts_one_passage_per_document_first() -> None:
     assert order == [0, 2, 3, 1, 4]
 
 
-def test_keyword_index_follows_rebuilds(settings, corpus, e5_embedder) -> None:  # noqa: ANN001
+def test_keyword_index_follows_rebuilds(settings, corpus, e5_embedder) -> None:
     (corpus / "a.txt").write_text("Isagri édite des logiciels agricoles à Beauvais.", encoding="utf-8")
     (corpus / "b.txt").write_text("Le CITC est un centre d'innovation dédié à l'IOT.", encoding="utf-8")
     refresh_index(settings, lambda: e5_embedder)
@@ -50,7 +50,7 @@ def test_keyword_index_follows_rebuilds(settings, corpus, e5_embedder) -> None: 
         assert top[0].chunk.source == "a.txt"
 
 
-def test_dev_questions_find_their_passage_in_the_top_3(tmp_path, e5_embedder) -> None:  # noqa: ANN001
+def test_dev_questions_find_their_passage_in_the_top_3(tmp_path, e5_embedder) -> None:
     import json
 
     import pytest

@@ -30,7 +30,7 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory, e5_embedder) -> Iterator[tuple[str, Assistant]]:  # noqa: ANN001
+def server(tmp_path_factory: pytest.TempPathFactory, e5_embedder) -> Iterator[tuple[str, Assistant]]:
     import uvicorn
 
     from hdf_assistant.ui import create_app
@@ -58,7 +58,7 @@ def server(tmp_path_factory: pytest.TempPathFactory, e5_embedder) -> Iterator[tu
 
 
 @pytest.fixture()
-def page(server):  # noqa: ANN001, ANN201
+def page(server):
     if not Path(CHROMIUM).exists():
         pytest.skip("Debian's chromium is not installed (apt-get install -y chromium)")
     from playwright.sync_api import sync_playwright
@@ -75,7 +75,7 @@ def page(server):  # noqa: ANN001, ANN201
         browser.close()
 
 
-def test_example_question_answers_with_cited_sources(page) -> None:  # noqa: ANN001
+def test_example_question_answers_with_cited_sources(page) -> None:
     page.get_by_text("How many startups in Lille?").first.click()
     page.wait_for_function("document.body.innerText.includes('1791 startups référencées')", timeout=60_000)
     sources = page.locator("#sources")
@@ -93,7 +93,7 @@ def test_example_question_answers_with_cited_sources(page) -> None:  # noqa: ANN
     assert "1791 startups" in page.locator("mark#passage").inner_text()
 
 
-def test_uploaded_pdf_is_indexed_and_cited_with_its_page(page, tmp_path) -> None:  # noqa: ANN001
+def test_uploaded_pdf_is_indexed_and_cited_with_its_page(page, tmp_path) -> None:
     pdf = make_pdf(tmp_path / "chiffres_cles_gen.pdf", [
         ["Grande Ecole du Numerique : rapport d'impact."],
         ["En 2021, la region compte 54 formations labellisees et 1230 apprenants."],
@@ -119,7 +119,7 @@ def test_uploaded_pdf_is_indexed_and_cited_with_its_page(page, tmp_path) -> None
     page.screenshot(path=str(OUTPUT / "ui-upload.png"), full_page=True)
 
 
-def test_gradio_client_calls_the_ask_endpoint(server) -> None:  # noqa: ANN001
+def test_gradio_client_calls_the_ask_endpoint(server) -> None:
     from gradio_client import Client
 
     client = Client(server[0] + "/", verbose=False)
@@ -135,13 +135,13 @@ def test_gradio_client_calls_the_ask_endpoint(server) -> None:  # noqa: ANN001
     "..%2Fpyproject.toml", "../pyproject.toml", "%2E%2E/%2E%2E/etc/passwd", ".hidden.txt",
     "%2Fetc%2Fpasswd", "nope.txt", "x.exe",
 ])
-def test_document_route_serves_only_corpus_files(server, name: str) -> None:  # noqa: ANN001
+def test_document_route_serves_only_corpus_files(server, name: str) -> None:
     with pytest.raises(urllib.error.HTTPError) as info:
         urllib.request.urlopen(f"{server[0]}/doc/{name}", timeout=10)
     assert info.value.code == 404
 
 
-def test_document_route_highlights_the_passage(server) -> None:  # noqa: ANN001
+def test_document_route_highlights_the_passage(server) -> None:
     text = (BUNDLED_CORPUS / PANORAMA).read_text(encoding="utf-8")
     start = text.index("avec 1791")
     body = urllib.request.urlopen(f"{server[0]}/doc/{PANORAMA}?start={start}&end={start + 9}", timeout=10).read()

@@ -31,7 +31,8 @@ _FRENCH_STOPWORDS_EXTRA = {
     "moi", "mon", "ne", "nos", "notre", "nous", "on", "ou", "où", "par", "pas", "pour", "qu", "que", "qui",
     "sa", "se", "ses", "son", "sur", "ta", "te", "tes", "toi", "ton", "tu", "un", "une", "vos", "votre",
     "vous", "y", "est", "sont", "quel", "quelle", "quels", "quelles", "combien", "comment", "quoi",
-    "dont", "lors", "ainsi", "parmi", "selon", "apres", "d'apres", "chez", "entre", "vers", "aussi", "tres", "plus", "etre", "avoir", "fait", "faire", "peut", "doit",
+    "dont", "lors", "ainsi", "parmi", "selon", "apres", "d'apres", "chez", "entre", "vers", "aussi", "tres",
+    "plus", "etre", "avoir", "fait", "faire", "peut", "doit",
 }
 _ENGLISH_STOPWORDS = {
     "a", "an", "the", "and", "or", "of", "in", "on", "at", "to", "for", "from", "by", "with", "about", "as",

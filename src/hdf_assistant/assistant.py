@@ -13,12 +13,12 @@ from collections.abc import Callable, Sequence
 
 from hdf_assistant.analysis import analyze, detect_language
 from hdf_assistant.answer import ExtractiveAnswerer, answer_params_for, english_concepts, quote_best_passage
-from hdf_assistant.conversation import contextualize
-from hdf_assistant.llm_answer import LLMAnswerer, build_llm
 from hdf_assistant.config import Settings
+from hdf_assistant.conversation import contextualize
 from hdf_assistant.embeddings import Embedder, build_embedder
 from hdf_assistant.errors import IndexMissingError, QuestionError
 from hdf_assistant.indexing import refresh_index
+from hdf_assistant.llm_answer import LLMAnswerer, build_llm
 from hdf_assistant.retrieve import Retriever, build_retriever
 from hdf_assistant.schema import Answer, IndexReport, ScoredChunk
 from hdf_assistant.store import Manifest, VectorStore, check_compatible, current_state_dir, load_store
@@ -70,6 +70,7 @@ class Assistant:
         question = question.strip()
         if not question:
             raise QuestionError("la question est vide / the question is empty")
+        self.follow_index()
         k = top_k or self.settings.top_k
         started = time.perf_counter()
         search_query = contextualize(question, history)
@@ -119,16 +120,32 @@ class Assistant:
             n_documents=self.store.size,
         )
 
+    def follow_index(self) -> bool:
+        """Switch to a newer index if another process saved one; True if it did.
+
+        Costs one small file read; the current index keeps serving until the
+        new one is fully loaded."""
+        state = current_state_dir(self.settings.index_dir)
+        if state is None or state.name == self.store.state_name:
+            return False
+        with self._lock:
+            state = current_state_dir(self.settings.index_dir)
+            if state is None or state.name == self.store.state_name:
+                return False
+            self._use(load_store(self.settings.index_dir))
+            log.info("event=index_reloaded state=%s", self.store.state_name)
+            return True
+
     def _llm(self) -> LLMAnswerer:
         if self._llm_answerer is None:
             self._llm_answerer = LLMAnswerer(build_llm(self.settings), self.embedder)
         return self._llm_answerer
 
     def reindex(self, full: bool = False, progress: bool = False) -> IndexReport:
-        """Refresh the index with this assistant's model, then use the new one."""
-        with self._lock:
-            report = refresh_index(self.settings, lambda: self.embedder, full=full, progress=progress)
-            self._use(load_store(self.settings.index_dir))
+        """Refresh the index with this assistant's model, then use the new one.
+        Questions keep being answered from the current index meanwhile."""
+        report = refresh_index(self.settings, lambda: self.embedder, full=full, progress=progress)
+        self.follow_index()
         return report
 
 

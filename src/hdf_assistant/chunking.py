@@ -161,9 +161,10 @@ def chunk_spans(text: str, size: int, overlap: int = 0) -> list[Span]:
     return chunks
 
 
-def chunk_id(file_hash: str, page: int | None, span: Span) -> str:
-    """Stable id of a chunk: same file content, page and span -> same id."""
-    key = f"{file_hash}:{page or 0}:{span.start}:{span.end}"
+def chunk_id(source: str, file_hash: str, page: int | None, span: Span) -> str:
+    """Stable id of a chunk: same file name, content, page and span -> same id
+    (two files with the same content keep distinct chunks)."""
+    key = f"{source}:{file_hash}:{page or 0}:{span.start}:{span.end}"
     return hashlib.sha1(key.encode()).hexdigest()[:20]
 
 
@@ -171,7 +172,7 @@ def chunk_document(document: SourceDocument, size: int, overlap: int = 0) -> lis
     """Chunks of one document, each with its exact span."""
     return [
         Chunk(
-            id=chunk_id(document.file_hash, document.page, span),
+            id=chunk_id(document.source, document.file_hash, document.page, span),
             text=document.text[span.start : span.end],
             source=document.source,
             page=document.page,

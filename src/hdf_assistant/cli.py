@@ -39,6 +39,8 @@ def _parser() -> argparse.ArgumentParser:
     p_index = sub.add_parser("index", help="build or refresh the index")
     p_index.add_argument("--full", action="store_true", help="rebuild everything from scratch")
     p_index.add_argument("--json", action="store_true", help="print one JSON object")
+    p_index.add_argument("--watch", action="store_true",
+                         help="keep running and refresh shortly after corpus files change (Ctrl-C stops)")
 
     p_ask = sub.add_parser("ask", help="ask one question")
     p_ask.add_argument("question")
@@ -64,6 +66,7 @@ def _parser() -> argparse.ArgumentParser:
     p_serve = sub.add_parser("serve", help="start the chat in the browser")
     p_serve.add_argument("--host", default="127.0.0.1")
     p_serve.add_argument("--port", type=int, default=7860)
+    p_serve.add_argument("--watch", action="store_true", help="refresh the index when corpus files change")
     return parser
 
 
@@ -85,6 +88,8 @@ def _print_report(report: IndexReport) -> None:
                          ("retirés", report.removed), ("inchangés", report.unchanged)):
         if names:
             print(f"  {label} ({len(names)}) : {', '.join(names)}")
+    for item in report.renamed:
+        print(f"  renommé : {item['from']} -> {item['to']} (non ré-encodé)")
     for item in report.skipped:
         print(f"  ignoré : {item.file} ({item.reason})")
 
@@ -106,11 +111,28 @@ def _cmd_index(args: argparse.Namespace, settings: Settings) -> int:
     from hdf_assistant.embeddings import build_embedder
     from hdf_assistant.indexing import refresh_index
 
-    report = refresh_index(settings, lambda: build_embedder(settings), full=args.full, progress=settings.progress)
-    if args.json:
-        print(json.dumps(report.to_dict(), ensure_ascii=False))
-    else:
-        _print_report(report)
+    embedder: list = []
+
+    def model():
+        if not embedder:
+            embedder.append(build_embedder(settings))
+        return embedder[0]
+
+    def run(full: bool) -> None:
+        report = refresh_index(settings, model, full=full, progress=settings.progress)
+        if args.json:
+            print(json.dumps(report.to_dict(), ensure_ascii=False), flush=True)
+        else:
+            _print_report(report)
+
+    run(args.full)
+    if args.watch:
+        import threading
+
+        from hdf_assistant.watch import watch_corpus
+
+        print(f"Surveillance de {settings.corpus_dir} (Ctrl-C pour arrêter)…", file=sys.stderr, flush=True)
+        watch_corpus(settings.corpus_dir, lambda: run(False), threading.Event())
     return 0
 
 
@@ -142,8 +164,14 @@ def _cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
     from hdf_assistant.assistant import build_assistant
     from hdf_assistant.embeddings import build_embedder
     from hdf_assistant.eval_data import load_question_set
-    from hdf_assistant.evaluate import compare_table, compare_with, run_eval, squad_workspace, summary_table
-    from hdf_assistant.evaluate import write_report
+    from hdf_assistant.evaluate import (
+        compare_table,
+        compare_with,
+        run_eval,
+        squad_workspace,
+        summary_table,
+        write_report,
+    )
     from hdf_assistant.indexing import refresh_index
 
     questions = load_question_set(args.file)
@@ -199,6 +227,10 @@ def _cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     from hdf_assistant.ui import launch
 
     assistant = build_assistant(settings, progress=settings.progress)
+    if args.watch:
+        from hdf_assistant.watch import start_watching
+
+        start_watching(settings.corpus_dir, assistant.reindex)
     launch(assistant, host=args.host, port=args.port)
     return 0
 

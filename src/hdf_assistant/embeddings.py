@@ -80,9 +80,7 @@ class SentenceTransformerEmbedder:
             ) from exc
         self.model_id = model_id
         self._model_path = model_path
-        get_dim = getattr(self._model, "get_embedding_dimension", None) or getattr(
-            self._model, "get_sentence_embedding_dimension"
-        )
+        get_dim = getattr(self._model, "get_embedding_dimension", None) or self._model.get_sentence_embedding_dimension
         dim = get_dim()
         if not dim:
             raise ModelUnavailableError(f"cannot tell the embedding size of '{model_path}'")

@@ -33,3 +33,7 @@ class EmptyCorpusError(HdfError):
 
 class QuestionError(HdfError):
     """The question cannot be answered as given (empty, for instance)."""
+
+
+class IndexBusyError(HdfError):
+    """Another process is updating the same index."""

@@ -22,9 +22,11 @@ from hdf_assistant.store import (
     Manifest,
     VectorStore,
     check_compatible,
+    index_lock,
     load_store,
     now_iso,
     read_manifest,
+    remove_unfinished,
 )
 
 log = logging.getLogger(__name__)
@@ -57,15 +59,27 @@ class Plan:
     updated: list[str]
     removed: list[str]
     unchanged: list[str]
+    #: (old name, new name): same content under another name, not re-embedded
+    renamed: list[tuple[str, str]]
 
 
 def _plan(manifest: Manifest | None, current: dict[str, str]) -> Plan:
     known = {} if manifest is None else {name: entry.hash for name, entry in manifest.files.items()}
+    added = sorted(n for n in current if n not in known)
+    removed = sorted(n for n in known if n not in current)
+    renamed = []
+    for new in list(added):
+        old = next((o for o in removed if known[o] == current[new]), None)
+        if old is not None:
+            renamed.append((old, new))
+            added.remove(new)
+            removed.remove(old)
     return Plan(
-        added=sorted(n for n in current if n not in known),
+        added=added,
         updated=sorted(n for n in current if n in known and known[n] != current[n]),
-        removed=sorted(n for n in known if n not in current),
+        removed=removed,
         unchanged=sorted(n for n in current if known.get(n) == current[n]),
+        renamed=renamed,
     )
 
 
@@ -95,6 +109,25 @@ def refresh_index(
     an unchanged corpus is checked without loading the model.
     """
     started = time.perf_counter()
+    with index_lock(settings.index_dir):
+        remove_unfinished(settings.index_dir)
+        report = _refresh(settings, embedder_factory, full, progress)
+    report.seconds = time.perf_counter() - started
+    log.info(
+        "event=index_refreshed added=%d updated=%d removed=%d renamed=%d unchanged=%d skipped=%d embedded=%d "
+        "seconds=%.1f",
+        len(report.added), len(report.updated), len(report.removed), len(report.renamed), len(report.unchanged),
+        len(report.skipped), report.embedded_chunks, report.seconds,
+    )
+    return report
+
+
+def _refresh(
+    settings: Settings,
+    embedder_factory: Callable[[], Embedder],
+    full: bool,
+    progress: bool,
+) -> IndexReport:
     files = scan_corpus(settings.corpus_dir)
     manifest = None if full else read_manifest(settings.index_dir)
     if manifest is not None:
@@ -112,15 +145,16 @@ def refresh_index(
         updated=[n for n in plan.updated if n not in skipped_names],
         removed=list(plan.removed),
         unchanged=list(plan.unchanged),
+        renamed=[{"from": old, "to": new} for old, new in plan.renamed],
         skipped=skipped,
     )
-    changed = bool(plan.added or plan.updated or plan.removed) or manifest is None
+    changed = bool(plan.added or plan.updated or plan.removed or plan.renamed) or manifest is None
     if not changed:
         store = None
         report.documents = len(manifest.files) if manifest else 0
         report.chunks = sum(e.chunks for e in manifest.files.values()) if manifest else 0
     else:
-        store = _apply(settings, embedder_factory, manifest, plan, documents, progress)
+        store, report.embedded_chunks = _apply(settings, embedder_factory, manifest, plan, documents, progress)
         # an updated file that no longer reads is dropped from the index
         report.removed += [n for n in plan.updated if n in skipped_names]
         report.documents = len(store.manifest.files)
@@ -128,12 +162,6 @@ def refresh_index(
     if report.documents == 0:
         reasons = "; ".join(f"{s.file}: {s.reason}" for s in skipped) or "no supported files"
         raise EmptyCorpusError(f"nothing could be indexed in {settings.corpus_dir} ({reasons})")
-    report.seconds = time.perf_counter() - started
-    log.info(
-        "event=index_refreshed added=%d updated=%d removed=%d unchanged=%d skipped=%d seconds=%.1f",
-        len(report.added), len(report.updated), len(report.removed), len(report.unchanged),
-        len(report.skipped), report.seconds,
-    )
     return report
 
 
@@ -144,32 +172,40 @@ def _apply(
     plan: Plan,
     documents: dict[str, list],
     progress: bool,
-) -> VectorStore:
-    embedder = embedder_factory()
+) -> tuple[VectorStore, int]:
+    """Apply the plan to a copy of the live state and save it; returns the new
+    state and the number of chunks embedded."""
     if manifest is None:
+        embedder = embedder_factory()
         store = VectorStore.empty(_new_manifest(settings, embedder))
     else:
+        embedder = None
         store = load_store(settings.index_dir)
     gone = set(plan.updated) | set(plan.removed)
     store.remove_sources(gone)
     for name in gone:
         store.manifest.files.pop(name, None)
+    for old, new in plan.renamed:
+        store.rename_source(old, new)
+        store.manifest.files[new] = store.manifest.files.pop(old)
 
     chunks_by_file: dict[str, list[Chunk]] = {
         name: [c for doc in docs for c in chunk_document(doc, settings.chunk_size, settings.chunk_overlap)]
         for name, docs in documents.items()
     }
     all_chunks = [c for chunks in chunks_by_file.values() for c in chunks]
-    bar = Progress(len(all_chunks), progress)
-    try:
-        vectors = embedder.embed_passages([c.text for c in all_chunks], progress=bar)
-    finally:
-        bar.close()
-    store.add(all_chunks, vectors)
+    if all_chunks:
+        embedder = embedder or embedder_factory()  # the model is loaded only when needed
+        bar = Progress(len(all_chunks), progress)
+        try:
+            vectors = embedder.embed_passages([c.text for c in all_chunks], progress=bar)
+        finally:
+            bar.close()
+        store.add(all_chunks, vectors)
     stamp = now_iso()
     for name, docs in documents.items():
         store.manifest.files[name] = FileEntry(
             hash=docs[0].file_hash, pages=len(docs), chunks=len(chunks_by_file[name]), indexed_at=stamp
         )
     store.save(settings.index_dir)
-    return store
+    return store, len(all_chunks)

@@ -111,7 +111,11 @@ class IndexReport:
     updated: list[str] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)
+    #: files only renamed (same content): their passages were kept, not re-embedded
+    renamed: list[dict[str, str]] = field(default_factory=list)
     skipped: list[Skipped] = field(default_factory=list)
+    #: passages embedded by this run
+    embedded_chunks: int = 0
     seconds: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:

@@ -23,8 +23,10 @@ import logging
 import os
 import shutil
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +34,7 @@ import numpy as np
 
 from hdf_assistant.chunking import SPLITTER_VERSION
 from hdf_assistant.config import Settings
-from hdf_assistant.errors import IndexMismatchError, IndexMissingError
+from hdf_assistant.errors import IndexBusyError, IndexMismatchError, IndexMissingError
 from hdf_assistant.keyword_index import ANALYZER_VERSION, KeywordIndex
 from hdf_assistant.schema import Chunk, ScoredChunk
 
@@ -80,7 +82,7 @@ class Manifest:
 
 
 def now_iso() -> str:
-    return datetime.now(timezone.utc).replace(microsecond=0).isoformat()
+    return datetime.now(UTC).replace(microsecond=0).isoformat()
 
 
 def check_compatible(manifest: Manifest, settings: Settings) -> None:
@@ -152,6 +154,8 @@ class VectorStore:
     ):
         self.manifest = manifest
         self.keyword = keyword
+        #: name of the state directory this was loaded from or saved to
+        self.state_name = ""
         self._index = faiss_index
         self._docstore = docstore
         self._ids = ids
@@ -251,6 +255,23 @@ class VectorStore:
             self._by_faiss[int(fid)] = chunk.id
             self._cache[chunk.id] = chunk
 
+    def rename_source(self, old: str, new: str) -> int:
+        """Give the chunks of ``old`` to ``new`` without embedding them again."""
+        from hdf_assistant.chunking import Span, chunk_id
+
+        moved = [self.chunk(cid) for cid in self._ids if self.chunk(cid).source == old]
+        if not moved:
+            return 0
+        vectors = np.vstack([self._index.reconstruct(self._ids[c.id]) for c in moved])
+        renamed = [
+            Chunk(chunk_id(new, c.file_hash, c.page, Span(c.start, c.end)), c.text, new, c.page, c.start, c.end,
+                  c.file_hash)
+            for c in moved
+        ]
+        self.remove_sources({old})
+        self.add(renamed, vectors)
+        return len(renamed)
+
     def remove_sources(self, sources: set[str]) -> int:
         """Drop every chunk of ``sources`` from FAISS and the docstore."""
         doomed = [cid for cid in self._ids if self.chunk(cid).source in sources]
@@ -285,18 +306,57 @@ class VectorStore:
             json.dumps(self.manifest.to_json(), ensure_ascii=False, indent=1), encoding="utf-8"
         )
         os.replace(tmp, target)
+        previous = current_state_dir(index_dir)
         pointer = index_dir / f".{CURRENT_FILE}.{stamp}"
         pointer.write_text(target.name, encoding="utf-8")
-        os.replace(pointer, index_dir / CURRENT_FILE)
-        _remove_old_states(index_dir, keep=target.name)
+        os.replace(pointer, index_dir / CURRENT_FILE)  # the atomic switch
+        self.state_name = target.name
+        # keep the previous state too: a reader may still be loading it
+        _remove_old_states(index_dir, keep={target.name, previous.name if previous else ""})
         log.info("event=index_saved state=%s chunks=%d", target.name, self.size)
         return target
 
 
-def _remove_old_states(index_dir: Path, keep: str) -> None:
+def _remove_old_states(index_dir: Path, keep: set[str]) -> None:
     for old in index_dir.glob("state-*"):
-        if old.name != keep:
+        if old.name not in keep:
             shutil.rmtree(old, ignore_errors=True)
+
+
+def remove_unfinished(index_dir: Path) -> None:
+    """Remove what an interrupted save left behind (call while holding the lock)."""
+    for leftover in list(index_dir.glob(".tmp-*")) + list(index_dir.glob(f".{CURRENT_FILE}.*")):
+        if leftover.is_dir():
+            shutil.rmtree(leftover, ignore_errors=True)
+        else:
+            leftover.unlink(missing_ok=True)
+
+
+@contextmanager
+def index_lock(index_dir: Path) -> Iterator[None]:
+    """Exclusive right to update ``index_dir`` (released even if the process dies)."""
+    import fcntl
+
+    index_dir.mkdir(parents=True, exist_ok=True)
+    path = index_dir / ".lock"
+    with path.open("a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "?"
+            raise IndexBusyError(
+                f"another 'hdf-assistant index' (pid {holder}) is updating {index_dir}; "
+                "try again when it has finished"
+            ) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(str(os.getpid()))
+        handle.flush()
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def current_state_dir(index_dir: Path) -> Path | None:
@@ -316,16 +376,32 @@ def read_manifest(index_dir: Path) -> Manifest | None:
 
 
 def load_store(index_dir: Path) -> VectorStore:
-    """Load the live state; raises :class:`IndexMissingError` when there is none."""
+    """Load the live state; raises :class:`IndexMissingError` when there is none.
+
+    Should a writer switch states and remove this one while it is being read,
+    the new live state is read instead."""
+    for attempt in range(3):
+        state = current_state_dir(index_dir)
+        if state is None:
+            raise IndexMissingError(f"no index in {index_dir}: run hdf-assistant index")
+        try:
+            return _load_state(state)
+        except (FileNotFoundError, RuntimeError) as exc:
+            if attempt == 2 or current_state_dir(index_dir) == state:
+                raise IndexMissingError(f"the index in {index_dir} cannot be read ({exc}): "
+                                        "rebuild it with hdf-assistant index --full") from exc
+    raise AssertionError("unreachable")
+
+
+def _load_state(state: Path) -> VectorStore:
     from llama_index.core.storage.docstore import SimpleDocumentStore
 
-    state = current_state_dir(index_dir)
-    if state is None:
-        raise IndexMissingError(f"no index in {index_dir}: run hdf-assistant index")
     faiss = _faiss()
     faiss.omp_set_num_threads(1)  # one query at a time: one thread is fastest
     manifest = Manifest.from_json(json.loads((state / "manifest.json").read_text(encoding="utf-8")))
     index = faiss.read_index(str(state / "vectors.faiss"))
     docstore = SimpleDocumentStore.from_persist_path(str(state / "docstore.json"))
     ids = json.loads((state / "ids.json").read_text(encoding="utf-8"))
-    return VectorStore(manifest, index, docstore, ids, KeywordIndex.load(state))
+    store = VectorStore(manifest, index, docstore, ids, KeywordIndex.load(state))
+    store.state_name = state.name
+    return store

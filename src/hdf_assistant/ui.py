@@ -192,7 +192,7 @@ def build_ui(assistant: Assistant) -> Any:
                 lines.append(f"❌ {path.name} : {exc}")
         return "\n\n".join(lines)
 
-    def rebuild(progress: Any = gr.Progress(track_tqdm=True)) -> tuple[str, list[list[Any]], str]:  # noqa: B008
+    def rebuild(progress: Any = gr.Progress(track_tqdm=True)) -> tuple[str, list[list[Any]], str]:
         progress(0, desc="Indexation…")
         try:
             report = assistant.reindex(progress=True)
