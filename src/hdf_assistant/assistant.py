@@ -22,6 +22,7 @@ from hdf_assistant.llm_answer import LLMAnswerer, build_llm
 from hdf_assistant.retrieve import Retriever, build_retriever
 from hdf_assistant.schema import Answer, IndexReport, ScoredChunk
 from hdf_assistant.store import Manifest, VectorStore, check_compatible, current_state_dir, load_store
+from hdf_assistant.textclean import clean_question
 
 log = logging.getLogger(__name__)
 
@@ -67,9 +68,10 @@ class Assistant:
         on_token: Callable[[str], None] | None = None,
     ) -> Answer:
         """Answer ``question``; ``history`` holds earlier user turns, oldest first."""
-        question = question.strip()
+        question, warnings = clean_question(question)
         if not question:
-            raise QuestionError("la question est vide / the question is empty")
+            raise QuestionError("la question est vide : posez une question / the question is empty")
+        history = [clean_question(turn)[0] for turn in history if turn and turn.strip()]
         self.follow_index()
         k = top_k or self.settings.top_k
         started = time.perf_counter()
@@ -79,6 +81,7 @@ class Assistant:
         answer = self._answer(question, history, search_query, results[:k], mode or self.settings.answer_mode, on_token)
         answer.retrieved = results
         answer.search_query = search_query
+        answer.warnings = warnings + answer.warnings
         done = time.perf_counter()
         answer.timings_ms = {
             "retrieve": (retrieved - started) * 1000,

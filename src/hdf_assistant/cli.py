@@ -139,8 +139,9 @@ def _cmd_index(args: argparse.Namespace, settings: Settings) -> int:
 def _cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
     from hdf_assistant.assistant import build_assistant
     from hdf_assistant.store import current_state_dir
+    from hdf_assistant.textclean import clean_question
 
-    if not args.question.strip():
+    if not clean_question(args.question)[0]:
         raise QuestionError("la question est vide : posez une question / the question is empty")
     if current_state_dir(settings.index_dir) is None:
         print(f"Aucun index dans {settings.index_dir} : construction de l'index d'abord...", file=sys.stderr)
@@ -153,6 +154,8 @@ def _cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
     answer = assistant.ask(args.question, history=args.history, top_k=args.top_k, on_token=stream)
     if stream is not None:
         print(file=sys.stderr)
+    for warning in answer.warnings:
+        print(f"hdf-assistant: attention : {warning}", file=sys.stderr)
     if args.json:
         print(json.dumps(answer.to_dict(), ensure_ascii=False))
     else:

@@ -61,6 +61,9 @@ class Settings:
     llm_timeout: int = 60
     embed_batch_size: int = 16
     max_file_mb: int = 50
+    #: Login for exposed deployments: "user:password", or the path of a file
+    #: with one "user:password" per line. Empty: no login (bind to 127.0.0.1).
+    auth: str = ""
     #: Progress bars on terminals (never in JSON output).
     progress: bool = True
 
@@ -75,6 +78,7 @@ _ENV = {
     "HDF_EMBED_MODEL": "embed_model",
     "HDF_MODEL_CACHE": "model_cache_dir",
     "HDF_EVAL_CACHE": "eval_cache_dir",
+    "HDF_AUTH": "auth",
     "HDF_QUERY_PREFIX": "query_prefix",
     "HDF_PASSAGE_PREFIX": "passage_prefix",
     "HDF_CHUNK_SIZE": "chunk_size",

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from hdf_assistant.errors import IngestError
 from hdf_assistant.schema import Skipped, SourceDocument
-from hdf_assistant.textclean import clean_text, decode_text
+from hdf_assistant.textclean import clean_text, decode_text, looks_binary
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +67,11 @@ def scan_corpus(corpus_dir: Path) -> list[CorpusFile]:
 
 def _read_text(path: Path) -> list[tuple[int | None, str]]:
     # Plain text keeps its characters so that citation spans index the file itself.
-    return [(None, decode_text(path.read_bytes()).replace("\r\n", "\n"))]
+    data = path.read_bytes()
+    if looks_binary(data):
+        kind = "a PDF" if data.startswith(b"%PDF") else "not text"
+        raise IngestError(f"binary content ({kind}; wrong extension?)")
+    return [(None, decode_text(data).replace("\r\n", "\n"))]
 
 
 def _read_pdf(path: Path) -> list[tuple[int | None, str]]:
@@ -75,9 +79,17 @@ def _read_pdf(path: Path) -> list[tuple[int | None, str]]:
     from pypdf.errors import PdfReadError
 
     try:
+        with path.open("rb") as handle:
+            if not handle.read(1024).lstrip().startswith(b"%PDF"):
+                raise IngestError("not a valid PDF (no PDF header; wrong extension?)")
         reader = PdfReader(str(path))
         if reader.is_encrypted:
-            raise IngestError("encrypted PDF")
+            try:  # many PDFs are encrypted with an empty user password
+                opened = reader.decrypt("")
+            except Exception as exc:  # missing crypto backend, unsupported algorithm
+                raise IngestError(f"encrypted PDF ({type(exc).__name__})") from exc
+            if not opened:
+                raise IngestError("encrypted PDF (password required)")
         pages = [(i + 1, page.extract_text() or "") for i, page in enumerate(reader.pages)]
     except IngestError:
         raise

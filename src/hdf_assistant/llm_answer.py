@@ -41,6 +41,14 @@ SYSTEM_PROMPT = (
 UNKNOWN = "JE NE SAIS PAS"
 _MARKER = re.compile(r"\[(\d+)\]")
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)?")
+#: Text that addresses the model instead of informing the reader: a passage
+#: saying so is content, never evidence for a claim.
+_INSTRUCTION = re.compile(
+    r"\b(?:ignore[sz]?|oublie[sz]?|disregard|forget)\b.{0,40}\b(?:instructions?|consignes?|previous|pr[ée]c[ée]dent)"
+    r"|\b(?:answer|r[ée]ponds|r[ée]pondez|say|dis|dites)\b\s+(?:only\s+|uniquement\s+)?[\"«]?\d+"
+    r"|\b(?:system prompt|prompt syst[èe]me|you are now|tu es maintenant)\b",
+    re.IGNORECASE,
+)
 _NAME = re.compile(r"(?<![\w'’])([A-ZÀ-ÖØ-Þ][\w\-]*[A-Za-zÀ-ÿ])")
 
 
@@ -170,6 +178,9 @@ class LLMAnswerer:
         best = int(np.argmax(sims))
         span = (chunk.start + sentences[best].start, chunk.start + sentences[best].end) if sentences else None
         found = CheckedSentence(text, n, candidates[best], span, True)
+        if _INSTRUCTION.search(candidates[best]):
+            found.ok, found.reason = False, f"passage [{n}] gives instructions: content, not evidence"
+            return found
         missing_numbers = _numbers(text) - _numbers(chunk.text)
         if missing_numbers:
             found.ok, found.reason = False, f"numbers not in passage [{n}]: {', '.join(sorted(missing_numbers))}"

@@ -75,6 +75,8 @@ class Answer:
     abstain_reason: str | None = None
     #: llm mode: generated sentences removed by verification, with the reason
     rejected: list[str] = field(default_factory=list)
+    #: things the user should know (a question cut because it was too long...)
+    warnings: list[str] = field(default_factory=list)
     #: every chunk retrieved for the question, best first (for evaluation)
     retrieved: list[ScoredChunk] = field(default_factory=list, repr=False)
 
@@ -90,6 +92,7 @@ class Answer:
             "search_query": self.search_query,
             "abstain_reason": self.abstain_reason,
             "rejected": list(self.rejected),
+            "warnings": list(self.warnings),
         }
 
 

@@ -33,3 +33,33 @@ def clean_text(text: str) -> str:
     lines = [_SPACES.sub(" ", line).strip() for line in text.split("\n")]
     text = "\n".join(lines)
     return re.sub(r"\n{3,}", "\n\n", text).strip()
+
+
+def looks_binary(data: bytes, sample: int = 8192) -> bool:
+    """True for bytes that are not text in any encoding we read: NUL bytes, or
+    many control characters once decoded."""
+    head = data[:sample]
+    if not head:
+        return False
+    if b"\x00" in head:
+        return True
+    text = decode_text(head)
+    controls = sum(1 for ch in text if ord(ch) < 32 and ch not in "\n\r\t\f")
+    return controls > max(2, len(text) // 100)
+
+
+MAX_QUESTION_CHARS = 2000
+
+
+def clean_question(question: str, limit: int = MAX_QUESTION_CHARS) -> tuple[str, list[str]]:
+    """A question safe to process: control characters removed, spaces
+    collapsed, cut at ``limit`` characters. Returns it with warnings."""
+    warnings = []
+    text = unicodedata.normalize("NFC", question)
+    text = "".join(" " if ch in "\t\n\r" else ch for ch in text if ch.isprintable() or ch in "\t\n\r")
+    text = " ".join(text.split())
+    if len(text) > limit:
+        cut = text.rfind(" ", 0, limit)
+        text = text[: cut if cut > limit // 2 else limit]
+        warnings.append(f"question longer than {limit} characters: cut to {len(text)}")
+    return text, warnings

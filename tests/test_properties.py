@@ -1,0 +1,59 @@
+"""Arbitrary Unicode never breaks the text cleaning, the analyser, the
+chunker or the question handling."""
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from hdf_assistant.analysis import analyze, analyze_query, normalize_numbers
+from hdf_assistant.answer import answer_type, question_entities
+from hdf_assistant.chunking import chunk_spans, split_sentences
+from hdf_assistant.conversation import contextualize
+from hdf_assistant.metrics import normalize_answer
+from hdf_assistant.textclean import clean_question, clean_text, decode_text, looks_binary
+
+TEXT = st.text(max_size=400) | st.text(alphabet="aé ’'.,:;!?\n\t0123456789€%-MOVHLille«»", max_size=3000)
+
+
+@given(TEXT)
+@settings(max_examples=300, deadline=None)
+def test_cleaning_and_analysis_never_raise(text: str) -> None:
+    cleaned = clean_text(text)
+    assert "\r" not in cleaned and "\x00" not in cleaned
+    assert all(isinstance(t, str) and t for t in analyze(text))
+    assert isinstance(analyze_query(text), list)
+    assert isinstance(normalize_numbers(text), str)
+    assert isinstance(normalize_answer(text), str)
+    assert isinstance(answer_type(text), str) and isinstance(question_entities(text), list)
+
+
+@given(TEXT)
+@settings(max_examples=300, deadline=None)
+def test_questions_are_always_printable_and_bounded(text: str) -> None:
+    question, warnings = clean_question(text)
+    assert len(question) <= 2000
+    assert all(ch.isprintable() for ch in question)
+    assert question == question.strip()
+    if warnings:
+        assert "cut" in warnings[0] and len(question) < len(text)
+    assert isinstance(contextualize(question or "x", [text]), str)
+
+
+@given(TEXT, st.integers(min_value=100, max_value=600), st.integers(min_value=0, max_value=2))
+@settings(max_examples=300, deadline=None)
+def test_chunks_are_exact_slices_within_the_size(text: str, size: int, overlap: int) -> None:
+    for span in split_sentences(text):
+        assert 0 <= span.start < span.end <= len(text)
+    spans = chunk_spans(text, size, overlap)
+    for span in spans:
+        assert 0 <= span.start < span.end <= len(text)
+        piece = text[span.start : span.end]
+        assert piece == piece.strip() and piece
+    starts = [s.start for s in spans]
+    assert starts == sorted(starts)
+
+
+@given(st.binary(max_size=2000))
+@settings(max_examples=300, deadline=None)
+def test_any_bytes_decode_or_are_called_binary(data: bytes) -> None:
+    assert isinstance(decode_text(data), str)
+    assert isinstance(looks_binary(data), bool)
