@@ -313,13 +313,10 @@ def _idf(term: str, document_frequency: dict[str, int], n_docs: int) -> float:
 
 
 # -- composing ------------------------------------------------------------------
-def _where(citation: Citation) -> str:
-    return f"{citation.source}, p. {citation.page}" if citation.page else citation.source
-
-
 def _cite(n: int, candidate: Candidate, score: float) -> Citation:
     chunk = candidate.result.chunk
-    return Citation(n, chunk.source, chunk.page, candidate.text, round(score, 4), candidate.start, candidate.end)
+    return Citation(n, chunk.source, chunk.page, candidate.text, round(score, 4), candidate.start, candidate.end,
+                    chunk.section)
 
 
 def abstain(question: str, language: str, results: list[ScoredChunk], reason: str) -> Answer:
@@ -440,5 +437,6 @@ def quote_best_passage(question: str, results: list[ScoredChunk]) -> Answer:
     if not results:
         return abstain(question, language, results, "nothing retrieved")
     r = results[0]
-    citation = Citation(1, r.chunk.source, r.chunk.page, r.chunk.text, round(r.score, 4), r.chunk.start, r.chunk.end)
-    return Answer(question, f"« {r.chunk.text.strip()} » [1] ({_where(citation)})", False, [citation])
+    citation = Citation(1, r.chunk.source, r.chunk.page, r.chunk.text, round(r.score, 4), r.chunk.start, r.chunk.end,
+                        r.chunk.section)
+    return Answer(question, f"« {r.chunk.text.strip()} » [1] ({citation.where})", False, [citation])

@@ -18,7 +18,7 @@ from hdf_assistant.schema import Chunk, SourceDocument
 
 #: Bump when the splitting rules change: the manifest records it, and an
 #: index built with other rules must be rebuilt.
-SPLITTER_VERSION = 1
+SPLITTER_VERSION = 2
 
 _ABBREVIATIONS = {
     "m", "mm", "mme", "mmes", "mlle", "mlles", "dr", "pr", "me", "mgr", "st", "ste",
@@ -61,18 +61,19 @@ def _is_wrapped_line(text: str, newline: int) -> bool:
     line = text[line_start:newline].rstrip()
     if len(line) < _WRAP_MIN_LINE or not (line[-1].isalnum() or line[-1] in ",;’'-"):
         return False
+    if " | " in line:  # a table row: one row, one line
+        return False
     following = text[newline + 1 : newline + 80]
     if not following.strip() or following.startswith("\n") or _BULLET.match(following):
         return False
     return True
 
 
-def split_sentences(text: str, offset: int = 0, limit: int | None = None) -> list[Span]:
-    """Sentence spans of ``text`` (whitespace trimmed, never empty)."""
+def split_sentences(text: str, offset: int = 0, limit: int | None = None, start: int = 0) -> list[Span]:
+    """Sentence spans of ``text[start:limit]`` (whitespace trimmed, never empty)."""
     spans: list[Span] = []
-    start = 0
     end_limit = len(text) if limit is None else limit
-    for match in _END.finditer(text, 0, end_limit):
+    for match in _END.finditer(text, start, end_limit):
         stop = match.end()
         if match.group() == "\n":
             if _is_wrapped_line(text, match.start()):
@@ -142,8 +143,18 @@ def chunk_spans(text: str, size: int, overlap: int = 0) -> list[Span]:
     ``overlap`` sentences from the end of a chunk start the next one (never
     so many that the chunk would make no progress).
     """
+    chunks: list[Span] = []
+    start = 0
+    # a form feed separates blocks (a table, the prose) that never share a chunk
+    for block_end in [m.start() for m in re.finditer("\f", text)] + [len(text)]:
+        chunks.extend(_pack(text, split_sentences(text[:block_end], limit=block_end, start=start), size, overlap))
+        start = block_end + 1
+    return chunks
+
+
+def _pack(text: str, sentences: list[Span], size: int, overlap: int) -> list[Span]:
     units: list[Span] = []
-    for sentence in split_sentences(text):
+    for sentence in sentences:
         if sentence.end - sentence.start > size:
             units.extend(_cut_long(text, sentence, size))
         else:
@@ -179,6 +190,17 @@ def chunk_document(document: SourceDocument, size: int, overlap: int = 0) -> lis
             start=span.start,
             end=span.end,
             file_hash=document.file_hash,
+            section=section_at(document.headings, span.start),
         )
         for span in chunk_spans(document.text, size, overlap)
     ]
+
+
+def section_at(headings: tuple[tuple[int, str], ...], offset: int) -> str | None:
+    """The heading of the section that ``offset`` falls in."""
+    current = None
+    for start, heading in headings:
+        if start > offset:
+            break
+        current = heading
+    return current

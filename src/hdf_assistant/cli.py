@@ -100,7 +100,7 @@ def _print_answer(answer: Answer) -> None:
         print()
         print("Sources :")
         for c in answer.citations:
-            where = f"{c.source}, p. {c.page}" if c.page else c.source
+            where = c.where
             snippet = " ".join(c.text.split())
             if len(snippet) > 160:
                 snippet = snippet[:157] + "..."

@@ -90,14 +90,32 @@ def _read_pdf(path: Path) -> list[tuple[int | None, str]]:
                 raise IngestError(f"encrypted PDF ({type(exc).__name__})") from exc
             if not opened:
                 raise IngestError("encrypted PDF (password required)")
-        pages = [(i + 1, page.extract_text() or "") for i, page in enumerate(reader.pages)]
+        len(reader.pages)
     except IngestError:
         raise
     except (PdfReadError, ValueError, KeyError, TypeError, OSError) as exc:
         raise IngestError(f"not a valid PDF ({exc})") from exc
-    if not any(text.strip() for _, text in pages):
+    return []  # the pages themselves come from pdf_pages()
+
+
+def pdf_pages(item: CorpusFile) -> list[SourceDocument]:
+    """One document per page: tables as rows with headers, columns in order,
+    running headers and footers removed (see pdf_extract.py)."""
+    from hdf_assistant.pdf_extract import extract_pdf
+
+    _read_pdf(item.path)
+    try:
+        pages = extract_pdf(item.path)
+    except Exception as exc:  # pdfminer raises many types on damaged files
+        raise IngestError(f"not a valid PDF ({type(exc).__name__}: {exc})") from exc
+    documents = [
+        SourceDocument(item.source, page.text, item.file_hash, page.number, page.headings)
+        for page in pages
+        if page.text.strip()
+    ]
+    if not documents:
         raise IngestError("PDF has no extractable text (scanned?)")
-    return pages
+    return documents
 
 
 def _read_html(path: Path) -> list[tuple[int | None, str]]:
@@ -144,6 +162,8 @@ def read_file(item: CorpusFile, max_bytes: int | None = None) -> list[SourceDocu
         raise IngestError("empty file")
     if max_bytes is not None and size > max_bytes:
         raise IngestError(f"larger than the limit of {max_bytes // (1024 * 1024)} MB")
+    if item.path.suffix.lower() == ".pdf":
+        return pdf_pages(item)
     reader = _READERS.get(item.path.suffix.lower())
     if reader is None:
         raise IngestError(f"unsupported file type '{item.path.suffix}'")

@@ -14,6 +14,8 @@ class SourceDocument:
     text: str
     file_hash: str  # sha256 of the file's bytes
     page: int | None = None  # 1-based PDF page, None for other formats
+    #: (offset in text, heading) of the section headings, in order
+    headings: tuple[tuple[int, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -27,6 +29,8 @@ class Chunk:
     start: int  # character span of ``text`` in the document's text
     end: int
     file_hash: str
+    #: heading of the section the chunk starts in ("Chiffres clés"), if known
+    section: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -51,9 +55,16 @@ class Citation:
     score: float
     start: int | None = None
     end: int | None = None
+    section: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    @property
+    def where(self) -> str:
+        """"rapport.pdf, p. 3, Chiffres clés" (file, page, section when known)."""
+        parts = [self.source] + ([f"p. {self.page}"] if self.page else []) + ([self.section] if self.section else [])
+        return ", ".join(parts)
 
 
 @dataclass

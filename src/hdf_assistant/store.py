@@ -124,7 +124,10 @@ def _node(chunk: Chunk) -> Any:
             "start": chunk.start,
             "end": chunk.end,
             "file_hash": chunk.file_hash,
+            "section": chunk.section,
         },
+        excluded_embed_metadata_keys=["source", "page", "start", "end", "file_hash", "section"],
+        excluded_llm_metadata_keys=["start", "end", "file_hash"],
     )
 
 
@@ -138,6 +141,7 @@ def _chunk(node: Any) -> Chunk:
         start=meta["start"],
         end=meta["end"],
         file_hash=meta["file_hash"],
+        section=meta.get("section"),
     )
 
 
@@ -265,7 +269,7 @@ class VectorStore:
         vectors = np.vstack([self._index.reconstruct(self._ids[c.id]) for c in moved])
         renamed = [
             Chunk(chunk_id(new, c.file_hash, c.page, Span(c.start, c.end)), c.text, new, c.page, c.start, c.end,
-                  c.file_hash)
+                  c.file_hash, c.section)
             for c in moved
         ]
         self.remove_sources({old})

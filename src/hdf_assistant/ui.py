@@ -100,7 +100,7 @@ def sources_html(answer: Answer | None, lang: str = "fr") -> str:
         return f"<div class='empty'>{t['no_sources']}</div>"
     parts = [f"<h4>{t['sources']}</h4>"]
     for c in answer.citations:
-        where = html.escape(c.source) + (f", {t['page']} {c.page}" if c.page else "")
+        where = html.escape(c.source + (f", {t['page']} {c.page}" if c.page else "") + (f", {c.section}" if c.section else ""))
         parts.append(
             f"<div class='source'><b>[{c.n}] {where}</b> "
             f"<a href='{html.escape(doc_link(c))}' target='_blank'>{t['open']}</a>"
