@@ -74,7 +74,8 @@ def _read_text(path: Path) -> list[tuple[int | None, str]]:
     return [(None, decode_text(data).replace("\r\n", "\n"))]
 
 
-def _read_pdf(path: Path) -> list[tuple[int | None, str]]:
+def _check_pdf(path: Path) -> None:
+    """Raise IngestError for a file that is no readable PDF (header, encryption, structure)."""
     from pypdf import PdfReader
     from pypdf.errors import PdfReadError
 
@@ -95,7 +96,7 @@ def _read_pdf(path: Path) -> list[tuple[int | None, str]]:
         raise
     except (PdfReadError, ValueError, KeyError, TypeError, OSError) as exc:
         raise IngestError(f"not a valid PDF ({exc})") from exc
-    return []  # the pages themselves come from pdf_pages()
+
 
 
 def pdf_pages(item: CorpusFile) -> list[SourceDocument]:
@@ -103,7 +104,7 @@ def pdf_pages(item: CorpusFile) -> list[SourceDocument]:
     running headers and footers removed (see pdf_extract.py)."""
     from hdf_assistant.pdf_extract import extract_pdf
 
-    _read_pdf(item.path)
+    _check_pdf(item.path)
     try:
         pages = extract_pdf(item.path)
     except Exception as exc:  # pdfminer raises many types on damaged files
@@ -148,7 +149,6 @@ def _read_docx(path: Path) -> list[tuple[int | None, str]]:
 _READERS: dict[str, Callable[[Path], list[tuple[int | None, str]]]] = {
     ".txt": _read_text,
     ".md": _read_text,
-    ".pdf": _read_pdf,
     ".html": _read_html,
     ".htm": _read_html,
     ".docx": _read_docx,
