@@ -342,6 +342,17 @@ class ExtractiveAnswerer:
     def __init__(self, embedder: SentenceEmbedder, params: AnswerParams | None = None) -> None:
         self.embedder = embedder
         self.params = params or AnswerParams()
+        self._cache: dict[str, np.ndarray] = {}
+
+    def _sentence_vectors(self, texts: list[str]) -> np.ndarray:
+        """Passage vectors of candidate sentences; the ones seen before are not embedded again."""
+        missing = [t for t in dict.fromkeys(texts) if t not in self._cache]
+        if missing:
+            for text, vector in zip(missing, self.embedder.embed_passages(missing)):
+                if len(self._cache) >= 50_000:
+                    self._cache.pop(next(iter(self._cache)))
+                self._cache[text] = vector
+        return np.vstack([self._cache[t] for t in texts])
 
     def answer(
         self,
@@ -370,7 +381,7 @@ class ExtractiveAnswerer:
             return abstain(question, language, results, "no sentence")
 
         query_vec = self.embedder.embed_queries([query])[0]
-        sentence_vecs = self.embedder.embed_passages([c.context for c in candidates])
+        sentence_vecs = self._sentence_vectors([c.context for c in candidates])
         similarities = sentence_vecs @ query_vec
         query_terms = set(analyze(query, detect_language(query)))
         kind = answer_type(question)
