@@ -166,6 +166,6 @@ def build_assistant(
     if current_state_dir(settings.index_dir) is None:
         if not build_if_missing:
             raise IndexMissingError(f"no index in {settings.index_dir}: run hdf-assistant index")
-        log.warning("event=building_missing_index index_dir=%s", settings.index_dir)
+        log.info("event=building_missing_index index_dir=%s", settings.index_dir)
         refresh_index(settings, lambda: embedder, progress=progress)
     return Assistant(settings, embedder)
