@@ -8,7 +8,6 @@ named by its title.
 from __future__ import annotations
 
 import csv
-import hashlib
 import json
 import re
 from dataclasses import dataclass, field
@@ -213,5 +212,3 @@ def load_question_set(path: Path) -> QuestionSet:
     return _read_jsonl(path)
 
 
-def file_digest(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()

@@ -19,7 +19,8 @@ from typing import Any
 
 from hdf_assistant.assistant import Assistant
 from hdf_assistant.config import Settings
-from hdf_assistant.eval_data import EvalQuestion, QuestionSet, file_digest
+from hdf_assistant.eval_data import EvalQuestion, QuestionSet
+from hdf_assistant.ingest import file_sha256
 from hdf_assistant.metrics import compare_runs, compute_metrics, judge, overlaps, source_rank
 
 log = logging.getLogger(__name__)
@@ -39,7 +40,7 @@ def squad_workspace(settings: Settings, squad_file: Path, questions: QuestionSet
     settings pointing at it (its index is kept beside it and refreshed
     incrementally, so an unchanged file is never re-embedded)."""
     assert questions.articles is not None
-    root = settings.eval_cache_dir / f"squad-{file_digest(squad_file)[:16]}"
+    root = settings.eval_cache_dir / f"squad-{file_sha256(squad_file)[:16]}"
     corpus = root / "corpus"
     corpus.mkdir(parents=True, exist_ok=True)
     for name, text in questions.articles.items():

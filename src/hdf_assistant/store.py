@@ -165,8 +165,8 @@ class VectorStore:
         self._ids = ids
         self._by_faiss = {v: k for k, v in ids.items()}
         self._cache: dict[str, Chunk] = {}
-        self._by_source: dict[str, str] | None = None
-        self._pages: dict[tuple[str, int | None], str] | None = None
+        self._page_chunks: dict[tuple[str, int | None], list[Chunk]] | None = None
+        self._pages: dict[tuple[str, int | None], str] = {}
 
     @classmethod
     def empty(cls, manifest: Manifest) -> VectorStore:
@@ -191,17 +191,21 @@ class VectorStore:
     def chunks(self) -> list[Chunk]:
         return [self.chunk(cid) for cid in self._ids]
 
+    def _pages_of_chunks(self) -> dict[tuple[str, int | None], list[Chunk]]:
+        """Chunks grouped by (file, page), built once per state."""
+        if self._page_chunks is None:
+            grouped: dict[tuple[str, int | None], list[Chunk]] = {}
+            for chunk in self.chunks():
+                grouped.setdefault((chunk.source, chunk.page), []).append(chunk)
+            self._page_chunks = grouped
+        return self._page_chunks
+
     def page_text(self, source: str, page: int | None) -> str:
         """The text of one document (one PDF page), rebuilt from its chunks at
         their spans: chunk ``c`` is exactly ``page_text(...)[c.start:c.end]``."""
         key = (source, page)
-        if self._pages is None:
-            self._pages = {}
-            self._page_chunks: dict[tuple[str, int | None], list[Chunk]] = {}
-            for chunk in self.chunks():
-                self._page_chunks.setdefault((chunk.source, chunk.page), []).append(chunk)
         if key not in self._pages:
-            parts = sorted(self._page_chunks.get(key, []), key=lambda c: c.start)
+            parts = sorted(self._pages_of_chunks().get(key, []), key=lambda c: c.start)
             size = max((c.end for c in parts), default=0)
             buffer = [" "] * size
             for c in parts:
@@ -210,16 +214,13 @@ class VectorStore:
         return self._pages[key]
 
     def source_text(self, source: str) -> str:
-        """All the text indexed for one file (its chunks in order)."""
-        if self._by_source is None:
-            by_source: dict[str, list[Chunk]] = {}
-            for chunk in self.chunks():
-                by_source.setdefault(chunk.source, []).append(chunk)
-            self._by_source = {
-                name: "\n".join(c.text for c in sorted(items, key=lambda c: (c.page or 0, c.start)))
-                for name, items in by_source.items()
-            }
-        return self._by_source.get(source, "")
+        """All the text indexed for one file: its pages in order."""
+        pages = sorted((page or 0, page) for name, page in self._pages_of_chunks() if name == source)
+        return "\n".join(self.page_text(source, page) for _, page in pages)
+
+    def _forget_texts(self) -> None:
+        self._page_chunks = None
+        self._pages = {}
 
     def chunk_at(self, position: int) -> Chunk:
         """The chunk at ``position`` in the keyword index's order."""
@@ -251,7 +252,7 @@ class VectorStore:
             return
         new_ids = np.arange(self.manifest.next_id, self.manifest.next_id + len(chunks), dtype=np.int64)
         self.manifest.next_id += len(chunks)
-        self._by_source = self._pages = None
+        self._forget_texts()
         self._index.add_with_ids(np.ascontiguousarray(vectors, dtype=np.float32), new_ids)
         self._docstore.add_documents([_node(c) for c in chunks], allow_update=True)
         for chunk, fid in zip(chunks, new_ids):
@@ -283,7 +284,7 @@ class VectorStore:
             return 0
         faiss_ids = np.array([self._ids[cid] for cid in doomed], dtype=np.int64)
         self._index.remove_ids(faiss_ids)
-        self._by_source = self._pages = None
+        self._forget_texts()
         for cid in doomed:
             self._docstore.delete_document(cid, raise_error=False)
             del self._by_faiss[self._ids.pop(cid)]
