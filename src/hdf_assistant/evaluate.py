@@ -50,6 +50,8 @@ def squad_workspace(settings: Settings, squad_file: Path, questions: QuestionSet
             tmp.write_text(text, encoding="utf-8")
             os.replace(tmp, target)
     key = f"{settings.embed_model}|{settings.chunk_size}|{settings.chunk_overlap}"
+    if settings.embed_backend != "torch":  # torch-built indexes keep their old key
+        key += f"|{settings.embed_backend}"
     index = root / f"index-{hashlib.sha1(key.encode()).hexdigest()[:10]}"
     return settings.replace(corpus_dir=corpus, index_dir=index)
 

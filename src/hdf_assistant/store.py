@@ -9,6 +9,8 @@ Layout of the index directory (a contract; see README)::
         vectors.faiss       faiss.IndexIDMap2(IndexFlatIP): cosine on unit vectors
         ids.json            chunk id -> FAISS id
         docstore.json       llama-index SimpleDocumentStore of the chunks (TextNodes)
+        bm25/               the keyword index (keyword_index.py)
+        ann.faiss           from 50k chunks on: IVF index of the same ids (ann_index.py)
 
 A new state is always written into a fresh directory and made live by
 atomically replacing ``CURRENT``; a reader never sees a half-written index.
@@ -32,6 +34,7 @@ from typing import Any
 
 import numpy as np
 
+from hdf_assistant.ann_index import ApproximateIndex, refreshed
 from hdf_assistant.chunking import SPLITTER_VERSION
 from hdf_assistant.config import Settings
 from hdf_assistant.errors import IndexBusyError, IndexMismatchError, IndexMissingError
@@ -70,6 +73,8 @@ class Manifest:
     format_version: int = FORMAT_VERSION
     built_at: str = ""
     next_id: int = 0
+    #: size of the index when the IVF quantizer was trained (0: no IVF index)
+    ann_trained_on: int = 0
     files: dict[str, FileEntry] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
@@ -155,12 +160,14 @@ class VectorStore:
         docstore: Any,
         ids: dict[str, int],
         keyword: KeywordIndex | None = None,
+        ann: ApproximateIndex | None = None,
     ):
         self.manifest = manifest
         self.keyword = keyword
         #: name of the state directory this was loaded from or saved to
         self.state_name = ""
         self._index = faiss_index
+        self._ann = ann
         self._docstore = docstore
         self._ids = ids
         self._by_faiss = {v: k for k, v in ids.items()}
@@ -239,7 +246,8 @@ class VectorStore:
         if self.size == 0:
             return []
         query = np.ascontiguousarray(vector, dtype=np.float32).reshape(1, -1)
-        scores, ids = self._index.search(query, min(k, self.size))
+        searcher = self._ann or self._index
+        scores, ids = searcher.search(query, min(k, self.size))
         return [
             ScoredChunk(self.chunk(self._by_faiss[int(i)]), float(s))
             for s, i in zip(scores[0], ids[0])
@@ -253,7 +261,10 @@ class VectorStore:
         new_ids = np.arange(self.manifest.next_id, self.manifest.next_id + len(chunks), dtype=np.int64)
         self.manifest.next_id += len(chunks)
         self._forget_texts()
-        self._index.add_with_ids(np.ascontiguousarray(vectors, dtype=np.float32), new_ids)
+        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+        self._index.add_with_ids(vectors, new_ids)
+        if self._ann is not None:
+            self._ann.add(vectors, new_ids)
         self._docstore.add_documents([_node(c) for c in chunks], allow_update=True)
         for chunk, fid in zip(chunks, new_ids):
             self._ids[chunk.id] = int(fid)
@@ -284,6 +295,8 @@ class VectorStore:
             return 0
         faiss_ids = np.array([self._ids[cid] for cid in doomed], dtype=np.int64)
         self._index.remove_ids(faiss_ids)
+        if self._ann is not None:
+            self._ann.remove(faiss_ids)
         self._forget_texts()
         for cid in doomed:
             self._docstore.delete_document(cid, raise_error=False)
@@ -302,6 +315,10 @@ class VectorStore:
         tmp.mkdir()
         self.manifest.built_at = now_iso()
         faiss.write_index(self._index, str(tmp / "vectors.faiss"))
+        self._ann = refreshed(self._ann, self._index)
+        self.manifest.ann_trained_on = self._ann.trained_on if self._ann else 0
+        if self._ann is not None:
+            self._ann.save(tmp)
         ids = list(self._ids)
         self.keyword = KeywordIndex.build(ids, [self.chunk(cid).text for cid in ids])
         self.keyword.save(tmp)
@@ -407,6 +424,7 @@ def _load_state(state: Path) -> VectorStore:
     index = faiss.read_index(str(state / "vectors.faiss"))
     docstore = SimpleDocumentStore.from_persist_path(str(state / "docstore.json"))
     ids = json.loads((state / "ids.json").read_text(encoding="utf-8"))
-    store = VectorStore(manifest, index, docstore, ids, KeywordIndex.load(state))
+    ann = ApproximateIndex.load(state, manifest.ann_trained_on)
+    store = VectorStore(manifest, index, docstore, ids, KeywordIndex.load(state), ann)
     store.state_name = state.name
     return store

@@ -1,0 +1,202 @@
+"""A sentence-transformers model run by ONNX Runtime, optionally int8.
+
+The model directory (the converted multilingual-e5-small, or any
+sentence-transformers directory with mean pooling) is exported once to ONNX
+with PyTorch, mean pooling and L2 normalisation included in the graph, and,
+for ``onnx-int8``, quantized with ONNX Runtime's dynamic int8 quantization
+(weights per channel, activations per batch; the VNNI instructions of these
+CPUs do the products). Both files live in the model cache, are written
+atomically, and are keyed by the source model, so nothing is downloaded and
+the work is done once per machine.
+
+Why not sentence-transformers' own ``backend="onnx"``: it goes through
+``optimum-onnx``, which requires ``transformers<4.58`` (and ``optimum-intel``,
+for OpenVINO, ``transformers<5.6`` plus torchvision), while this project runs
+transformers 5. Running the exported graph directly needs only
+``onnxruntime`` and ``tokenizers``, and PyTorch is not even imported when
+answering questions.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import tempfile
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from hdf_assistant.errors import ModelUnavailableError
+
+log = logging.getLogger(__name__)
+
+#: Bump when the exported graph changes (inputs, pooling, quantization recipe).
+EXPORT_VERSION = 1
+OPSET = 17
+
+
+def _model_key(model_dir: Path) -> str:
+    """Changes whenever the source model's files change."""
+    digest = hashlib.sha1(f"{EXPORT_VERSION}|{model_dir.resolve()}".encode())
+    for name in ("config.json", "tokenizer.json", "modules.json", "1_Pooling/config.json"):
+        path = model_dir / name
+        if path.is_file():
+            digest.update(name.encode() + path.read_bytes())
+    for weights in sorted(model_dir.glob("*.safetensors")) + sorted(model_dir.glob("*.bin")):
+        stat = weights.stat()
+        digest.update(f"{weights.name}:{stat.st_size}:{stat.st_mtime_ns}".encode())
+    return digest.hexdigest()[:12]
+
+
+def _check_pooling(model_dir: Path) -> None:
+    config = model_dir / "1_Pooling" / "config.json"
+    if not config.is_file():
+        return
+    pooling = json.loads(config.read_text(encoding="utf-8"))
+    if not pooling.get("pooling_mode_mean_tokens", False):
+        raise ModelUnavailableError(
+            f"the onnx backends support mean pooling only, and {model_dir} pools otherwise: "
+            f"set embed_backend = \"torch\" (HDF_EMBED_BACKEND=torch)"
+        )
+
+
+def _export_fp32(model_dir: Path, target: Path) -> None:
+    """Export the transformer + mean pooling + normalisation to ``target``."""
+    import torch
+    import transformers
+    from transformers import AutoModel
+
+    transformers.logging.set_verbosity_error()
+    transformers.logging.disable_progress_bar()
+
+    class Pooled(torch.nn.Module):
+        def __init__(self, model: Any) -> None:
+            super().__init__()
+            self.model = model
+
+        def forward(self, input_ids: Any, attention_mask: Any) -> Any:
+            hidden = self.model(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+            mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
+            mean = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+            return torch.nn.functional.normalize(mean, dim=-1)
+
+    model = AutoModel.from_pretrained(str(model_dir), local_files_only=True).eval()
+    ids = torch.tensor([[0, 10, 20, 2], [0, 30, 2, 1]])
+    mask = torch.tensor([[1, 1, 1, 1], [1, 1, 1, 0]])
+    axes = {"input_ids": {0: "batch", 1: "tokens"}, "attention_mask": {0: "batch", 1: "tokens"}, "embedding": {0: "batch"}}
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            Pooled(model),
+            (ids, mask),
+            str(target),
+            input_names=["input_ids", "attention_mask"],
+            output_names=["embedding"],
+            dynamic_axes=axes,
+            opset_version=OPSET,
+            dynamo=False,
+        )
+
+
+def _quantize_int8(source: Path, target: Path) -> None:
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.ERROR)  # silence "consider pre-processing" advice
+    try:
+        quantize_dynamic(str(source), str(target), weight_type=QuantType.QInt8, per_channel=True)
+    finally:
+        root.setLevel(level)
+
+
+def onnx_model_file(model_dir: Path, cache_dir: Path, int8: bool) -> Path:
+    """The ONNX file of ``model_dir`` (exported, and quantized, on first use)."""
+    _check_pooling(model_dir)
+    folder = cache_dir / "onnx" / f"{model_dir.name}-{_model_key(model_dir)}"
+    fp32 = folder / "model.onnx"
+    wanted = folder / ("model-int8.onnx" if int8 else "model.onnx")
+    if wanted.is_file():
+        return wanted
+    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        if not fp32.is_file():
+            log.info("event=onnx_export model=%s (once per machine)", model_dir)
+            with tempfile.TemporaryDirectory(dir=folder) as tmp:
+                part = Path(tmp) / "model.onnx"
+                _export_fp32(model_dir, part)
+                os.replace(part, fp32)
+        if int8:
+            log.info("event=onnx_quantize model=%s", model_dir)
+            with tempfile.TemporaryDirectory(dir=folder) as tmp:
+                part = Path(tmp) / "model-int8.onnx"
+                _quantize_int8(fp32, part)
+                os.replace(part, wanted)
+    except ImportError as exc:
+        raise ModelUnavailableError(
+            f"the onnx embedding backends need onnx and onnxruntime ({exc}): pip install onnx onnxruntime, "
+            f"or set embed_backend = \"torch\""
+        ) from exc
+    return wanted
+
+
+def _max_tokens(model_dir: Path) -> int:
+    config = model_dir / "sentence_bert_config.json"
+    if config.is_file():
+        value = json.loads(config.read_text(encoding="utf-8")).get("max_seq_length")
+        if value:
+            return int(value)
+    return 512
+
+
+def _pad_id(tokenizer: Any) -> int:
+    for token in ("<pad>", "[PAD]"):
+        found = tokenizer.token_to_id(token)
+        if found is not None:
+            return int(found)
+    return 0
+
+
+class OnnxEncoder:
+    """Tokenize, batch by length, run the graph: unit vectors out."""
+
+    def __init__(self, model_file: Path, model_dir: Path, threads: int) -> None:
+        try:
+            import onnxruntime as ort
+            from tokenizers import Tokenizer
+        except ImportError as exc:
+            raise ModelUnavailableError(f"onnxruntime is not installed ({exc}): pip install onnxruntime") from exc
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        options.log_severity_level = 3
+        self._session = ort.InferenceSession(str(model_file), options, providers=["CPUExecutionProvider"])
+        self._tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
+        self._tokenizer.no_padding()
+        self._tokenizer.enable_truncation(_max_tokens(model_dir))
+        self._pad = _pad_id(self._tokenizer)
+        self.dim = int(self._session.get_outputs()[0].shape[-1])
+
+    def encode(self, texts: Sequence[str], batch_size: int) -> np.ndarray:
+        """Unit vectors of ``texts``; texts of similar length share a batch."""
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        if not texts:
+            return out
+        encodings = self._tokenizer.encode_batch(list(texts))
+        order = sorted(range(len(texts)), key=lambda i: len(encodings[i].ids))
+        for start in range(0, len(order), batch_size):
+            rows = order[start : start + batch_size]
+            width = max(len(encodings[i].ids) for i in rows)
+            ids = np.full((len(rows), width), self._pad, dtype=np.int64)
+            mask = np.zeros((len(rows), width), dtype=np.int64)
+            for j, i in enumerate(rows):
+                n = len(encodings[i].ids)
+                ids[j, :n] = encodings[i].ids
+                mask[j, :n] = 1
+            out[rows] = self._session.run(None, {"input_ids": ids, "attention_mask": mask})[0]
+        return out
