@@ -1,119 +1,320 @@
-"""Speed and scale benchmark (first part of issue 10): embedding throughput of
-the default backend, query latency at 1k / 10k / 100k chunks (exact FAISS and
-HNSW, with HNSW's recall against exact search), and start-up time of ``ask``
-with a built index. All in one run so that ratios are meaningful.
+"""Speed and scale benchmark, all figures from one run so that ratios mean something.
 
-    python benchmarks/run.py --quick --json
-    python benchmarks/run.py ../shared/benchmarks/piaf-spf/spf_qr_test.json
+    python benchmarks/run.py --quick --json      # a few minutes
+    python benchmarks/run.py                     # the full run (README figures)
 
-Not yet measured: other embedding backends (ONNX / OpenVINO int8), full-answer
-latency at each size, peak memory of the server.
+What it measures, on the PIAF Service-Public texts (``../shared/benchmarks/piaf-spf/``):
+
+1. **Index build per embedding backend** (``torch`` fp32 = the baseline, ``onnx`` fp32,
+   ``onnx-int8``): a fresh index of the articles (all 530 in the full run; the 105 that
+   carry a question with ``--quick``) built by the real ``refresh_index``; chunks/s,
+   speed-up against torch, and the retrieval quality of that index (hit@1, MRR@10 with
+   the default retriever, and dense alone) on the 105 PIAF questions.
+2. **Query latency at 1k, 10k and 100k chunks**: the default backend's chunks and vectors,
+   replicated with small perturbations (a word dropped from the text, noise of 0.01 on the
+   vector) up to each size, saved as a real index (from 50k chunks on with its IVF index),
+   then the PIAF questions asked through ``Assistant.ask``: retrieval alone and the full
+   answer, p50 / p95, query embedding included and never served from a cache. The dense
+   search alone is also timed (exact vs what the index uses), with the recall@10 of the
+   IVF index against exact search.
+3. **The serving process**: start-up time of ``hdf-assistant serve`` with a built index
+   (until the page answers) and its peak memory (VmHWM) after answering questions, on the
+   bundled corpus and on the 100k-chunk index; and the wall time of one ``ask`` command.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import platform
+import socket
 import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from hdf_assistant.chunking import chunk_document
-from hdf_assistant.config import load_settings
+from hdf_assistant.config import EMBED_BACKENDS, load_settings
 from hdf_assistant.embeddings import build_embedder
-from hdf_assistant.schema import SourceDocument
+from hdf_assistant.eval_data import load_question_set
+from hdf_assistant.indexing import refresh_index
+from hdf_assistant.metrics import compute_metrics, source_rank
+from hdf_assistant.retrieve import build_retriever
+from hdf_assistant.schema import Chunk
+from hdf_assistant.store import Manifest, VectorStore, load_store
 
-DEFAULT_SQUAD = Path(__file__).resolve().parents[2] / "shared" / "benchmarks" / "piaf-spf" / "spf_qr_test.json"
-
-
-def _percentiles(values: list[float]) -> tuple[float, float]:
-    return float(np.percentile(values, 50)), float(np.percentile(values, 95))
-
-
-def embed_throughput(texts: list[str], embedder) -> dict:
-    embedder.embed_passages(texts[:8])  # warm-up
-    started = time.perf_counter()
-    embedder.embed_passages(texts)
-    seconds = time.perf_counter() - started
-    return {"chunks": len(texts), "seconds": round(seconds, 2), "chunks_per_s": round(len(texts) / seconds, 1)}
+REPO = Path(__file__).resolve().parents[1]
+DEFAULT_SQUAD = REPO.parent / "shared" / "benchmarks" / "piaf-spf" / "spf_qr_test.json"
+BASELINE = "torch"
 
 
-def search_latency(base: np.ndarray, queries: np.ndarray, sizes: list[int], seed: int = 0) -> dict:
-    import faiss
+def _ms(values: list[float]) -> tuple[float, float]:
+    return round(float(np.percentile(values, 50)), 2), round(float(np.percentile(values, 95)), 2)
 
-    faiss.omp_set_num_threads(1)
-    rng = np.random.default_rng(seed)
-    out = {}
-    for size in sizes:
-        reps = int(np.ceil(size / len(base)))
-        data = np.vstack([base + rng.normal(0, 0.01, base.shape).astype(np.float32) for _ in range(reps)])[:size]
-        data /= np.linalg.norm(data, axis=1, keepdims=True)
-        flat = faiss.IndexFlatIP(data.shape[1])
-        flat.add(data)
-        hnsw = faiss.IndexHNSWFlat(data.shape[1], 32, faiss.METRIC_INNER_PRODUCT)
-        hnsw.hnsw.efSearch = 64
-        hnsw.add(data)
-        row = {}
-        for name, index in (("exact", flat), ("hnsw", hnsw)):
-            times = []
-            for q in queries:
-                started = time.perf_counter()
-                index.search(q.reshape(1, -1), 10)
-                times.append((time.perf_counter() - started) * 1000)
-            p50, p95 = _percentiles(times)
-            row[name] = {"retrieve_p50_ms": round(p50, 3), "p95": round(p95, 3)}
-        _, exact_ids = flat.search(queries, 10)
-        _, hnsw_ids = hnsw.search(queries, 10)
-        recall = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(exact_ids, hnsw_ids)])
-        row["hnsw"]["recall@10_vs_exact"] = round(float(recall), 4)
-        out[str(size)] = row
+
+def _quality(store: VectorStore, embedder: Any, questions: list, retriever: str) -> dict[str, float]:
+    search = build_retriever(retriever, store, embedder)
+    rows = [
+        {"expected_source": q.expected_source,
+         "source_rank": source_rank([h.chunk.source for h in search.retrieve(q.question, 10)], q.expected_source)}
+        for q in questions
+    ]
+    metrics = compute_metrics(rows)["retrieval"]
+    return {"hit@1": round(metrics["hit@1"], 3), "mrr@10": round(metrics["mrr@10"], 3)}
+
+
+def build_per_backend(articles: dict[str, str], questions: list, backends: list[str], work: Path) -> dict[str, Any]:
+    """Index the articles once per backend; throughput and quality of each."""
+    corpus = work / "piaf-corpus"
+    corpus.mkdir(exist_ok=True)
+    for name, text in articles.items():
+        (corpus / name).write_text(text, encoding="utf-8")
+    out: dict[str, Any] = {}
+    for backend in backends:
+        settings = load_settings(env={}).replace(
+            corpus_dir=corpus, index_dir=work / f"index-{backend}", embed_backend=backend, progress=False
+        )
+        started = time.perf_counter()
+        embedder = build_embedder(settings)
+        loaded = time.perf_counter()
+        report = refresh_index(settings, lambda e=embedder: e)
+        seconds = time.perf_counter() - loaded
+        store = load_store(settings.index_dir)
+        default = _quality(store, embedder, questions, settings.retriever)
+        out[backend] = {
+            "chunks": report.chunks,
+            "build_s": round(seconds, 1),
+            "chunks_per_s": round(report.chunks / seconds, 1),
+            "model_load_s": round(loaded - started, 2),
+            "hit@1": default["hit@1"],
+            "mrr@10": default["mrr@10"],
+            "dense_hit@1": _quality(store, embedder, questions, "dense")["hit@1"],
+        }
+        print(f"[run] {backend}: {out[backend]}", file=sys.stderr, flush=True)
+    if BASELINE in out:
+        for row in out.values():
+            row["speedup"] = round(row["chunks_per_s"] / out[BASELINE]["chunks_per_s"], 2)
     return out
 
 
-def startup_seconds(corpus: Path) -> float:
-    """Wall time of one ``hdf-assistant ask`` with an index already built."""
-    with tempfile.TemporaryDirectory() as tmp:
-        common = [sys.executable, "-m", "hdf_assistant", "--corpus", str(corpus), "--index-dir", tmp]
-        subprocess.run(common + ["index"], check=True, capture_output=True)
-        started = time.perf_counter()
-        subprocess.run(common + ["ask", "Combien de startups à Lille ?", "--json"], check=True, capture_output=True)
-        return round(time.perf_counter() - started, 2)
+def _perturbed(chunk: Chunk, vector: np.ndarray, copy: int, rng: np.random.Generator) -> tuple[Chunk, np.ndarray]:
+    words = chunk.text.split(" ")
+    if len(words) > 3:
+        del words[int(rng.integers(len(words)))]
+    text = " ".join(words)
+    noisy = vector + rng.normal(0, 0.01, vector.shape).astype(np.float32)
+    source = f"{Path(chunk.source).stem}~{copy}{Path(chunk.source).suffix}"
+    new = Chunk(f"{chunk.id}~{copy}", text, source, chunk.page, 0, len(text), chunk.file_hash, chunk.section)
+    return new, noisy / np.linalg.norm(noisy)
+
+
+def scaled_index(base: VectorStore, size: int, target: Path, seed: int = 0) -> float:
+    """Save an index of ``size`` chunks made from ``base``; returns the build seconds."""
+    rng = np.random.default_rng(seed)
+    chunks = base.chunks()
+    vectors = np.vstack([base._index.reconstruct(base._ids[c.id]) for c in chunks])
+    picked: list[Chunk] = []
+    rows: list[np.ndarray] = []
+    copy = 0
+    while len(picked) < size:
+        for chunk, vector in zip(chunks, vectors):
+            if len(picked) == size:
+                break
+            if copy == 0:
+                picked.append(chunk)
+                rows.append(vector)
+            else:
+                new, noisy = _perturbed(chunk, vector, copy, rng)
+                picked.append(new)
+                rows.append(noisy)
+        copy += 1
+    m = base.manifest
+    manifest = Manifest(m.embed_model, m.model_id, m.dim, m.query_prefix, m.passage_prefix, m.chunk_size, m.chunk_overlap)
+    started = time.perf_counter()
+    store = VectorStore.empty(manifest)
+    store.add(picked, np.vstack(rows))
+    store.save(target)
+    return round(time.perf_counter() - started, 1)
+
+
+def query_latency(base_settings: Any, base: VectorStore, embedder: Any, questions: list[str], sizes: list[int],
+                  work: Path) -> tuple[dict[str, Any], Path]:
+    from hdf_assistant.assistant import Assistant
+
+    out: dict[str, Any] = {}
+    index_dir = work
+    for size in sizes:
+        index_dir = work / f"scaled-{size}"
+        build_s = scaled_index(base, size, index_dir)
+        assistant = Assistant(base_settings.replace(index_dir=index_dir), embedder)
+        for q in questions[:3]:  # warm-up: first-call costs are start-up, not latency
+            assistant.ask(q)
+        retrieve, total, search_used, search_exact = [], [], [], []
+        store = assistant.store
+        for q in questions:
+            embedder._query_cache.clear()  # every question pays for its embedding
+            assistant._extractive._cache.clear()
+            answer = assistant.ask(q)
+            retrieve.append(answer.timings_ms["retrieve"])
+            total.append(answer.timings_ms["total"])
+        vectors = embedder.embed_queries(questions)
+        recall = []
+        for v in vectors:
+            query = v.reshape(1, -1)
+            t0 = time.perf_counter()
+            _, exact_ids = store._index.search(query, 10)
+            t1 = time.perf_counter()
+            _, used_ids = (store._ann or store._index).search(query, 10)
+            t2 = time.perf_counter()
+            search_exact.append((t1 - t0) * 1000)
+            search_used.append((t2 - t1) * 1000)
+            recall.append(len(set(exact_ids[0]) & set(used_ids[0])) / 10)
+        r50, r95 = _ms(retrieve)
+        a50, a95 = _ms(total)
+        out[str(size)] = {
+            "chunks": store.size,
+            "index": "ivf" if store._ann is not None else "exact",
+            "build_s": build_s,
+            "retrieve_p50_ms": r50,
+            "retrieve_p95_ms": r95,
+            "answer_p50_ms": a50,
+            "p95": a95,
+            "dense_search_p50_ms": _ms(search_used)[0],
+            "exact_search_p50_ms": _ms(search_exact)[0],
+            "recall@10_vs_exact": round(float(np.mean(recall)), 4),
+        }
+        print(f"[run] {size} chunks: {out[str(size)]}", file=sys.stderr, flush=True)
+    return out, index_dir
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def serve_process(corpus: Path, index_dir: Path, questions: list[str]) -> dict[str, Any]:
+    """Start ``serve`` on a built index: seconds until the page answers, then
+    peak RSS after answering ``questions`` through the /ask API."""
+    from gradio_client import Client
+
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HDF_")}
+    command = [sys.executable, "-m", "hdf_assistant", "--corpus", str(corpus), "--index-dir", str(index_dir),
+               "serve", "--port", str(port)]
+    started = time.perf_counter()
+    log = tempfile.TemporaryFile()
+    proc = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=log)
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        while True:
+            if proc.poll() is not None:
+                log.seek(0)
+                raise RuntimeError(f"serve exited: {log.read().decode(errors='replace')[-2000:]}")
+            try:
+                with urllib.request.urlopen(url, timeout=2):
+                    break
+            except OSError:
+                time.sleep(0.1)
+        startup = time.perf_counter() - started
+        client = Client(url, verbose=False)
+        for q in questions:
+            client.predict(q, [], api_name="/ask")
+        status = Path(f"/proc/{proc.pid}/status").read_text()
+        peak_kb = int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmHWM")))
+    finally:
+        proc.kill()  # the server keeps the client's event stream open: no graceful stop needed
+        proc.wait(timeout=30)
+        log.close()
+    return {"startup_s": round(startup, 2), "peak_rss_mb": round(peak_kb / 1024, 1)}
+
+
+def ask_command_seconds(corpus: Path, index_dir: Path) -> float:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HDF_")}
+    command = [sys.executable, "-m", "hdf_assistant", "--corpus", str(corpus), "--index-dir", str(index_dir)]
+    subprocess.run(command + ["index"], check=True, capture_output=True, env=env)
+    started = time.perf_counter()
+    subprocess.run(command + ["ask", "Combien de startups à Lille ?", "--json"], check=True, capture_output=True, env=env)
+    return round(time.perf_counter() - started, 2)
+
+
+def machine() -> dict[str, Any]:
+    cpu = ""
+    try:
+        cpu = next(line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                   if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version()}
+
+
+def print_table(result: dict[str, Any]) -> None:
+    print(f"machine: {result['machine']}")
+    print("\n| backend | chunks/s | speed-up | hit@1 | MRR@10 | dense hit@1 | model load s |")
+    print("|---|---|---|---|---|---|---|")
+    for name, row in result["embed"].items():
+        print(f"| {name} | {row['chunks_per_s']} | {row.get('speedup', '')} | {row['hit@1']} | {row['mrr@10']} | "
+              f"{row['dense_hit@1']} | {row['model_load_s']} |")
+    print("\n| chunks | index | retrieve p50 ms | retrieve p95 ms | answer p50 ms | answer p95 ms | dense search p50 ms "
+          "| exact search p50 ms | recall@10 vs exact |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for size, row in result["query"].items():
+        print(f"| {size} | {row['index']} | {row['retrieve_p50_ms']} | {row['retrieve_p95_ms']} | {row['answer_p50_ms']} | "
+              f"{row['p95']} | {row['dense_search_p50_ms']} | {row['exact_search_p50_ms']} | {row['recall@10_vs_exact']} |")
+    for name, row in result["serve"].items():
+        print(f"\nserve ({name}): start-up {row['startup_s']} s, peak RSS {row['peak_rss_mb']} MB")
+    print(f"`ask` command with a built index: {result['ask_command_s']} s")
+    print(f"retrieval p50 at the largest size / at the smallest: {result['retrieve_growth']}x")
+    print(f"total benchmark time: {result['seconds']} s")
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("squad", type=Path, nargs="?", default=DEFAULT_SQUAD)
-    parser.add_argument("--quick", action="store_true", help="fewer chunks and sizes (a few minutes)")
-    parser.add_argument("--json", action="store_true")
+    parser.add_argument("--quick", action="store_true", help="only the 105 articles with a question (a few minutes)")
+    parser.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
+    parser.add_argument("--backends", default=",".join(EMBED_BACKENDS[::-1]), help="comma-separated, torch first")
+    parser.add_argument("--sizes", default="1000,10000,100000")
     args = parser.parse_args()
-    settings = load_settings()
-    data = json.loads(args.squad.read_text(encoding="utf-8"))["data"]
-    docs = [SourceDocument(a["title"], "\n\n".join(p["context"] for p in a["paragraphs"]), a["title"]) for a in data]
-    chunks = [c.text for d in docs for c in chunk_document(d, settings.chunk_size, settings.chunk_overlap)]
-    questions = [qa["question"] for a in data for p in a["paragraphs"] for qa in p.get("qas", [])]
-    embedder = build_embedder(settings)
-    sample = chunks[: 300 if args.quick else 2000]
-    result = {"machine": {"cores": __import__("os").cpu_count()}, "embed": {}, "query": {}}
-    result["embed"]["torch-fp32"] = {**embed_throughput(sample, embedder), "speedup": 1.0}
-    base = embedder.embed_passages(sample)
-    queries = embedder.embed_queries(questions[: 50 if args.quick else 105])
-    result["query"] = search_latency(base, queries, [1000, 10000] if args.quick else [1000, 10000, 100000])
-    result["startup_ask_s"] = startup_seconds(Path(__file__).resolve().parents[1] / "corpus")
+    begun = time.perf_counter()
+    qs = load_question_set(args.squad)
+    assert qs.articles is not None
+    questions = [q for q in qs.questions if q.expected_source]
+    articles = qs.articles
+    if args.quick:
+        wanted = {q.expected_source for q in questions}
+        articles = {name: text for name, text in articles.items() if name in wanted}
+    backends = [b.strip() for b in args.backends.split(",") if b.strip()]
+    settings = load_settings(env={})
+    result: dict[str, Any] = {"machine": machine(), "articles": len(articles), "questions": len(questions)}
+    with tempfile.TemporaryDirectory(prefix="hdf-bench-") as tmp:
+        work = Path(tmp)
+        result["embed"] = build_per_backend(articles, questions, backends, work)
+        default_index = work / f"index-{settings.embed_backend}"
+        embedder = build_embedder(settings)
+        base = load_store(default_index)
+        sizes = [int(s) for s in args.sizes.split(",")]
+        texts = [q.question for q in questions]
+        result["query"], largest = query_latency(settings, base, embedder, texts, sizes, work)
+        first, last = result["query"][str(sizes[0])], result["query"][str(sizes[-1])]
+        result["retrieve_growth"] = round(last["retrieve_p50_ms"] / first["retrieve_p50_ms"], 2)
+        bundled = REPO / "corpus"
+        bundled_index = work / "bundled-index"
+        result["ask_command_s"] = ask_command_seconds(bundled, bundled_index)
+        result["serve"] = {
+            "bundled corpus": serve_process(bundled, bundled_index, texts[:5]),
+            f"{sizes[-1]} chunks": serve_process(work / "piaf-corpus", largest, texts[:5]),
+        }
+    result["seconds"] = round(time.perf_counter() - begun, 1)
     if args.json:
-        print(json.dumps(result))
-        return
-    print(f"embedding (torch fp32): {result['embed']['torch-fp32']['chunks_per_s']} chunks/s")
-    print("| chunks | exact p50 ms | exact p95 ms | HNSW p50 ms | HNSW p95 ms | HNSW recall@10 |")
-    print("|---|---|---|---|---|---|")
-    for size, row in result["query"].items():
-        e, h = row["exact"], row["hnsw"]
-        print(f"| {size} | {e['retrieve_p50_ms']} | {e['p95']} | {h['retrieve_p50_ms']} | {h['p95']} | "
-              f"{h['recall@10_vs_exact']} |")
-    print(f"start-up of `ask` with a built index: {result['startup_ask_s']} s")
+        print(json.dumps(result, ensure_ascii=False))
+    else:
+        print_table(result)
 
 
 if __name__ == "__main__":
