@@ -128,11 +128,12 @@ def test_onnx_backends_match_the_torch_model(torch_e5_embedder, e5_embedder, tmp
     cos_fp32 = np.sum(onnx_fp32.embed_passages(TEXTS) * reference, axis=1)
     cos_int8 = np.sum(e5_embedder.embed_passages(TEXTS) * reference, axis=1)
     assert cos_fp32.min() >= 0.9999, cos_fp32
-    assert cos_int8.min() >= 0.99 and cos_int8.mean() >= 0.995, cos_int8
-    # queries too, and the nearest passage of each query is the same for both backends
-    q_ref = torch_e5_embedder.embed_queries(TEXTS[:8])
-    q_int8 = e5_embedder.embed_queries(TEXTS[:8])
-    assert np.array_equal((q_ref @ reference.T).argmax(1), (q_int8 @ e5_embedder.embed_passages(TEXTS).T).argmax(1))
+    assert cos_int8.min() >= 0.995 and cos_int8.mean() >= 0.998, cos_int8
+    # questions go through the fp32 model, and find the same nearest passage
+    q_ref = torch_e5_embedder.embed_queries(TEXTS)
+    q_default = e5_embedder.embed_queries(TEXTS)
+    assert np.sum(q_ref * q_default, axis=1).min() >= 0.9999
+    assert np.array_equal((q_ref @ reference.T).argmax(1), (q_default @ e5_embedder.embed_passages(TEXTS).T).argmax(1))
 
 
 def test_onnx_export_is_made_once_and_reused(tmp_path) -> None:

@@ -9,8 +9,10 @@ before sentence-transformers is imported.
 
 Three backends run the same model (``embed_backend`` / ``HDF_EMBED_BACKEND``):
 ``torch`` (sentence-transformers, fp32), ``onnx`` (ONNX Runtime, fp32) and
-``onnx-int8`` (ONNX Runtime, int8 weights; the default, chosen by measurement:
-see benchmarks/README.md). The ONNX files are exported once (onnx_model.py).
+``onnx-int8`` (the default, chosen by measurement: see benchmarks/README.md):
+passages, which are many, through the int8 model, and questions, one at a
+time, through the fp32 one, so that only one side of each similarity carries
+quantization error. The ONNX files are exported once (onnx_model.py).
 """
 
 from __future__ import annotations
@@ -70,6 +72,9 @@ class _PrefixedEmbedder:
     def _encode(self, texts: Sequence[str]) -> np.ndarray:
         raise NotImplementedError
 
+    def _encode_queries(self, texts: Sequence[str]) -> np.ndarray:
+        return self._encode(texts)
+
     def embed_passages(self, texts: Sequence[str], progress: ProgressFn | None = None) -> np.ndarray:
         """Unit vectors of ``texts`` as passages, one row per text."""
         out = np.empty((len(texts), self.dim), dtype=np.float32)
@@ -86,7 +91,7 @@ class _PrefixedEmbedder:
         retrieval and answer selection embed the same question)."""
         missing = [t for t in dict.fromkeys(texts) if t not in self._query_cache]
         if missing:
-            for text, vector in zip(missing, self._encode([self.query_prefix + t for t in missing])):
+            for text, vector in zip(missing, self._encode_queries([self.query_prefix + t for t in missing])):
                 self._query_cache[text] = vector
                 if len(self._query_cache) > 512:
                     self._query_cache.pop(next(iter(self._query_cache)))
@@ -138,7 +143,8 @@ class SentenceTransformerEmbedder(_PrefixedEmbedder):
 
 
 class OnnxEmbedder(_PrefixedEmbedder):
-    """The same model exported to ONNX and run by ONNX Runtime (fp32 or int8)."""
+    """The same model exported to ONNX and run by ONNX Runtime: passages in
+    fp32 or int8, queries always in fp32 (loaded on the first query)."""
 
     def __init__(
         self,
@@ -150,17 +156,30 @@ class OnnxEmbedder(_PrefixedEmbedder):
         cache_dir: Path,
         int8: bool,
         threads: int,
+        keep_fp32: tuple[str, ...] = (),
     ) -> None:
         super().__init__(model_id, query_prefix, passage_prefix, batch_size)
         from hdf_assistant.onnx_model import OnnxEncoder, onnx_model_file
 
         if not (model_dir / "tokenizer.json").is_file():
             raise ModelUnavailableError(_unavailable(str(model_dir), "no tokenizer.json in a local model directory"))
-        self._encoder = OnnxEncoder(onnx_model_file(model_dir, cache_dir, int8), model_dir, threads)
-        self.dim = self._encoder.dim
+        self._model_dir = model_dir
+        self._threads = threads
+        self._fp32_file = onnx_model_file(model_dir, cache_dir, int8=False)
+        passages_file = onnx_model_file(model_dir, cache_dir, int8=True, keep_fp32=keep_fp32) if int8 else self._fp32_file
+        self._passages = OnnxEncoder(passages_file, model_dir, threads)
+        self._queries = None if int8 else self._passages
+        self.dim = self._passages.dim
 
     def _encode(self, texts: Sequence[str]) -> np.ndarray:
-        return self._encoder.encode(texts, self.batch_size)
+        return self._passages.encode(texts, self.batch_size)
+
+    def _encode_queries(self, texts: Sequence[str]) -> np.ndarray:
+        if self._queries is None:
+            from hdf_assistant.onnx_model import OnnxEncoder
+
+            self._queries = OnnxEncoder(self._fp32_file, self._model_dir, self._threads)
+        return self._queries.encode(texts, self.batch_size)
 
 
 def _unavailable(model_path: str, reason: object) -> str:
@@ -197,6 +216,8 @@ def build_embedder(settings: Settings) -> Embedder:
         path = str(Path(name).expanduser()) if Path(name).expanduser().exists() else name
         model_id = name
         query, passage = _prefixes_for(name, settings)
+    from hdf_assistant.onnx_model import KEEP_FP32
+
     backend = settings.embed_backend
     log.info("event=load_embedder model=%s backend=%s", model_id, backend)
     if backend == "torch":
@@ -212,4 +233,5 @@ def build_embedder(settings: Settings) -> Embedder:
         settings.model_cache_dir,
         int8=backend == "onnx-int8",
         threads=settings.embed_threads or (os.cpu_count() or 1),
+        keep_fp32=KEEP_FP32.get(name, ()),
     )
