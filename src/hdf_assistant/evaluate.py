@@ -102,6 +102,7 @@ def run_config(assistant: Assistant, top_k: int | None) -> dict[str, Any]:
     manifest = assistant.manifest
     return {
         "embed_model": manifest.model_id,
+        "embed_backend": assistant.settings.embed_backend,
         "chunk_size": manifest.chunk_size,
         "chunk_overlap": manifest.chunk_overlap,
         "top_k": top_k or assistant.settings.top_k,
