@@ -59,7 +59,9 @@ def test_ivf_index_follows_adds_and_deletes(settings, corpus, e5_embedder, small
 
     # delete one town, add another: the IVF index is updated, not retrained
     (corpus / "arras.txt").unlink()
-    write_town(corpus, 99, TOWNS[-1])
+    (corpus / "creil.txt").write_text(
+        "Creil accueille un centre de robotique sous-marine. Ses drones inspectent les écluses de l'Oise.",
+        encoding="utf-8")
     report = refresh_index(settings, lambda: e5_embedder)
     assert report.removed == ["arras.txt"] and report.added == ["creil.txt"]
     assert read_manifest(settings.index_dir).ann_trained_on == manifest.ann_trained_on
@@ -69,9 +71,8 @@ def test_ivf_index_follows_adds_and_deletes(settings, corpus, e5_embedder, small
     assert "arras.txt" not in sources
 
     assistant = build_assistant(settings, embedder=e5_embedder)
-    answer = assistant.ask("Combien de personnes mobilise le projet sur la robotique à Creil ?", retriever="dense")
-    assert answer.citations[0].source == "creil.txt"
-    assert "robotique" in answer.citations[0].text
+    hits = assistant.retriever("dense").retrieve("Quels drones inspectent les écluses de l'Oise ?", 5)
+    assert hits[0].chunk.source == "creil.txt" and "drones" in hits[0].chunk.text
 
 
 def test_small_indexes_use_exact_search_only(settings, corpus, e5_embedder) -> None:

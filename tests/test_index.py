@@ -160,3 +160,22 @@ def test_another_sentence_transformers_model_can_be_configured(settings, corpus)
     # the default settings must refuse this index and say which setting differs
     with pytest.raises(IndexMismatchError, match="embed_model"):
         build_assistant(settings, embedder=embedder)
+
+
+def test_index_built_without_passage_context_must_be_rebuilt(settings, corpus, e5_embedder) -> None:
+    import json
+
+    from hdf_assistant.store import current_state_dir
+
+    write_corpus(corpus)
+    refresh_index(settings, lambda: e5_embedder)
+    assert read_manifest(settings.index_dir).passage_context == 1
+    manifest_file = current_state_dir(settings.index_dir) / "manifest.json"
+    data = json.loads(manifest_file.read_text(encoding="utf-8"))
+    data.pop("passage_context")  # as written before the lead sentence was embedded with each passage
+    manifest_file.write_text(json.dumps(data), encoding="utf-8")
+    (corpus / "new.txt").write_text("Un nouveau document.", encoding="utf-8")
+    with pytest.raises(IndexMismatchError, match="passage_context.*index --full"):
+        refresh_index(settings, lambda: e5_embedder)
+    report = refresh_index(settings, lambda: e5_embedder, full=True)
+    assert report.embedded_chunks == report.chunks and read_manifest(settings.index_dir).passage_context == 1

@@ -204,3 +204,30 @@ def section_at(headings: tuple[tuple[int, str], ...], offset: int) -> str | None
             break
         current = heading
     return current
+
+
+#: Bump when the text given to the embedding model around a chunk changes.
+PASSAGE_CONTEXT_VERSION = 1
+LEAD_CHARS = 200
+
+
+def document_lead(documents: list[SourceDocument]) -> str:
+    """The first sentence of a file (of its first page with text), cut at
+    :data:`LEAD_CHARS`: what the whole document is about."""
+    for document in documents:
+        spans = split_sentences(document.text)
+        if spans:
+            return document.text[spans[0].start : spans[0].end][:LEAD_CHARS].strip()
+    return ""
+
+
+def embedding_text(chunk: Chunk, lead: str) -> str:
+    """What the embedding model reads for ``chunk``: the file's lead sentence,
+    then the chunk. A passage deep in a fiche ("Le CSE ne dispose d'aucun
+    budget.") is then embedded with what the fiche is about. Measured on PIAF:
+    dense hit@1 0.886 -> 0.914 (benchmarks/README.md). The chunk's own text
+    (what is shown, cited and keyword-indexed) is unchanged."""
+    if not lead or lead in chunk.text:
+        return chunk.text
+    return f"{lead}\n{chunk.text}"
+

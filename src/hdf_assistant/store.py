@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 
 from hdf_assistant.ann_index import ApproximateIndex, refreshed
-from hdf_assistant.chunking import SPLITTER_VERSION
+from hdf_assistant.chunking import PASSAGE_CONTEXT_VERSION, SPLITTER_VERSION
 from hdf_assistant.config import Settings
 from hdf_assistant.errors import IndexBusyError, IndexMismatchError, IndexMissingError
 from hdf_assistant.keyword_index import ANALYZER_VERSION, KeywordIndex
@@ -69,6 +69,8 @@ class Manifest:
     chunk_size: int
     chunk_overlap: int
     splitter_version: int = SPLITTER_VERSION
+    #: how chunks are put in context for the embedding model (0: the chunk alone)
+    passage_context: int = 0
     analyzer_version: int = ANALYZER_VERSION
     format_version: int = FORMAT_VERSION
     built_at: str = ""
@@ -97,6 +99,7 @@ def check_compatible(manifest: Manifest, settings: Settings) -> None:
         "chunk_size": settings.chunk_size,
         "chunk_overlap": settings.chunk_overlap,
         "splitter_version": SPLITTER_VERSION,
+        "passage_context": PASSAGE_CONTEXT_VERSION,
         "analyzer_version": ANALYZER_VERSION,
         "format_version": FORMAT_VERSION,
     }
