@@ -33,7 +33,7 @@ def write_town(corpus: Path, i: int, town: str) -> None:
 @pytest.fixture()
 def small_threshold(monkeypatch):
     monkeypatch.setattr(ann_index, "ANN_MIN_VECTORS", 40)
-    monkeypatch.setattr(ann_index, "NPROBE", 4)
+    monkeypatch.setattr(ann_index, "NPROBE", 4)  # of 40 lists
 
 
 def test_ivf_index_follows_adds_and_deletes(settings, corpus, e5_embedder, small_threshold) -> None:

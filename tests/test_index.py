@@ -162,11 +162,12 @@ def test_another_sentence_transformers_model_can_be_configured(settings, corpus)
         build_assistant(settings, embedder=embedder)
 
 
-def test_index_built_without_passage_context_must_be_rebuilt(settings, corpus, e5_embedder) -> None:
+def test_index_built_with_another_passage_context_must_be_rebuilt(settings, corpus, e5_embedder) -> None:
     import json
 
     from hdf_assistant.store import current_state_dir
 
+    settings = settings.replace(passage_context="lead")
     write_corpus(corpus)
     refresh_index(settings, lambda: e5_embedder)
     assert read_manifest(settings.index_dir).passage_context == 1

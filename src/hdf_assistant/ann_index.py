@@ -9,7 +9,9 @@ one: a query scans :data:`NPROBE` of its lists instead of every vector.
 IVF rather than HNSW because it supports removals: an incremental update
 adds and removes the same FAISS ids in both indexes, and the quantizer is
 retrained only when the index has grown :data:`RETRAIN_GROWTH` times since it
-was trained. The exact index stays the reference (page texts, scores of given
+was trained. Passages added after training go to a small exact index searched
+beside the IVF lists: a new file unlike the training data (whose vectors fall
+in lists a query would not scan) is still found. The exact index stays the reference (page texts, scores of given
 chunks, retraining).
 """
 
@@ -30,7 +32,10 @@ ANN_MIN_VECTORS = 50_000
 #: Lists scanned per query.
 NPROBE = 24
 RETRAIN_GROWTH = 4.0
+#: Passages added since training searched exactly; beyond this many, retrain.
+RECENT_MAX = 20_000
 FILE_NAME = "ann.faiss"
+RECENT_FILE_NAME = "ann-recent.faiss"
 
 
 def _faiss() -> Any:
@@ -55,10 +60,11 @@ def exact_vectors(exact: Any) -> tuple[np.ndarray, np.ndarray]:
 class ApproximateIndex:
     """An IVF index over the same (id, vector) pairs as the exact index."""
 
-    def __init__(self, index: Any, trained_on: int) -> None:
+    def __init__(self, index: Any, trained_on: int, recent: Any = None) -> None:
         self._index = index
         self.trained_on = trained_on
         self._index.nprobe = NPROBE
+        self._recent = recent if recent is not None else _faiss().IndexIDMap2(_faiss().IndexFlatIP(index.d))
 
     @classmethod
     def train(cls, exact: Any) -> ApproximateIndex:
@@ -84,24 +90,38 @@ class ApproximateIndex:
         path = folder / FILE_NAME
         if not path.is_file():
             return None
-        index = _faiss().read_index(str(path))
-        return cls(index, trained_on or int(index.ntotal))
+        faiss = _faiss()
+        index = faiss.read_index(str(path))
+        recent_path = folder / RECENT_FILE_NAME
+        recent = faiss.read_index(str(recent_path)) if recent_path.is_file() else None
+        return cls(index, trained_on or int(index.ntotal), recent)
 
     @property
     def size(self) -> int:
-        return int(self._index.ntotal)
+        return int(self._index.ntotal + self._recent.ntotal)
 
     def add(self, vectors: np.ndarray, ids: np.ndarray) -> None:
-        self._index.add_with_ids(vectors, ids)
+        self._recent.add_with_ids(vectors, ids)
 
     def remove(self, ids: np.ndarray) -> None:
         self._index.remove_ids(ids)
+        self._recent.remove_ids(ids)
 
     def search(self, query: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        return self._index.search(query, k)
+        scores, ids = self._index.search(query, k)
+        if self._recent.ntotal == 0:
+            return scores, ids
+        fresh_scores, fresh_ids = self._recent.search(query, min(k, int(self._recent.ntotal)))
+        all_scores = np.concatenate([scores, fresh_scores], axis=1)
+        all_ids = np.concatenate([ids, fresh_ids], axis=1)
+        order = np.argsort(-all_scores, axis=1, kind="stable")[:, :k]
+        return np.take_along_axis(all_scores, order, 1), np.take_along_axis(all_ids, order, 1)
 
     def save(self, folder: Path) -> None:
-        _faiss().write_index(self._index, str(folder / FILE_NAME))
+        faiss = _faiss()
+        faiss.write_index(self._index, str(folder / FILE_NAME))
+        if self._recent.ntotal:
+            faiss.write_index(self._recent, str(folder / RECENT_FILE_NAME))
 
 
 def refreshed(current: ApproximateIndex | None, exact: Any) -> ApproximateIndex | None:
@@ -109,6 +129,7 @@ def refreshed(current: ApproximateIndex | None, exact: Any) -> ApproximateIndex 
     size = int(exact.ntotal)
     if size < ANN_MIN_VECTORS:
         return None
-    if current is None or current.size != size or size > RETRAIN_GROWTH * current.trained_on:
+    if (current is None or current.size != size or size > RETRAIN_GROWTH * current.trained_on
+            or current._recent.ntotal > RECENT_MAX):
         return ApproximateIndex.train(exact)
     return current

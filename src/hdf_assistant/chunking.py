@@ -208,6 +208,11 @@ def section_at(headings: tuple[tuple[int, str], ...], offset: int) -> str | None
 
 #: Bump when the text given to the embedding model around a chunk changes.
 PASSAGE_CONTEXT_VERSION = 1
+
+
+def passage_context_version(setting: str) -> int:
+    """What the manifest records for the ``passage_context`` setting (0: none)."""
+    return PASSAGE_CONTEXT_VERSION if setting == "lead" else 0
 LEAD_CHARS = 200
 
 
@@ -224,9 +229,11 @@ def document_lead(documents: list[SourceDocument]) -> str:
 def embedding_text(chunk: Chunk, lead: str) -> str:
     """What the embedding model reads for ``chunk``: the file's lead sentence,
     then the chunk. A passage deep in a fiche ("Le CSE ne dispose d'aucun
-    budget.") is then embedded with what the fiche is about. Measured on PIAF:
-    dense hit@1 0.886 -> 0.914 (benchmarks/README.md). The chunk's own text
-    (what is shown, cited and keyword-indexed) is unchanged."""
+    budget.") is then embedded with what the fiche is about. Measured on PIAF
+    (setting ``passage_context = "lead"``): hit@1 0.876 -> 0.914, but the
+    extractive answer holds the gold span less often (0.410 -> 0.305), so it is
+    not the default (benchmarks/README.md). The chunk's own text (what is
+    shown, cited and keyword-indexed) is unchanged."""
     if not lead or lead in chunk.text:
         return chunk.text
     return f"{lead}\n{chunk.text}"

@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from hdf_assistant.chunking import PASSAGE_CONTEXT_VERSION, chunk_document, document_lead, embedding_text
+from hdf_assistant.chunking import chunk_document, document_lead, embedding_text, passage_context_version
 from hdf_assistant.config import Settings
 from hdf_assistant.embeddings import Embedder
 from hdf_assistant.errors import EmptyCorpusError, IndexMismatchError
@@ -94,7 +94,7 @@ def _new_manifest(settings: Settings, embedder: Embedder) -> Manifest:
         passage_prefix=passage,
         chunk_size=settings.chunk_size,
         chunk_overlap=settings.chunk_overlap,
-        passage_context=PASSAGE_CONTEXT_VERSION,
+        passage_context=passage_context_version(settings.passage_context),
     )
 
 
@@ -195,7 +195,8 @@ def _apply(
         for name, docs in documents.items()
     }
     all_chunks = [c for chunks in chunks_by_file.values() for c in chunks]
-    leads = {name: document_lead(docs) for name, docs in documents.items()}
+    use_lead = settings.passage_context == "lead"
+    leads = {name: document_lead(docs) if use_lead else "" for name, docs in documents.items()}
     if all_chunks:
         embedder = embedder or embedder_factory()  # the model is loaded only when needed
         bar = Progress(len(all_chunks), progress)

@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 
 from hdf_assistant.ann_index import ApproximateIndex, refreshed
-from hdf_assistant.chunking import PASSAGE_CONTEXT_VERSION, SPLITTER_VERSION
+from hdf_assistant.chunking import SPLITTER_VERSION, passage_context_version
 from hdf_assistant.config import Settings
 from hdf_assistant.errors import IndexBusyError, IndexMismatchError, IndexMissingError
 from hdf_assistant.keyword_index import ANALYZER_VERSION, KeywordIndex
@@ -99,7 +99,7 @@ def check_compatible(manifest: Manifest, settings: Settings) -> None:
         "chunk_size": settings.chunk_size,
         "chunk_overlap": settings.chunk_overlap,
         "splitter_version": SPLITTER_VERSION,
-        "passage_context": PASSAGE_CONTEXT_VERSION,
+        "passage_context": passage_context_version(settings.passage_context),
         "analyzer_version": ANALYZER_VERSION,
         "format_version": FORMAT_VERSION,
     }
