@@ -143,7 +143,6 @@ def test_onnx_backends_match_the_torch_model(torch_e5_embedder, e5_embedder) -> 
 
 def test_onnx_export_is_made_once_and_reused(tmp_path) -> None:
     """A fresh model cache gets its ONNX files on first use, and keeps them."""
-    import shutil
 
     from hdf_assistant.config import load_settings
     from hdf_assistant.e5_convert import converted_model_dir
