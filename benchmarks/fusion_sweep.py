@@ -1,4 +1,5 @@
-"""Sweep the hybrid retriever's fusion parameters on a SQuAD benchmark.
+"""The three retrievers side by side on a SQuAD benchmark, then a sweep of
+the dense document weight and the hybrid's keyword weight.
 
     python benchmarks/fusion_sweep.py ../shared/benchmarks/piaf-spf/spf_qr_test.json
 
@@ -21,7 +22,7 @@ from hdf_assistant.embeddings import build_embedder
 from hdf_assistant.eval_data import load_question_set
 from hdf_assistant.evaluate import squad_workspace
 from hdf_assistant.metrics import compute_metrics, source_rank
-from hdf_assistant.retrieve import DenseRetriever, FusionParams, HybridRetriever, KeywordRetriever
+from hdf_assistant.retrieve import DenseParams, DenseRetriever, FusionParams, HybridRetriever, KeywordRetriever
 from hdf_assistant.store import load_store
 
 
@@ -51,13 +52,22 @@ def main() -> None:
     qs = load_question_set(args.squad)
     settings = squad_workspace(load_settings(), args.squad, qs)
     store = load_store(settings.index_dir)
+    if not len(store.documents):
+        raise SystemExit("the cached index has no document vectors: run hdf-assistant eval on this file first")
     embedder = CachedQueries(build_embedder(settings), [q.question for q in qs.questions])
-    rows = [("dense", measure(DenseRetriever(store, embedder), qs.questions)),
-            ("bm25", measure(KeywordRetriever(store), qs.questions))]
-    for w, cand, second in itertools.product([0.05, 0.1, 0.2, 0.3], [20, 50], [0.0]):
-        params = FusionParams(keyword_weight_fr=w, keyword_weight_en=w, candidates=cand, second_passage_weight=second)
-        hybrid = HybridRetriever(store, embedder, params)
-        rows.append((f"hybrid w={w} cand={cand} second={second}", measure(hybrid, qs.questions)))
+    default = DenseParams(document_weight=settings.document_weight)
+    rows = [(f"dense (document_weight={default.document_weight})",
+             measure(DenseRetriever(store, embedder, default), qs.questions)),
+            ("bm25", measure(KeywordRetriever(store), qs.questions)),
+            (f"hybrid (default: keyword_weight={FusionParams().keyword_weight_fr}, document_weight="
+             f"{default.document_weight})", measure(HybridRetriever(store, embedder, dense=default), qs.questions))]
+    for doc_w in [0.0, 0.25, 0.4, 0.5, 0.6, 0.75, 0.9, 1.0, 1.5]:
+        dense = DenseParams(document_weight=doc_w)
+        rows.append((f"dense document_weight={doc_w}", measure(DenseRetriever(store, embedder, dense), qs.questions)))
+        for w, cand in itertools.product([0.05, 0.1, 0.2], [20, 50]):
+            params = FusionParams(keyword_weight_fr=w, keyword_weight_en=w, candidates=cand)
+            hybrid = HybridRetriever(store, embedder, params, dense)
+            rows.append((f"hybrid document_weight={doc_w} keyword_weight={w} cand={cand}", measure(hybrid, qs.questions)))
     print("| retriever | hit@1 | hit@3 | hit@5 | MRR@10 |")
     print("|---|---|---|---|---|")
     for name, r in rows:

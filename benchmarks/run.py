@@ -120,6 +120,7 @@ def scaled_index(base: VectorStore, size: int, target: Path, seed: int = 0) -> f
     vectors = np.vstack([base._index.reconstruct(base._ids[c.id]) for c in chunks])
     picked: list[Chunk] = []
     rows: list[np.ndarray] = []
+    origin: dict[str, str] = {}  # file of the copy -> file it copies
     copy = 0
     while len(picked) < size:
         for chunk, vector in zip(chunks, vectors):
@@ -132,12 +133,20 @@ def scaled_index(base: VectorStore, size: int, target: Path, seed: int = 0) -> f
                 new, noisy = _perturbed(chunk, vector, copy, rng)
                 picked.append(new)
                 rows.append(noisy)
+                origin[new.source] = chunk.source
         copy += 1
     m = base.manifest
     manifest = Manifest(m.embed_model, m.model_id, m.dim, m.query_prefix, m.passage_prefix, m.chunk_size, m.chunk_overlap)
+    manifest.document_vectors = base.manifest.document_vectors
     started = time.perf_counter()
     store = VectorStore.empty(manifest)
     store.add(picked, np.vstack(rows))
+    # document vectors: the base file's, with the same small noise for copies
+    names = sorted({c.source for c in picked})
+    base_docs = {name: base.documents.vector(origin.get(name, name)) for name in names}
+    noisy_docs = [v + (rng.normal(0, 0.01, v.shape).astype(np.float32) if name in origin else 0) for name, v in
+                  base_docs.items()]
+    store.documents.set(names, np.vstack([v / np.linalg.norm(v) for v in noisy_docs]))
     store.save(target)
     return round(time.perf_counter() - started, 1)
 

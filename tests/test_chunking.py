@@ -72,17 +72,16 @@ def test_chunks_keep_exact_spans_and_whole_sentences() -> None:
     assert len({c.id for c in chunks}) == len(chunks)
 
 
-def test_deep_chunks_are_embedded_with_the_documents_lead_sentence() -> None:
-    from hdf_assistant.chunking import document_lead, embedding_text
+def test_document_lead_is_the_opening_sentences_of_the_file() -> None:
+    from hdf_assistant.chunking import LEAD_CHARS, document_lead
 
-    text = ("Pour exercer ses missions, le comité social et économique (CSE) dispose de moyens matériels. "
-            "Les membres du CSE bénéficient de formations.\n\nBudget\n\n" + "Le local est fourni par l'employeur. " * 12
-            + "\n\nIl ne dispose d'aucun budget dans les entreprises de moins de 50 salariés.")
-    doc = SourceDocument("cse.txt", text, "h")
-    chunks = chunk_document(doc, 200, 0)
-    lead = document_lead([SourceDocument("cse.txt", "", "h", 1), doc])
-    assert lead == "Pour exercer ses missions, le comité social et économique (CSE) dispose de moyens matériels."
-    assert embedding_text(chunks[0], lead) == chunks[0].text  # the first chunk holds the lead already
-    last = embedding_text(chunks[-1], lead)
-    assert last == f"{lead}\n{chunks[-1].text}" and "aucun budget" in last
-    assert document_lead([SourceDocument("vide.txt", "", "h")]) == ""
+    text = ("Comité social et économique (CSE) : moyens matériels.\n\nPour exercer ses missions, le CSE dispose "
+            "d'un local.   Les membres du CSE bénéficient de formations. Le budget dépend de l'effectif.")
+    assert document_lead(text) == (
+        "Comité social et économique (CSE) : moyens matériels. Pour exercer ses missions, le CSE dispose d'un "
+        "local. Les membres du CSE bénéficient de formations."
+    )
+    long = "Une phrase très longue " + "et encore plus longue " * 40 + "."
+    lead = document_lead(long)
+    assert LEAD_CHARS - 10 < len(lead) <= LEAD_CHARS and long.startswith(lead)
+    assert document_lead("") == "" and document_lead("  \n ") == ""

@@ -47,7 +47,9 @@ def test_add_modify_rename_delete_embed_exactly_what_changed(settings, corpus, e
     write(corpus, "isagri.txt", "Isagri édite des logiciels agricoles à Beauvais.")
     counter = CountingEmbedder(e5_embedder)
     first = refresh_index(settings, lambda: counter)
-    assert first.added == ["citc.txt", "isagri.txt", "ovh.txt"] and first.embedded_chunks == len(counter.embedded) == 3
+    assert first.added == ["citc.txt", "isagri.txt", "ovh.txt"] and first.embedded_chunks == 3
+    # each one-sentence file: its passage, then its opening (the same sentence) for its document vector
+    assert first.embedded_documents == 3 and len(counter.embedded) == 6
 
     counter.embedded.clear()
     write(corpus, "ovh.txt", "OVH emploie 1000 salariés dans la région.")  # modified
@@ -59,8 +61,9 @@ def test_add_modify_rename_delete_embed_exactly_what_changed(settings, corpus, e
     assert report.renamed == [{"from": "citc.txt", "to": "centre_iot.txt"}]
     assert sorted(counter.embedded) == sorted([
         "Alloweb recense 1791 startups dans la métropole lilloise.", "OVH emploie 1000 salariés dans la région.",
-    ])
-    assert report.embedded_chunks == 2
+    ] * 2)  # passage and document vector of the added and the modified file; nothing for the renamed one
+    assert report.embedded_chunks == 2 and report.embedded_documents == 2
+    assert load_store(settings.index_dir).documents.sources() == ["alloweb.txt", "centre_iot.txt", "ovh.txt"]
 
     assistant = build_assistant(settings, embedder=e5_embedder)
     answer = assistant.ask("Combien de salariés OVH emploie-t-il ?")

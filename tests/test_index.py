@@ -109,6 +109,9 @@ def test_refresh_reembeds_only_changed_files_and_drops_deleted_ones(settings, co
     texts = " ".join(c.text for c in store.chunks())
     assert "1999" not in texts and "Isagri" not in texts and "1000 salariés" in texts
     assert sorted({c.source for c in store.chunks()}) == ["nouveau.txt", "ovh.txt", "rapport.pdf"]
+    # one document vector per file, in step: the new and the updated file's made again, the removed one's gone
+    assert report.embedded_documents == 2
+    assert store.documents.sources() == ["nouveau.txt", "ovh.txt", "rapport.pdf"]
     # FAISS ids stay unique after removals and additions
     ids = list(store._ids.values())
     assert len(ids) == len(set(ids)) == store.size
@@ -162,21 +165,65 @@ def test_another_sentence_transformers_model_can_be_configured(settings, corpus)
         build_assistant(settings, embedder=embedder)
 
 
-def test_index_built_with_another_passage_context_must_be_rebuilt(settings, corpus, e5_embedder) -> None:
+def test_index_from_before_document_vectors_gets_them_without_reembedding_passages(
+    settings, corpus, e5_embedder
+) -> None:
     import json
 
     from hdf_assistant.store import current_state_dir
 
-    settings = settings.replace(passage_context="lead")
     write_corpus(corpus)
     refresh_index(settings, lambda: e5_embedder)
-    assert read_manifest(settings.index_dir).passage_context == 1
+    before = load_store(settings.index_dir)
+    question = e5_embedder.embed_queries(["Où se trouve Isagri ?"])[0]
+    expected = before.documents.scores(question)
+    # make the live state look like one written before document vectors existed
+    state = current_state_dir(settings.index_dir)
+    data = json.loads((state / "manifest.json").read_text(encoding="utf-8"))
+    data.pop("document_vectors")
+    (state / "manifest.json").write_text(json.dumps(data), encoding="utf-8")
+    (state / "documents.npy").unlink()
+    (state / "documents.json").unlink()
+    assert len(load_store(settings.index_dir).documents) == 0
+
+    report = refresh_index(settings, lambda: e5_embedder)
+    assert report.embedded_chunks == 0 and report.embedded_documents == 3
+    store = load_store(settings.index_dir)
+    assert store.manifest.document_vectors == 1
+    restored = store.documents.scores(question)
+    assert store.documents.sources() == ["isagri.md", "ovh.txt", "rapport.pdf"]
+    assert all(abs(restored[name] - expected[name]) < 1e-4 for name in ("isagri.md", "ovh.txt", "rapport.pdf"))
+    assert restored.nearest(1) == ["isagri.md"]
+    # nothing left to do on the next run
+    assert refresh_index(settings, lambda: e5_embedder).embedded_documents == 0
+
+
+def test_renamed_file_keeps_its_document_vector(settings, corpus, e5_embedder) -> None:
+    write_corpus(corpus)
+    refresh_index(settings, lambda: e5_embedder)
+    (corpus / "ovh.txt").rename(corpus / "ovh-roubaix.txt")
+    report = refresh_index(settings, lambda: e5_embedder)
+    assert report.renamed == [{"from": "ovh.txt", "to": "ovh-roubaix.txt"}]
+    assert report.embedded_chunks == 0 and report.embedded_documents == 0
+    store = load_store(settings.index_dir)
+    question = e5_embedder.embed_queries(["Quelle entreprise a été créée à Roubaix en 1999 ?"])[0]
+    assert store.documents.scores(question).nearest(1) == ["ovh-roubaix.txt"]
+    assert "ovh.txt" not in store.documents
+
+
+def test_index_built_with_passages_after_their_lead_must_be_rebuilt(settings, corpus, e5_embedder) -> None:
+    import json
+
+    from hdf_assistant.store import current_state_dir
+
+    write_corpus(corpus)
+    refresh_index(settings, lambda: e5_embedder)
     manifest_file = current_state_dir(settings.index_dir) / "manifest.json"
     data = json.loads(manifest_file.read_text(encoding="utf-8"))
-    data.pop("passage_context")  # as written before the lead sentence was embedded with each passage
+    data["passage_context"] = 1  # as written by the removed passage_context = "lead" setting
     manifest_file.write_text(json.dumps(data), encoding="utf-8")
     (corpus / "new.txt").write_text("Un nouveau document.", encoding="utf-8")
     with pytest.raises(IndexMismatchError, match="passage_context.*index --full"):
         refresh_index(settings, lambda: e5_embedder)
     report = refresh_index(settings, lambda: e5_embedder, full=True)
-    assert report.embedded_chunks == report.chunks and read_manifest(settings.index_dir).passage_context == 1
+    assert report.embedded_chunks == report.chunks and read_manifest(settings.index_dir).passage_context == 0

@@ -73,3 +73,71 @@ def test_dev_questions_find_their_passage_in_the_top_3(tmp_path, e5_embedder) ->
         query = contextualize(row["question"], row.get("history", []))
         top = assistant.retriever("hybrid").retrieve(query, 3)
         assert any(answer_matches(hit.chunk.text, row["expected"]) for hit in top), row["question"]
+
+
+class _FixedQuery:
+    """Returns one hand-made query vector (for the arithmetic test below)."""
+
+    def __init__(self, vector: list[float]) -> None:
+        self.vector = np.array([vector], dtype=np.float32)
+
+    def embed_queries(self, texts: list[str]) -> np.ndarray:
+        return self.vector
+
+
+def _unit(*values: float) -> np.ndarray:
+    v = np.array(values, dtype=np.float32)
+    return v / np.linalg.norm(v)
+
+
+def test_document_score_lifts_every_passage_of_the_nearest_file() -> None:
+    from hdf_assistant.retrieve import DenseParams, DenseRetriever
+    from hdf_assistant.schema import Chunk
+    from hdf_assistant.store import Manifest, VectorStore
+
+    store = VectorStore.empty(Manifest("m", "m", 3, "", "", 400, 0))
+    chunks = [Chunk(f"{s}{i}", f"passage {i} de {s}", f"{s}.txt", None, i * 10, i * 10 + 9, "h")
+              for s in ("x", "y") for i in range(2)]
+    # x0 is the passage nearest to the question; y1 is far from it, but its file is about the question
+    store.add(chunks, np.vstack([_unit(1, 0.5, 0), _unit(0, 1, 0), _unit(1, 1.2, 0), _unit(0.5, 0, 1)]))
+    store.documents.set(["x.txt", "y.txt"], np.vstack([_unit(0, 0, 1), _unit(1, 0, 0)]))
+    query = _FixedQuery([1, 0, 0])
+    cos = {c.id: float(v) for c, v in zip(chunks, [0.894, 0.0, 0.640, 0.447])}
+
+    alone = DenseRetriever(store, query, DenseParams(document_weight=0.0)).retrieve("q", 4)
+    assert [h.chunk.id for h in alone] == ["x0", "y0", "y1", "x1"]
+    assert [round(h.score, 3) for h in alone] == [cos[h.chunk.id] for h in alone]
+
+    # weight 0.6: y's passages get +0.6 (cosine 1 with y's vector), x's +0.0
+    fused = DenseRetriever(store, query, DenseParams(document_weight=0.6)).retrieve("q", 4)
+    assert [h.chunk.id for h in fused] == ["y0", "y1", "x0", "x1"]
+    assert [round(h.score, 3) for h in fused] == [1.240, 1.047, 0.894, 0.0]
+    # y1 is not among the 1 nearest passages, but every passage of the nearest file is scored
+    top = DenseRetriever(store, query, DenseParams(document_weight=0.6, documents=1)).retrieve("q", 1)
+    assert [h.chunk.id for h in top] == ["y0"]
+    assert DenseRetriever(store, query, DenseParams(document_weight=0.6, documents=1)).retrieve("q", 2)[1].chunk.id == "y1"
+
+
+def test_question_about_a_files_subject_finds_it_through_its_opening(settings, corpus, e5_embedder) -> None:
+    """The question paraphrases the subject ("certificat d'immatriculation" for "carte grise"): passage by
+    passage, a fiche about taxes wins; with the document score, the carte grise fiche does."""
+    filler = "Les pièces justificatives sont à conserver. Le formulaire se remplit en ligne. " * 8
+    (corpus / "carte_grise.txt").write_text(
+        "Carte grise : signaler un changement d'adresse. Après un déménagement, le titulaire d'une carte grise "
+        f"doit déclarer sa nouvelle adresse.\n\n{filler}\n\nVous avez un mois pour le faire. Au-delà, vous risquez "
+        "une amende de 135 €.", encoding="utf-8")
+    (corpus / "impots.txt").write_text(
+        "Impôts : déclarer un déménagement à l'administration fiscale. Vous devez signaler votre nouvelle adresse "
+        f"aux impôts.\n\n{filler}\n\nLe délai pour signaler un changement d'adresse aux impôts n'est pas fixé.",
+        encoding="utf-8")
+    (corpus / "electeur.txt").write_text(
+        "Liste électorale : changer d'adresse. Si vous déménagez, vous devez vous inscrire sur la liste électorale "
+        f"de votre nouvelle commune.\n\n{filler}\n\nLa démarche peut se faire jusqu'au 6e vendredi avant le scrutin.",
+        encoding="utf-8")
+    refresh_index(settings, lambda: e5_embedder)
+    store = load_store(settings.index_dir)
+    question = "Combien de temps ai-je pour mettre à jour l'adresse de mon certificat d'immatriculation ?"
+    assert build_retriever("hybrid", store, e5_embedder, 0.0).retrieve(question, 3)[0].chunk.source == "impots.txt"
+    hits = build_retriever("hybrid", store, e5_embedder).retrieve(question, 3)
+    assert hits[0].chunk.source == "carte_grise.txt"
+    assert [h.chunk.source for h in hits] == ["carte_grise.txt", "impots.txt", "electeur.txt"]

@@ -44,6 +44,9 @@ class Assistant:
 
     def _use(self, store: VectorStore) -> None:
         check_compatible(store.manifest, self.settings)
+        if self.settings.document_weight > 0 and store.size and not len(store.documents):
+            log.warning("the index in %s has no document vectors: passages are ranked alone until "
+                        "'hdf-assistant index' adds them (no passage is embedded again)", self.settings.index_dir)
         self.store = store
         self._retrievers: dict[str, Retriever] = {}
 
@@ -51,7 +54,7 @@ class Assistant:
         """The retriever called ``name`` (default: the configured one) over the current index."""
         name = name or self.settings.retriever
         if name not in self._retrievers:
-            self._retrievers[name] = build_retriever(name, self.store, self.embedder)
+            self._retrievers[name] = build_retriever(name, self.store, self.embedder, self.settings.document_weight)
         return self._retrievers[name]
 
     @property

@@ -206,35 +206,18 @@ def section_at(headings: tuple[tuple[int, str], ...], offset: int) -> str | None
     return current
 
 
-#: Bump when the text given to the embedding model around a chunk changes.
-PASSAGE_CONTEXT_VERSION = 1
+#: Bump when what :func:`document_lead` takes from a file changes: indexes
+#: whose document vectors were made another way get new ones on refresh.
+DOCUMENT_VECTOR_VERSION = 1
+LEAD_SENTENCES = 3
+LEAD_CHARS = 400
 
 
-def passage_context_version(setting: str) -> int:
-    """What the manifest records for the ``passage_context`` setting (0: none)."""
-    return PASSAGE_CONTEXT_VERSION if setting == "lead" else 0
-LEAD_CHARS = 200
-
-
-def document_lead(documents: list[SourceDocument]) -> str:
-    """The first sentence of a file (of its first page with text), cut at
-    :data:`LEAD_CHARS`: what the whole document is about."""
-    for document in documents:
-        spans = split_sentences(document.text)
-        if spans:
-            return document.text[spans[0].start : spans[0].end][:LEAD_CHARS].strip()
-    return ""
-
-
-def embedding_text(chunk: Chunk, lead: str) -> str:
-    """What the embedding model reads for ``chunk``: the file's lead sentence,
-    then the chunk. A passage deep in a fiche ("Le CSE ne dispose d'aucun
-    budget.") is then embedded with what the fiche is about. Measured on PIAF
-    (setting ``passage_context = "lead"``): hit@1 0.876 -> 0.914, but the
-    extractive answer holds the gold span less often (0.410 -> 0.305), so it is
-    not the default (benchmarks/README.md). The chunk's own text (what is
-    shown, cited and keyword-indexed) is unchanged."""
-    if not lead or lead in chunk.text:
-        return chunk.text
-    return f"{lead}\n{chunk.text}"
-
+def document_lead(text: str) -> str:
+    """What a whole file is about: its first sentences (its title and
+    opening), at most :data:`LEAD_SENTENCES` of them and :data:`LEAD_CHARS`
+    characters. Embedded once per file, it gives every passage of the file a
+    document score: a passage deep in a fiche ("Le délai est de 2 mois.") is
+    then found by a question about the fiche's subject (benchmarks/README.md)."""
+    spans = split_sentences(text)[:LEAD_SENTENCES]
+    return " ".join(" ".join(text[s.start : s.end].split()) for s in spans)[:LEAD_CHARS].strip()

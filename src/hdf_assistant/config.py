@@ -24,6 +24,10 @@ DEFAULT_CONFIG_FILE = "hdf-assistant.toml"
 EMBED_BACKENDS = ("onnx", "onnx-int8", "torch")
 
 
+#: See Settings.document_weight.
+DEFAULT_DOCUMENT_WEIGHT = 0.6
+
+
 def _default_cache_dir() -> Path:
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(base) / "hdf-assistant"
@@ -50,10 +54,10 @@ class Settings:
     chunk_size: int = 400
     #: Sentences repeated from the end of a chunk at the start of the next.
     chunk_overlap: int = 1
-    #: ``none`` (default): each passage is embedded alone; ``lead``: after its
-    #: file's first sentence: better document retrieval (PIAF hit@1 0.914), worse
-    #: answers (gold span 0.305 vs 0.410). See benchmarks/README.md.
-    passage_context: str = "none"
+    #: Weight of the document score (the question's similarity to the file's
+    #: opening sentences, embedded once per file) added to each passage's
+    #: cosine; 0 ranks passages alone. Chosen on PIAF (benchmarks/README.md).
+    document_weight: float = DEFAULT_DOCUMENT_WEIGHT
     top_k: int = 5
     #: ``extractive`` (default, offline), ``quote`` (best passage as is) or ``llm``
     answer_mode: str = "extractive"
@@ -94,7 +98,7 @@ _ENV = {
     "HDF_PASSAGE_PREFIX": "passage_prefix",
     "HDF_CHUNK_SIZE": "chunk_size",
     "HDF_CHUNK_OVERLAP": "chunk_overlap",
-    "HDF_PASSAGE_CONTEXT": "passage_context",
+    "HDF_DOCUMENT_WEIGHT": "document_weight",
     "HDF_TOP_K": "top_k",
     "HDF_ANSWER_MODE": "answer_mode",
     "HDF_RETRIEVER": "retriever",
@@ -119,6 +123,11 @@ def _coerce(name: str, value: Any) -> Any:
             if isinstance(value, str):
                 return value.strip().lower() in {"1", "true", "yes", "on"}
             return bool(value)
+        if isinstance(default, float):
+            real = float(value)
+            if not real >= 0:  # also refuses nan
+                raise ValueError("must not be negative")
+            return real
         if isinstance(default, int):
             number = int(value)
             if number < 0:
@@ -165,8 +174,6 @@ def load_settings(
         raise ConfigError(f"answer_mode must be extractive, quote or llm, not '{settings.answer_mode}'")
     if settings.embed_backend not in EMBED_BACKENDS:
         raise ConfigError(f"embed_backend must be {', '.join(EMBED_BACKENDS)}, not '{settings.embed_backend}'")
-    if settings.passage_context not in ("lead", "none"):
-        raise ConfigError(f"passage_context must be lead or none, not '{settings.passage_context}'")
     if settings.top_k < 1:
         raise ConfigError("top_k must be at least 1")
     return settings

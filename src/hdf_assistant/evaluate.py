@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 from hdf_assistant.assistant import Assistant
-from hdf_assistant.chunking import passage_context_version
 from hdf_assistant.config import Settings
 from hdf_assistant.eval_data import EvalQuestion, QuestionSet
 from hdf_assistant.ingest import file_sha256
@@ -53,9 +52,6 @@ def squad_workspace(settings: Settings, squad_file: Path, questions: QuestionSet
     key = f"{settings.embed_model}|{settings.chunk_size}|{settings.chunk_overlap}"
     if settings.embed_backend != "torch":  # torch-built indexes keep their old key
         key += f"|{settings.embed_backend}"
-    context = passage_context_version(settings.passage_context)
-    if context:
-        key += f"|context{context}"
     index = root / f"index-{hashlib.sha1(key.encode()).hexdigest()[:10]}"
     return settings.replace(corpus_dir=corpus, index_dir=index)
 

@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from hdf_assistant.chunking import chunk_document, document_lead, embedding_text, passage_context_version
+from hdf_assistant.chunking import DOCUMENT_VECTOR_VERSION, chunk_document, document_lead
 from hdf_assistant.config import Settings
 from hdf_assistant.embeddings import Embedder
 from hdf_assistant.errors import EmptyCorpusError, IndexMismatchError
@@ -35,12 +35,12 @@ log = logging.getLogger(__name__)
 class Progress:
     """Counts embedded chunks; a terminal bar when asked for one."""
 
-    def __init__(self, total: int, enabled: bool, desc: str = "Embedding") -> None:
+    def __init__(self, total: int, enabled: bool, desc: str = "Embedding", unit: str = "chunk") -> None:
         self._bar = None
         if enabled and total:
             from tqdm import tqdm
 
-            self._bar = tqdm(total=total, desc=desc, unit="chunk")
+            self._bar = tqdm(total=total, desc=desc, unit=unit)
 
     def __call__(self, n: int) -> None:
         if self._bar is not None:
@@ -94,7 +94,6 @@ def _new_manifest(settings: Settings, embedder: Embedder) -> Manifest:
         passage_prefix=passage,
         chunk_size=settings.chunk_size,
         chunk_overlap=settings.chunk_overlap,
-        passage_context=passage_context_version(settings.passage_context),
     )
 
 
@@ -116,9 +115,9 @@ def refresh_index(
     report.seconds = time.perf_counter() - started
     log.info(
         "event=index_refreshed added=%d updated=%d removed=%d renamed=%d unchanged=%d skipped=%d embedded=%d "
-        "seconds=%.1f",
+        "embedded_documents=%d seconds=%.1f",
         len(report.added), len(report.updated), len(report.removed), len(report.renamed), len(report.unchanged),
-        len(report.skipped), report.embedded_chunks, report.seconds,
+        len(report.skipped), report.embedded_chunks, report.embedded_documents, report.seconds,
     )
     return report
 
@@ -150,12 +149,16 @@ def _refresh(
         skipped=skipped,
     )
     changed = bool(plan.added or plan.updated or plan.removed or plan.renamed) or manifest is None
+    # an index from before document vectors (or with older ones) gets them, passages untouched
+    changed = changed or (manifest is not None and manifest.document_vectors != DOCUMENT_VECTOR_VERSION)
     if not changed:
         store = None
         report.documents = len(manifest.files) if manifest else 0
         report.chunks = sum(e.chunks for e in manifest.files.values()) if manifest else 0
     else:
-        store, report.embedded_chunks = _apply(settings, embedder_factory, manifest, plan, documents, progress)
+        store, report.embedded_chunks, report.embedded_documents = _apply(
+            settings, embedder_factory, manifest, plan, documents, progress
+        )
         # an updated file that no longer reads is dropped from the index
         report.removed += [n for n in plan.updated if n in skipped_names]
         report.documents = len(store.manifest.files)
@@ -173,9 +176,9 @@ def _apply(
     plan: Plan,
     documents: dict[str, list],
     progress: bool,
-) -> tuple[VectorStore, int]:
+) -> tuple[VectorStore, int, int]:
     """Apply the plan to a copy of the live state and save it; returns the new
-    state and the number of chunks embedded."""
+    state and the numbers of chunks and of document vectors embedded."""
     if manifest is None:
         embedder = embedder_factory()
         store = VectorStore.empty(_new_manifest(settings, embedder))
@@ -195,21 +198,28 @@ def _apply(
         for name, docs in documents.items()
     }
     all_chunks = [c for chunks in chunks_by_file.values() for c in chunks]
-    use_lead = settings.passage_context == "lead"
-    leads = {name: document_lead(docs) if use_lead else "" for name, docs in documents.items()}
     if all_chunks:
         embedder = embedder or embedder_factory()  # the model is loaded only when needed
         bar = Progress(len(all_chunks), progress)
         try:
-            texts = [embedding_text(c, leads[c.source]) for c in all_chunks]
-            vectors = embedder.embed_passages(texts, progress=bar)
+            vectors = embedder.embed_passages([c.text for c in all_chunks], progress=bar)
         finally:
             bar.close()
         store.add(all_chunks, vectors)
+    missing = store.documents_missing()
+    if missing:
+        embedder = embedder or embedder_factory()
+        bar = Progress(len(missing), progress and len(missing) > 1, desc="Documents", unit="file")
+        try:
+            leads = [document_lead(store.source_text(name)) for name in missing]
+            store.documents.set(missing, embedder.embed_passages(leads, progress=bar))
+        finally:
+            bar.close()
+    store.manifest.document_vectors = DOCUMENT_VECTOR_VERSION
     stamp = now_iso()
     for name, docs in documents.items():
         store.manifest.files[name] = FileEntry(
             hash=docs[0].file_hash, pages=len(docs), chunks=len(chunks_by_file[name]), indexed_at=stamp
         )
     store.save(settings.index_dir)
-    return store, len(all_chunks)
+    return store, len(all_chunks), len(missing)

@@ -1,5 +1,9 @@
 """Question -> ranked chunks: dense, keyword (BM25) or hybrid.
 
+The dense score of a passage is its own cosine with the question plus
+``document_weight`` times the cosine of its file's document vector (the
+file's opening sentences, see document_vectors.py); every passage of the
+files nearest by that vector is scored too, not only the nearest passages.
 The hybrid retriever takes the best candidates of both sides, scores every
 candidate on both (exact cosine from FAISS, BM25 from the keyword index),
 blends the two normalised scores with a weight that depends on the
@@ -16,6 +20,8 @@ from typing import Protocol
 import numpy as np
 
 from hdf_assistant.analysis import detect_language
+from hdf_assistant.config import DEFAULT_DOCUMENT_WEIGHT
+from hdf_assistant.document_vectors import DocumentScores
 from hdf_assistant.embeddings import Embedder
 from hdf_assistant.errors import ConfigError
 from hdf_assistant.schema import ScoredChunk
@@ -31,18 +37,62 @@ class Retriever(Protocol):
     def retrieve(self, query: str, top_k: int) -> list[ScoredChunk]: ...
 
 
+@dataclass(frozen=True)
+class DenseParams:
+    """How passage and document similarities combine (benchmarks/README.md)."""
+
+    #: weight of the file's document score added to a passage's own cosine
+    document_weight: float = DEFAULT_DOCUMENT_WEIGHT
+    #: files, nearest by their document vector, whose passages are all scored
+    documents: int = 5
+
+
+def dense_ranking(
+    store: VectorStore, vector: np.ndarray, k: int, params: DenseParams, documents: DocumentScores | None = None
+) -> tuple[list[str], np.ndarray]:
+    """Chunk ids and dense scores, best first: the ``k`` passages nearest to
+    ``vector``, and every passage of the files nearest by document vector,
+    scored by their own cosine plus the weighted cosine of their file."""
+    hits = store.search(vector, k)
+    ids = [h.chunk.id for h in hits]
+    own = np.array([h.score for h in hits], dtype=np.float32)
+    if params.document_weight <= 0 or not len(store.documents):
+        return ids, own
+    if documents is None:
+        documents = store.documents.scores(vector)
+    seen = set(ids)
+    extra = [cid for source in documents.nearest(params.documents)
+             for cid in store.chunk_ids_of(source) if cid not in seen]
+    ids += extra
+    own = np.concatenate([own, store.dense_scores(vector, extra)])
+    return _by_score(ids, own + params.document_weight * document_scores(store, documents, ids))
+
+
+def document_scores(store: VectorStore, documents: DocumentScores, chunk_ids: list[str]) -> np.ndarray:
+    """The document score of each chunk's file."""
+    return np.array([documents[store.chunk(cid).source] for cid in chunk_ids], dtype=np.float32)
+
+
+def _by_score(ids: list[str], scores: np.ndarray) -> tuple[list[str], np.ndarray]:
+    order = np.argsort(-scores, kind="stable")
+    return [ids[i] for i in order], scores[order]
+
+
 class DenseRetriever:
-    """Nearest chunks by cosine similarity of multilingual embeddings."""
+    """Nearest chunks by cosine similarity of multilingual embeddings, with
+    their file's document score."""
 
     name = "dense"
 
-    def __init__(self, store: VectorStore, embedder: Embedder) -> None:
+    def __init__(self, store: VectorStore, embedder: Embedder, params: DenseParams | None = None) -> None:
         self.store = store
         self.embedder = embedder
+        self.params = params or DenseParams()
 
     def retrieve(self, query: str, top_k: int) -> list[ScoredChunk]:
         vector = self.embedder.embed_queries([query])[0]
-        return self.store.search(vector, top_k)
+        ids, scores = dense_ranking(self.store, vector, top_k, self.params)
+        return [ScoredChunk(self.store.chunk(cid), float(s)) for cid, s in zip(ids[:top_k], scores[:top_k])]
 
 
 def _top_positions(scores: np.ndarray, k: int) -> np.ndarray:
@@ -124,29 +174,41 @@ class HybridRetriever:
 
     name = "hybrid"
 
-    def __init__(self, store: VectorStore, embedder: Embedder, params: FusionParams | None = None) -> None:
+    def __init__(
+        self,
+        store: VectorStore,
+        embedder: Embedder,
+        params: FusionParams | None = None,
+        dense: DenseParams | None = None,
+    ) -> None:
         if store.keyword is None:
             raise ConfigError("this index has no keyword index: rebuild it with hdf-assistant index --full")
         self.store = store
         self.embedder = embedder
         self.params = params or FusionParams()
+        self.dense = dense or DenseParams()
 
     def retrieve(self, query: str, top_k: int) -> list[ScoredChunk]:
         assert self.store.keyword is not None
         p = self.params
         vector = self.embedder.embed_queries([query])[0]
-        dense_hits = self.store.search(vector, max(p.candidates, top_k))
+        documents = self.store.documents.scores(vector)
+        ids, dense = dense_ranking(self.store, vector, max(p.candidates, top_k), self.dense, documents)
         keyword_scores = self.store.keyword.scores(query)
-        ids = [h.chunk.id for h in dense_hits]
         seen = set(ids)
+        keyword_only = []
         for position in _top_positions(keyword_scores, max(p.candidates, top_k)):
             cid = self.store.keyword.chunk_ids[int(position)]
             if cid not in seen:
-                ids.append(cid)
+                keyword_only.append(cid)
                 seen.add(cid)
+        if keyword_only:
+            extra = self.store.dense_scores(vector, keyword_only)
+            if self.dense.document_weight > 0:
+                extra = extra + self.dense.document_weight * document_scores(self.store, documents, keyword_only)
+            ids, dense = ids + keyword_only, np.concatenate([dense, extra])
         if not ids:
             return []
-        dense = self.store.dense_scores(vector, ids)
         positions = [self.store.keyword.position(cid) for cid in ids]
         keyword = np.array([keyword_scores[q] if q is not None else 0.0 for q in positions], dtype=np.float32)
         weight = p.keyword_weight_en if detect_language(query) == "en" else p.keyword_weight_fr
@@ -156,12 +218,14 @@ class HybridRetriever:
         return [ScoredChunk(chunks[i], float(fused[i])) for i in order[:top_k]]
 
 
-def build_retriever(name: str, store: VectorStore, embedder: Embedder) -> Retriever:
+def build_retriever(name: str, store: VectorStore, embedder: Embedder,
+                    document_weight: float = DEFAULT_DOCUMENT_WEIGHT) -> Retriever:
     """The retriever called ``name`` (one of RETRIEVERS)."""
+    dense = DenseParams(document_weight=document_weight)
     if name == "dense":
-        return DenseRetriever(store, embedder)
+        return DenseRetriever(store, embedder, dense)
     if name == "bm25":
         return KeywordRetriever(store)
     if name == "hybrid":
-        return HybridRetriever(store, embedder)
+        return HybridRetriever(store, embedder, dense=dense)
     raise ConfigError(f"unknown retriever '{name}' (choose one of: {', '.join(RETRIEVERS)})")

@@ -130,6 +130,8 @@ class IndexReport:
     skipped: list[Skipped] = field(default_factory=list)
     #: passages embedded by this run
     embedded_chunks: int = 0
+    #: files whose opening sentences were embedded (their document vector)
+    embedded_documents: int = 0
     seconds: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:

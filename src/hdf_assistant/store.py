@@ -11,6 +11,7 @@ Layout of the index directory (a contract; see README)::
         docstore.json       llama-index SimpleDocumentStore of the chunks (TextNodes)
         bm25/               the keyword index (keyword_index.py)
         ann.faiss           from 50k chunks on: IVF index of the same ids (ann_index.py)
+        documents.npy/json  one vector per file, of its opening sentences (document_vectors.py)
 
 A new state is always written into a fresh directory and made live by
 atomically replacing ``CURRENT``; a reader never sees a half-written index.
@@ -35,8 +36,9 @@ from typing import Any
 import numpy as np
 
 from hdf_assistant.ann_index import ApproximateIndex, refreshed
-from hdf_assistant.chunking import SPLITTER_VERSION, passage_context_version
+from hdf_assistant.chunking import DOCUMENT_VECTOR_VERSION, SPLITTER_VERSION
 from hdf_assistant.config import Settings
+from hdf_assistant.document_vectors import DocumentVectors
 from hdf_assistant.errors import IndexBusyError, IndexMismatchError, IndexMissingError
 from hdf_assistant.keyword_index import ANALYZER_VERSION, KeywordIndex
 from hdf_assistant.schema import Chunk, ScoredChunk
@@ -69,8 +71,12 @@ class Manifest:
     chunk_size: int
     chunk_overlap: int
     splitter_version: int = SPLITTER_VERSION
-    #: how chunks are put in context for the embedding model (0: the chunk alone)
+    #: how chunks are put in context for the embedding model (0: the chunk
+    #: alone, the only way now; 1 was "after the file's first sentence")
     passage_context: int = 0
+    #: how the per-file vectors were made (chunking.DOCUMENT_VECTOR_VERSION;
+    #: 0: none, as in indexes written before they existed)
+    document_vectors: int = 0
     analyzer_version: int = ANALYZER_VERSION
     format_version: int = FORMAT_VERSION
     built_at: str = ""
@@ -99,7 +105,7 @@ def check_compatible(manifest: Manifest, settings: Settings) -> None:
         "chunk_size": settings.chunk_size,
         "chunk_overlap": settings.chunk_overlap,
         "splitter_version": SPLITTER_VERSION,
-        "passage_context": passage_context_version(settings.passage_context),
+        "passage_context": 0,
         "analyzer_version": ANALYZER_VERSION,
         "format_version": FORMAT_VERSION,
     }
@@ -164,6 +170,7 @@ class VectorStore:
         ids: dict[str, int],
         keyword: KeywordIndex | None = None,
         ann: ApproximateIndex | None = None,
+        documents: DocumentVectors | None = None,
     ):
         self.manifest = manifest
         self.keyword = keyword
@@ -171,11 +178,14 @@ class VectorStore:
         self.state_name = ""
         self._index = faiss_index
         self._ann = ann
+        #: per-file vectors (empty when the index predates them)
+        self.documents = documents or DocumentVectors()
         self._docstore = docstore
         self._ids = ids
         self._by_faiss = {v: k for k, v in ids.items()}
         self._cache: dict[str, Chunk] = {}
         self._page_chunks: dict[tuple[str, int | None], list[Chunk]] | None = None
+        self._source_pages: dict[str, list[int | None]] = {}
         self._pages: dict[tuple[str, int | None], str] = {}
 
     @classmethod
@@ -202,20 +212,29 @@ class VectorStore:
         return [self.chunk(cid) for cid in self._ids]
 
     def _pages_of_chunks(self) -> dict[tuple[str, int | None], list[Chunk]]:
-        """Chunks grouped by (file, page), built once per state."""
+        """Chunks grouped by (file, page), in text order; built once per state."""
         if self._page_chunks is None:
             grouped: dict[tuple[str, int | None], list[Chunk]] = {}
             for chunk in self.chunks():
                 grouped.setdefault((chunk.source, chunk.page), []).append(chunk)
-            self._page_chunks = grouped
+            for parts in grouped.values():
+                parts.sort(key=lambda c: c.start)
+            pages: dict[str, list[int | None]] = {}
+            for source, page in sorted(grouped, key=lambda key: (key[0], key[1] or 0)):
+                pages.setdefault(source, []).append(page)
+            self._page_chunks, self._source_pages = grouped, pages
         return self._page_chunks
+
+    def _pages_of(self, source: str) -> list[int | None]:
+        self._pages_of_chunks()
+        return self._source_pages.get(source, [])
 
     def page_text(self, source: str, page: int | None) -> str:
         """The text of one document (one PDF page), rebuilt from its chunks at
         their spans: chunk ``c`` is exactly ``page_text(...)[c.start:c.end]``."""
         key = (source, page)
         if key not in self._pages:
-            parts = sorted(self._pages_of_chunks().get(key, []), key=lambda c: c.start)
+            parts = self._pages_of_chunks().get(key, [])
             size = max((c.end for c in parts), default=0)
             buffer = [" "] * size
             for c in parts:
@@ -223,10 +242,22 @@ class VectorStore:
             self._pages[key] = "".join(buffer)
         return self._pages[key]
 
+    def chunk_ids_of(self, source: str) -> list[str]:
+        """The chunks of one file, in page and text order."""
+        return [c.id for page in self._pages_of(source) for c in self._pages_of_chunks()[(source, page)]]
+
+    def sources(self) -> set[str]:
+        """The files that have chunks in the index."""
+        self._pages_of_chunks()
+        return set(self._source_pages)
+
+    def documents_missing(self) -> list[str]:
+        """Files with chunks but no document vector, sorted."""
+        return sorted(s for s in self.sources() if s not in self.documents)
+
     def source_text(self, source: str) -> str:
         """All the text indexed for one file: its pages in order."""
-        pages = sorted((page or 0, page) for name, page in self._pages_of_chunks() if name == source)
-        return "\n".join(self.page_text(source, page) for _, page in pages)
+        return "\n".join(self.page_text(source, page) for page in self._pages_of(source))
 
     def _forget_texts(self) -> None:
         self._page_chunks = None
@@ -241,7 +272,7 @@ class VectorStore:
         """Exact cosine of ``vector`` with the given chunks."""
         if not chunk_ids:
             return np.zeros(0, dtype=np.float32)
-        stored = np.vstack([self._index.reconstruct(self._ids[cid]) for cid in chunk_ids])
+        stored = self._index.reconstruct_batch(np.array([self._ids[cid] for cid in chunk_ids], dtype=np.int64))
         return stored @ np.asarray(vector, dtype=np.float32).reshape(-1)
 
     def search(self, vector: np.ndarray, k: int) -> list[ScoredChunk]:
@@ -281,18 +312,21 @@ class VectorStore:
         moved = [self.chunk(cid) for cid in self._ids if self.chunk(cid).source == old]
         if not moved:
             return 0
-        vectors = np.vstack([self._index.reconstruct(self._ids[c.id]) for c in moved])
+        vectors = self._index.reconstruct_batch(np.array([self._ids[c.id] for c in moved], dtype=np.int64))
         renamed = [
             Chunk(chunk_id(new, c.file_hash, c.page, Span(c.start, c.end)), c.text, new, c.page, c.start, c.end,
                   c.file_hash, c.section)
             for c in moved
         ]
+        self.documents.rename(old, new)  # before remove_sources drops the old name's vector
         self.remove_sources({old})
         self.add(renamed, vectors)
         return len(renamed)
 
     def remove_sources(self, sources: set[str]) -> int:
-        """Drop every chunk of ``sources`` from FAISS and the docstore."""
+        """Drop every chunk of ``sources`` from FAISS and the docstore,
+        and their document vectors."""
+        self.documents.remove(sources)
         doomed = [cid for cid in self._ids if self.chunk(cid).source in sources]
         if not doomed:
             return 0
@@ -325,6 +359,7 @@ class VectorStore:
         ids = list(self._ids)
         self.keyword = KeywordIndex.build(ids, [self.chunk(cid).text for cid in ids])
         self.keyword.save(tmp)
+        self.documents.save(tmp)
         self._docstore.persist(str(tmp / "docstore.json"))
         (tmp / "ids.json").write_text(json.dumps(self._ids), encoding="utf-8")
         (tmp / "manifest.json").write_text(
@@ -428,6 +463,8 @@ def _load_state(state: Path) -> VectorStore:
     docstore = SimpleDocumentStore.from_persist_path(str(state / "docstore.json"))
     ids = json.loads((state / "ids.json").read_text(encoding="utf-8"))
     ann = ApproximateIndex.load(state, manifest.ann_trained_on)
-    store = VectorStore(manifest, index, docstore, ids, KeywordIndex.load(state), ann)
+    # vectors made another way than the current code's are not used (refresh remakes them)
+    documents = DocumentVectors.load(state) if manifest.document_vectors == DOCUMENT_VECTOR_VERSION else None
+    store = VectorStore(manifest, index, docstore, ids, KeywordIndex.load(state), ann, documents)
     store.state_name = state.name
     return store
