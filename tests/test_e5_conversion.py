@@ -118,18 +118,20 @@ def test_converted_model_is_a_plain_sentence_transformers_directory(torch_e5_emb
 
 
 def test_onnx_backends_match_the_torch_model(torch_e5_embedder, e5_embedder) -> None:
-    """The default (ONNX fp32) is the same model; int8 stays close, and its
+    """ONNX fp32 is the same model; int8 (the default) stays close, and its
     vector of a text does not depend on the other texts embedded with it."""
     from hdf_assistant.config import load_settings
     from hdf_assistant.embeddings import build_embedder
 
-    assert e5_embedder.model_id.endswith("[onnx]")
+    fp32 = build_embedder(load_settings(env={}, embed_backend="onnx"))
+    assert fp32.model_id.endswith("[onnx]")
     reference = torch_e5_embedder.embed_passages(TEXTS)
-    cos_fp32 = np.sum(e5_embedder.embed_passages(TEXTS) * reference, axis=1)
+    cos_fp32 = np.sum(fp32.embed_passages(TEXTS) * reference, axis=1)
     assert cos_fp32.min() >= 0.9999, cos_fp32
-    assert np.sum(e5_embedder.embed_queries(TEXTS) * torch_e5_embedder.embed_queries(TEXTS), axis=1).min() >= 0.9999
+    assert np.sum(fp32.embed_queries(TEXTS) * torch_e5_embedder.embed_queries(TEXTS), axis=1).min() >= 0.9999
 
-    int8 = build_embedder(load_settings(env={}, embed_backend="onnx-int8"))
+    int8 = e5_embedder
+    assert int8.model_id.endswith("[onnx-int8]")
     passages = int8.embed_passages(TEXTS)
     cos_int8 = np.sum(passages * reference, axis=1)
     assert cos_int8.min() >= 0.995 and cos_int8.mean() >= 0.998, cos_int8

@@ -120,19 +120,20 @@ def test_document_score_lifts_every_passage_of_the_nearest_file() -> None:
 
 def test_question_about_a_files_subject_finds_it_through_its_opening(settings, corpus, e5_embedder) -> None:
     """The question paraphrases the subject ("certificat d'immatriculation" for "carte grise"): passage by
-    passage, a fiche about taxes wins; with the document score, the carte grise fiche does."""
+    passage, a tax fiche's sentence about address changes wins; with the document score, the carte grise
+    fiche does (same result with every backend)."""
     filler = "Les pièces justificatives sont à conserver. Le formulaire se remplit en ligne. " * 8
     (corpus / "carte_grise.txt").write_text(
         "Carte grise : signaler un changement d'adresse. Après un déménagement, le titulaire d'une carte grise "
         f"doit déclarer sa nouvelle adresse.\n\n{filler}\n\nVous avez un mois pour le faire. Au-delà, vous risquez "
         "une amende de 135 €.", encoding="utf-8")
     (corpus / "impots.txt").write_text(
-        "Impôts : déclarer un déménagement à l'administration fiscale. Vous devez signaler votre nouvelle adresse "
-        f"aux impôts.\n\n{filler}\n\nLe délai pour signaler un changement d'adresse aux impôts n'est pas fixé.",
+        "Impôts : payer en ligne. Le paiement de l'impôt sur le revenu se fait par prélèvement ou sur "
+        f"impots.gouv.fr.\n\n{filler}\n\nLe délai pour signaler un changement d'adresse n'est pas fixé.",
         encoding="utf-8")
     (corpus / "electeur.txt").write_text(
-        "Liste électorale : changer d'adresse. Si vous déménagez, vous devez vous inscrire sur la liste électorale "
-        f"de votre nouvelle commune.\n\n{filler}\n\nLa démarche peut se faire jusqu'au 6e vendredi avant le scrutin.",
+        "Liste électorale : s'inscrire. Pour voter, vous devez être inscrit sur la liste électorale de votre "
+        f"commune.\n\n{filler}\n\nLa démarche peut se faire jusqu'au 6e vendredi avant le scrutin.",
         encoding="utf-8")
     refresh_index(settings, lambda: e5_embedder)
     store = load_store(settings.index_dir)

@@ -68,10 +68,11 @@ class Settings:
     llm_model: str = ""
     llm_api_key: str = ""
     llm_timeout: int = 60
-    #: ``onnx`` (default: ONNX Runtime fp32, the same vectors as torch, faster),
-    #: ``onnx-int8`` (about 2x faster indexing, PIAF hit@1 about 0.02 lower) or
-    #: ``torch`` (sentence-transformers); see benchmarks/README.md
-    embed_backend: str = "onnx"
+    #: ``onnx-int8`` (default: int8 passages, fp32 questions; about 2.3x faster
+    #: indexing than torch, same PIAF retrieval), ``onnx`` (ONNX Runtime fp32, the
+    #: same vectors as torch) or ``torch`` (sentence-transformers); see
+    #: benchmarks/README.md
+    embed_backend: str = "onnx-int8"
     #: Threads for the onnx backends; 0 means one per core.
     embed_threads: int = 0
     embed_batch_size: int = 16

@@ -9,11 +9,11 @@ before sentence-transformers is imported.
 
 Three backends run the same model (``embed_backend`` / ``HDF_EMBED_BACKEND``):
 ``torch`` (sentence-transformers, fp32), ``onnx`` (ONNX Runtime, fp32: the
-default, same vectors as torch, faster, and torch is not imported to answer)
-and ``onnx-int8``: passages, which are many, through an int8 model, and
-questions, one at a time, through the fp32 one, so that only one side of each
-similarity carries quantization error. int8 builds an index about 2x faster
-but loses about 0.02 PIAF hit@1, so it is not the default (see
+same vectors as torch, a little faster, and torch is not imported to answer)
+and ``onnx-int8``, the default: passages, which are many, through an int8
+model, and questions, one at a time, through the fp32 one, so that only one
+side of each similarity carries quantization error. int8 builds an index about
+2.3x faster than torch with the same PIAF retrieval figures (see
 benchmarks/README.md). The ONNX files are exported once (onnx_model.py).
 """
 
