@@ -92,6 +92,8 @@ def _print_report(report: IndexReport) -> None:
         print(f"  renommé : {item['from']} -> {item['to']} (non ré-encodé)")
     for item in report.skipped:
         print(f"  ignoré : {item.file} ({item.reason})")
+    if report.embedded_chunks or report.embedded_documents:
+        print(f"  encodés : {report.embedded_chunks} passages, {report.embedded_documents} vecteurs de document")
 
 
 def _print_answer(answer: Answer) -> None:
