@@ -19,12 +19,16 @@ def test_defaults_without_file_or_environment(tmp_path: Path, monkeypatch: pytes
     monkeypatch.chdir(tmp_path)
     s = load_settings(env={})
     assert s.embed_model == "multilingual-e5-small"
+    assert (s.embed_backend, s.retriever, s.document_weight) == ("onnx-int8", "hybrid", 0.6)
+    assert load_settings(env={"HDF_DOCUMENT_WEIGHT": "0"}).document_weight == 0.0
     assert (s.corpus_dir, s.index_dir) == (Path("corpus"), Path("index"))
 
 
 @pytest.mark.parametrize(
     ("env", "message"),
-    [({"HDF_TOP_K": "beaucoup"}, "top_k"), ({"HDF_CHUNK_SIZE": "10"}, "chunk_size")],
+    [({"HDF_TOP_K": "beaucoup"}, "top_k"), ({"HDF_CHUNK_SIZE": "10"}, "chunk_size"),
+     ({"HDF_DOCUMENT_WEIGHT": "-0.5"}, "document_weight"), ({"HDF_DOCUMENT_WEIGHT": "nan"}, "document_weight"),
+     ({"HDF_EMBED_BACKEND": "openvino"}, "embed_backend")],
 )
 def test_bad_values_are_named(env: dict[str, str], message: str) -> None:
     with pytest.raises(ConfigError, match=message):

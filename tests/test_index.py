@@ -166,9 +166,10 @@ def test_another_sentence_transformers_model_can_be_configured(settings, corpus)
 
 
 def test_index_from_before_document_vectors_gets_them_without_reembedding_passages(
-    settings, corpus, e5_embedder
+    settings, corpus, e5_embedder, caplog
 ) -> None:
     import json
+    import logging
 
     from hdf_assistant.store import current_state_dir
 
@@ -185,6 +186,11 @@ def test_index_from_before_document_vectors_gets_them_without_reembedding_passag
     (state / "documents.npy").unlink()
     (state / "documents.json").unlink()
     assert len(load_store(settings.index_dir).documents) == 0
+    # such an index still answers, passages ranked alone, and says how to get document vectors
+    with caplog.at_level(logging.WARNING, logger="hdf_assistant.assistant"):
+        old = build_assistant(settings, embedder=e5_embedder)
+    assert "no document vectors" in caplog.text and "hdf-assistant index" in caplog.text
+    assert old.ask("Où Isagri édite-t-il ses logiciels ?").citations[0].source == "isagri.md"
 
     report = refresh_index(settings, lambda: e5_embedder)
     assert report.embedded_chunks == 0 and report.embedded_documents == 3
