@@ -100,6 +100,11 @@ class ApproximateIndex:
     def size(self) -> int:
         return int(self._index.ntotal + self._recent.ntotal)
 
+    @property
+    def added_since_training(self) -> int:
+        """Passages in the exact buffer beside the IVF lists."""
+        return int(self._recent.ntotal)
+
     def add(self, vectors: np.ndarray, ids: np.ndarray) -> None:
         self._recent.add_with_ids(vectors, ids)
 
@@ -130,6 +135,6 @@ def refreshed(current: ApproximateIndex | None, exact: Any) -> ApproximateIndex 
     if size < ANN_MIN_VECTORS:
         return None
     if (current is None or current.size != size or size > RETRAIN_GROWTH * current.trained_on
-            or current._recent.ntotal > RECENT_MAX):
+            or current.added_since_training > RECENT_MAX):
         return ApproximateIndex.train(exact)
     return current

@@ -28,7 +28,7 @@ class DocumentVectors:
         self._vectors: dict[str, np.ndarray] = dict(vectors or {})
         self._matrix: np.ndarray | None = None
         self._names: list[str] = []
-        self._rows: dict[str, int] = {}
+        self._rows: dict[str, int] = {}  # file -> row of the matrix
 
     def __len__(self) -> int:
         return len(self._vectors)
@@ -60,13 +60,14 @@ class DocumentVectors:
 
     def scores(self, vector: np.ndarray) -> DocumentScores:
         """The cosine of ``vector`` with every file's vector (one product)."""
+        if not self._vectors:
+            return DocumentScores([], {}, np.zeros(0, dtype=np.float32))
         if self._matrix is None:
             self._names = list(self._vectors)
             self._rows = {name: i for i, name in enumerate(self._names)}
-            dim = len(next(iter(self._vectors.values()))) if self._vectors else 0
-            self._matrix = np.vstack([self._vectors[n] for n in self._names]) if self._vectors else np.zeros((0, dim))
-        values = self._matrix @ np.asarray(vector, dtype=np.float32).reshape(-1) if len(self._names) else np.zeros(0)
-        return DocumentScores(self._names, self._rows, values.astype(np.float32))
+            self._matrix = np.vstack([self._vectors[n] for n in self._names])
+        values = self._matrix @ np.asarray(vector, dtype=np.float32).reshape(-1)
+        return DocumentScores(self._names, self._rows, values)
 
     def save(self, state_dir: Path) -> None:
         names = list(self._vectors)

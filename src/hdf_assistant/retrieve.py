@@ -47,30 +47,42 @@ class DenseParams:
     documents: int = 5
 
 
+def document_scores(store: VectorStore, vector: np.ndarray, params: DenseParams) -> DocumentScores | None:
+    """Every file's cosine with the question, or None when the document
+    score is not used (weight 0, or an index without document vectors)."""
+    if params.document_weight <= 0 or not len(store.documents):
+        return None
+    return store.documents.scores(vector)
+
+
+def with_document_scores(
+    store: VectorStore, chunk_ids: list[str], own: np.ndarray, params: DenseParams, documents: DocumentScores | None
+) -> np.ndarray:
+    """The chunks' own cosines plus the weighted cosine of their file."""
+    if documents is None:
+        return own
+    files = np.array([documents[store.chunk(cid).source] for cid in chunk_ids], dtype=np.float32)
+    return own + params.document_weight * files
+
+
 def dense_ranking(
-    store: VectorStore, vector: np.ndarray, k: int, params: DenseParams, documents: DocumentScores | None = None
+    store: VectorStore, vector: np.ndarray, k: int, params: DenseParams, documents: DocumentScores | None
 ) -> tuple[list[str], np.ndarray]:
     """Chunk ids and dense scores, best first: the ``k`` passages nearest to
     ``vector``, and every passage of the files nearest by document vector,
-    scored by their own cosine plus the weighted cosine of their file."""
+    scored by their own cosine plus the weighted cosine of their file
+    (``documents``, from :func:`document_scores`)."""
     hits = store.search(vector, k)
     ids = [h.chunk.id for h in hits]
     own = np.array([h.score for h in hits], dtype=np.float32)
-    if params.document_weight <= 0 or not len(store.documents):
-        return ids, own
     if documents is None:
-        documents = store.documents.scores(vector)
+        return ids, own
     seen = set(ids)
     extra = [cid for source in documents.nearest(params.documents)
              for cid in store.chunk_ids_of(source) if cid not in seen]
     ids += extra
     own = np.concatenate([own, store.dense_scores(vector, extra)])
-    return _by_score(ids, own + params.document_weight * document_scores(store, documents, ids))
-
-
-def document_scores(store: VectorStore, documents: DocumentScores, chunk_ids: list[str]) -> np.ndarray:
-    """The document score of each chunk's file."""
-    return np.array([documents[store.chunk(cid).source] for cid in chunk_ids], dtype=np.float32)
+    return _by_score(ids, with_document_scores(store, ids, own, params, documents))
 
 
 def _by_score(ids: list[str], scores: np.ndarray) -> tuple[list[str], np.ndarray]:
@@ -91,7 +103,8 @@ class DenseRetriever:
 
     def retrieve(self, query: str, top_k: int) -> list[ScoredChunk]:
         vector = self.embedder.embed_queries([query])[0]
-        ids, scores = dense_ranking(self.store, vector, top_k, self.params)
+        documents = document_scores(self.store, vector, self.params)
+        ids, scores = dense_ranking(self.store, vector, top_k, self.params, documents)
         return [ScoredChunk(self.store.chunk(cid), float(s)) for cid, s in zip(ids[:top_k], scores[:top_k])]
 
 
@@ -192,7 +205,7 @@ class HybridRetriever:
         assert self.store.keyword is not None
         p = self.params
         vector = self.embedder.embed_queries([query])[0]
-        documents = self.store.documents.scores(vector)
+        documents = document_scores(self.store, vector, self.dense)
         ids, dense = dense_ranking(self.store, vector, max(p.candidates, top_k), self.dense, documents)
         keyword_scores = self.store.keyword.scores(query)
         seen = set(ids)
@@ -203,9 +216,8 @@ class HybridRetriever:
                 keyword_only.append(cid)
                 seen.add(cid)
         if keyword_only:
-            extra = self.store.dense_scores(vector, keyword_only)
-            if self.dense.document_weight > 0:
-                extra = extra + self.dense.document_weight * document_scores(self.store, documents, keyword_only)
+            own = self.store.dense_scores(vector, keyword_only)
+            extra = with_document_scores(self.store, keyword_only, own, self.dense, documents)
             ids, dense = ids + keyword_only, np.concatenate([dense, extra])
         if not ids:
             return []
