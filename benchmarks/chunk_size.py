@@ -11,7 +11,9 @@ chunker, default embedding model and FAISS store.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
+import tempfile
 import time
 from pathlib import Path
 
@@ -20,8 +22,9 @@ import numpy as np
 from hdf_assistant.chunking import chunk_document
 from hdf_assistant.config import load_settings
 from hdf_assistant.embeddings import build_embedder
+from hdf_assistant.index.local import LocalBackend
+from hdf_assistant.index.manifest import new_manifest
 from hdf_assistant.schema import SourceDocument
-from hdf_assistant.store import Manifest, VectorStore
 
 
 def main() -> None:
@@ -49,8 +52,13 @@ def main() -> None:
         started = time.perf_counter()
         vectors = embedder.embed_passages([c.text for c in chunks])
         seconds = time.perf_counter() - started
-        store = VectorStore.empty(Manifest("bench", embedder.model_id, embedder.dim, "", "", size, overlap))
-        store.add(chunks, vectors)
+        manifest = new_manifest(settings.replace(chunk_size=size, chunk_overlap=overlap), embedder.model_id, embedder.dim)
+        store = LocalBackend(Path(tempfile.mkdtemp(prefix="hdf-chunk-size-"))).create(manifest)  # searched, never saved
+        row = 0
+        for source, group in itertools.groupby(chunks, key=lambda c: c.source):  # chunk_document keeps files together
+            mine = list(group)
+            store.replace_source(source, mine, vectors[row : row + len(mine)])
+            row += len(mine)
         ranks = []
         for qvec, (_, gold) in zip(qvecs, questions):
             seen: list[str] = []

@@ -21,9 +21,9 @@ from hdf_assistant.config import load_settings
 from hdf_assistant.embeddings import build_embedder
 from hdf_assistant.eval_data import load_question_set
 from hdf_assistant.evaluate import squad_workspace
+from hdf_assistant.index import open_backend
 from hdf_assistant.metrics import compute_metrics, source_rank
 from hdf_assistant.retrieve import DenseParams, DenseRetriever, FusionParams, HybridRetriever, KeywordRetriever
-from hdf_assistant.store import load_store
 
 
 class CachedQueries:
@@ -51,8 +51,8 @@ def main() -> None:
     args = parser.parse_args()
     qs = load_question_set(args.squad)
     settings = squad_workspace(load_settings(), args.squad, qs)
-    store = load_store(settings.index_dir)
-    if not len(store.documents):
+    store = open_backend(settings).open()
+    if not store.has_document_vectors:
         raise SystemExit("the cached index has no document vectors: run hdf-assistant eval on this file first")
     embedder = CachedQueries(build_embedder(settings), [q.question for q in qs.questions])
     default = DenseParams(document_weight=settings.document_weight)

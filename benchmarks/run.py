@@ -42,11 +42,12 @@ import numpy as np
 from hdf_assistant.config import EMBED_BACKENDS, load_settings
 from hdf_assistant.embeddings import build_embedder
 from hdf_assistant.eval_data import load_question_set
-from hdf_assistant.indexing import refresh_index
+from hdf_assistant.index.builder import refresh_index
+from hdf_assistant.index.local import LocalBackend, LocalIndex
+from hdf_assistant.index.manifest import FileEntry, now_iso
 from hdf_assistant.metrics import compute_metrics, source_rank
 from hdf_assistant.retrieve import build_retriever
 from hdf_assistant.schema import Chunk
-from hdf_assistant.store import Manifest, VectorStore, load_store
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_SQUAD = REPO.parent / "shared" / "benchmarks" / "piaf-spf" / "spf_qr_test.json"
@@ -57,7 +58,7 @@ def _ms(values: list[float]) -> tuple[float, float]:
     return round(float(np.percentile(values, 50)), 2), round(float(np.percentile(values, 95)), 2)
 
 
-def _quality(store: VectorStore, embedder: Any, questions: list, retriever: str) -> dict[str, float]:
+def _quality(store: LocalIndex, embedder: Any, questions: list, retriever: str) -> dict[str, float]:
     search = build_retriever(retriever, store, embedder)
     rows = [
         {"expected_source": q.expected_source,
@@ -84,7 +85,7 @@ def build_per_backend(articles: dict[str, str], questions: list, backends: list[
         loaded = time.perf_counter()
         report = refresh_index(settings, lambda e=embedder: e)
         seconds = time.perf_counter() - loaded
-        store = load_store(settings.index_dir)
+        store = LocalBackend(settings.index_dir).open()
         default = _quality(store, embedder, questions, settings.retriever)
         out[backend] = {
             "chunks": report.chunks,
@@ -113,45 +114,49 @@ def _perturbed(chunk: Chunk, vector: np.ndarray, copy: int, rng: np.random.Gener
     return new, noisy / np.linalg.norm(noisy)
 
 
-def scaled_index(base: VectorStore, size: int, target: Path, seed: int = 0) -> float:
+def scaled_index(base: LocalIndex, size: int, target: Path, seed: int = 0) -> float:
     """Save an index of ``size`` chunks made from ``base``; returns the build seconds."""
     rng = np.random.default_rng(seed)
-    chunks = base.chunks()
-    vectors = np.vstack([base._index.reconstruct(base._ids[c.id]) for c in chunks])
-    picked: list[Chunk] = []
-    rows: list[np.ndarray] = []
+    ids = [cid for source in base.sources() for cid in base.chunk_ids_of(source)]
+    chunks = [base.chunk(cid) for cid in ids]
+    vectors = base.vectors_of(ids)
+    picked: dict[str, list[tuple[Chunk, np.ndarray]]] = {}  # file -> its chunks and vectors
     origin: dict[str, str] = {}  # file of the copy -> file it copies
-    copy = 0
-    while len(picked) < size:
+    copy = count = 0
+    while count < size:
         for chunk, vector in zip(chunks, vectors):
-            if len(picked) == size:
+            if count == size:
                 break
             if copy == 0:
-                picked.append(chunk)
-                rows.append(vector)
+                picked.setdefault(chunk.source, []).append((chunk, vector))
             else:
                 new, noisy = _perturbed(chunk, vector, copy, rng)
-                picked.append(new)
-                rows.append(noisy)
+                picked.setdefault(new.source, []).append((new, noisy))
                 origin[new.source] = chunk.source
+            count += 1
         copy += 1
-    m = base.manifest
-    manifest = Manifest(m.embed_model, m.model_id, m.dim, m.query_prefix, m.passage_prefix, m.chunk_size, m.chunk_overlap)
-    manifest.document_vectors = base.manifest.document_vectors
+    manifest = base.manifest.model_copy(deep=True, update={"files": {}, "next_id": 0, "ann_trained_on": 0})
     started = time.perf_counter()
-    store = VectorStore.empty(manifest)
-    store.add(picked, np.vstack(rows))
+    index = LocalBackend(target).create(manifest)
+    stamp = now_iso()
+    for source, rows in picked.items():
+        index.replace_source(source, [c for c, _ in rows], np.vstack([v for _, v in rows]))
+        index.manifest.files[source] = FileEntry(hash=rows[0][0].file_hash, pages=1, chunks=len(rows), indexed_at=stamp)
     # document vectors: the base file's, with the same small noise for copies
-    names = sorted({c.source for c in picked})
-    base_docs = {name: base.documents.vector(origin.get(name, name)) for name in names}
-    noisy_docs = [v + (rng.normal(0, 0.01, v.shape).astype(np.float32) if name in origin else 0) for name, v in
-                  base_docs.items()]
-    store.documents.set(names, np.vstack([v / np.linalg.norm(v) for v in noisy_docs]))
-    store.save(target)
+    names = sorted(picked)
+    noisy_docs = []
+    for name in names:
+        vector = base.document_vector(origin.get(name, name))
+        assert vector is not None
+        noisy_docs.append(vector + (rng.normal(0, 0.01, vector.shape).astype(np.float32) if name in origin else 0))
+    index.set_document_vectors(names, np.vstack([v / np.linalg.norm(v) for v in noisy_docs]))
+    index.update_keyword_index()
+    index.update_approximate_index()
+    index.commit()
     return round(time.perf_counter() - started, 1)
 
 
-def query_latency(base_settings: Any, base: VectorStore, embedder: Any, questions: list[str], sizes: list[int],
+def query_latency(base_settings: Any, base: LocalIndex, embedder: Any, questions: list[str], sizes: list[int],
                   work: Path) -> tuple[dict[str, Any], Path]:
     from hdf_assistant.assistant import Assistant
 
@@ -164,30 +169,28 @@ def query_latency(base_settings: Any, base: VectorStore, embedder: Any, question
         for q in questions[:3]:  # warm-up: first-call costs are start-up, not latency
             assistant.ask(q)
         retrieve, total, search_used, search_exact = [], [], [], []
-        store = assistant.store
+        store = LocalBackend(index_dir).open()
         for q in questions:
-            embedder._query_cache.clear()  # every question pays for its embedding
-            assistant._extractive._cache.clear()
+            assistant.forget_cached_vectors()  # every question pays for its embedding
             answer = assistant.ask(q)
             retrieve.append(answer.timings_ms["retrieve"])
             total.append(answer.timings_ms["total"])
         vectors = embedder.embed_queries(questions)
         recall = []
         for v in vectors:
-            query = v.reshape(1, -1)
             t0 = time.perf_counter()
-            _, exact_ids = store._index.search(query, 10)
+            exact_hits = store.search(v, 10, exact=True)
             t1 = time.perf_counter()
-            _, used_ids = (store._ann or store._index).search(query, 10)
+            used_hits = store.search(v, 10)
             t2 = time.perf_counter()
             search_exact.append((t1 - t0) * 1000)
             search_used.append((t2 - t1) * 1000)
-            recall.append(len(set(exact_ids[0]) & set(used_ids[0])) / 10)
+            recall.append(len({h.chunk.id for h in exact_hits} & {h.chunk.id for h in used_hits}) / 10)
         r50, r95 = _ms(retrieve)
         a50, a95 = _ms(total)
         out[str(size)] = {
             "chunks": store.size,
-            "index": "ivf" if store._ann is not None else "exact",
+            "index": "ivf" if store.uses_approximate_search else "exact",
             "build_s": build_s,
             "retrieve_p50_ms": r50,
             "retrieve_p95_ms": r95,
@@ -306,7 +309,7 @@ def main() -> None:
         result["embed"] = build_per_backend(articles, questions, backends, work)
         default_index = work / f"index-{settings.embed_backend}"
         embedder = build_embedder(settings)
-        base = load_store(default_index)
+        base = LocalBackend(default_index).open()
         sizes = [int(s) for s in args.sizes.split(",")]
         texts = [q.question for q in questions]
         result["query"], largest = query_latency(settings, base, embedder, texts, sizes, work)

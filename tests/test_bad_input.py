@@ -12,18 +12,17 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from conftest import make_pdf
+from conftest import clean_env, make_pdf
+from fake_embedder import FakeEmbedder
 
 from hdf_assistant.assistant import build_assistant
 from hdf_assistant.errors import QuestionError
-from hdf_assistant.indexing import refresh_index
+from hdf_assistant.index.builder import refresh_index
 
 
-def run(*args: str, env_extra: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("HDF_")}
-    env.update(env_extra or {})
+def run(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "hdf_assistant", *args], capture_output=True, text=True,
-                          env=env, timeout=600)
+                          env=clean_env(), timeout=600)
 
 
 def scanned_pdf(path: Path) -> Path:
@@ -55,6 +54,7 @@ def encrypted_pdf(path: Path) -> Path:
     return path
 
 
+@pytest.mark.model
 def test_a_corpus_of_bad_files_indexes_the_good_ones(tmp_path: Path) -> None:
     corpus = tmp_path / "corpus"
     corpus.mkdir()
@@ -97,8 +97,10 @@ def test_only_bad_files_is_a_clear_failure(tmp_path: Path) -> None:
     corpus.mkdir()
     (corpus / "vide.txt").write_bytes(b"")
     result = run("--corpus", str(corpus), "--index-dir", str(tmp_path / "index"), "index")
-    assert result.returncode == 1
+    assert result.returncode == 1  # and no model was loaded for nothing: this test is in the fast tier
     assert "nothing could be indexed" in result.stderr and "vide.txt: empty file" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines()[-1].startswith("hdf-assistant: nothing could be indexed")
 
 
 def test_questions_are_cleaned_and_long_ones_cut(settings, corpus, e5_embedder) -> None:
@@ -114,6 +116,7 @@ def test_questions_are_cleaned_and_long_ones_cut(settings, corpus, e5_embedder) 
     assert len(answer.question) <= 2000 and answer.warnings and "cut" in answer.warnings[0]
 
 
+@pytest.mark.model
 def test_cli_warns_about_a_long_question(settings, corpus, e5_embedder) -> None:
     (corpus / "a.txt").write_text("La métropole lilloise compte 1791 startups référencées.", encoding="utf-8")
     refresh_index(settings, lambda: e5_embedder)
@@ -154,7 +157,7 @@ def test_instructions_inside_documents_are_rejected_in_llm_mode(settings, corpus
     assert any("instructions" in r or "not supported" in r for r in answer.rejected)
 
 
-def test_login_protects_the_chat_and_the_documents(tmp_path: Path, e5_embedder) -> None:
+def test_login_protects_the_chat_and_the_documents(tmp_path: Path) -> None:
     import socket
     import threading
     import time
@@ -163,13 +166,13 @@ def test_login_protects_the_chat_and_the_documents(tmp_path: Path, e5_embedder) 
     from conftest import BUNDLED_CORPUS
 
     from hdf_assistant.config import load_settings
-    from hdf_assistant.ui import create_app
+    from hdf_assistant.web.server import create_app
 
     users = tmp_path / "users.txt"
     users.write_text("# comptes\nalice:motdepasse\nbob:autre\n", encoding="utf-8")
     settings = load_settings(env={"HDF_AUTH": str(users)}, corpus_dir=BUNDLED_CORPUS,
                              index_dir=tmp_path / "index", progress=False)
-    assistant = build_assistant(settings, embedder=e5_embedder)
+    assistant = build_assistant(settings, embedder=FakeEmbedder())
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]

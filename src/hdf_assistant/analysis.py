@@ -19,6 +19,10 @@ import unicodedata
 from functools import lru_cache
 from typing import Any
 
+#: Bump when what :func:`analyze` returns for a text changes: the manifest
+#: records it, and the terms stored in an index must then be made again.
+ANALYZER_VERSION = 1
+
 _ELISION = re.compile(r"\b(?:l|d|qu|j|n|s|c|m|t|jusqu|lorsqu|puisqu|quoiqu)['’`](?=\w)", re.IGNORECASE)
 # thousands separators inside a number: "1 791", "15 000", "1.791", "1,791", "1 234 567"
 _THOUSANDS = re.compile(r"(?<=\d)[ \u00a0\u202f.,'’](?=\d{3}(?!\d))")

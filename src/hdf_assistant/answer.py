@@ -135,7 +135,7 @@ def noun_terms(question: str) -> list[tuple[str, str]]:
     """Topic words in a noun position (after an article or a determiner:
     "le président", "du chômage", "d'affaires"), with their terms."""
     words = [_INVERSION.sub("", w) for w in re.findall(r"[\w]+", fold(question.lower()))]
-    pairs = []
+    pairs: list[tuple[str, str]] = []
     for before, word in zip(words, words[1:]):
         if before in _DETERMINERS and word not in _FRAME_WORDS and len(word) > 2:
             pairs.extend((word, term) for term in analyze(word))
@@ -165,7 +165,7 @@ _ENGLISH_CONCEPTS = {
 def english_concepts(question: str) -> list[tuple[str, str]]:
     """(English word, analyser term of its French translation) for the
     glossary words of an English question."""
-    pairs = []
+    pairs: list[tuple[str, str]] = []
     for word in re.findall(r"[a-z]+", question.lower()):
         if word in _ENGLISH_CONCEPTS:
             pairs.extend((word, term) for term in analyze(_ENGLISH_CONCEPTS[word]))
@@ -325,7 +325,7 @@ def abstain(question: str, language: str, results: list[ScoredChunk], reason: st
     if results:
         names = []
         for r in results[:3]:
-            where = f"{r.chunk.source}, p. {r.chunk.page}" if r.chunk.page else r.chunk.source
+            where = r.chunk.where
             if where not in names:
                 names.append(where)
         text += f"\n{SEE_ALSO[language]} " + " ; ".join(names)
@@ -343,6 +343,10 @@ class ExtractiveAnswerer:
         self.embedder = embedder
         self.params = params or AnswerParams()
         self._cache: dict[str, np.ndarray] = {}
+
+    def clear_cache(self) -> None:
+        """Forget the remembered sentence vectors."""
+        self._cache.clear()
 
     def _sentence_vectors(self, texts: list[str]) -> np.ndarray:
         """Passage vectors of candidate sentences; the ones seen before are not embedded again."""

@@ -1,7 +1,8 @@
 """The assistant: one object shared by the CLI, the UI and evaluation.
 
 ``build_assistant(settings)`` is the one place where the model, the index and
-the retriever are built.
+the retriever are built. The assistant reads the index through its interface
+(``SearchIndex``) only.
 """
 
 from __future__ import annotations
@@ -17,11 +18,13 @@ from hdf_assistant.config import Settings
 from hdf_assistant.conversation import contextualize
 from hdf_assistant.embeddings import Embedder, build_embedder
 from hdf_assistant.errors import IndexMissingError, QuestionError
-from hdf_assistant.indexing import refresh_index
+from hdf_assistant.index import open_backend
+from hdf_assistant.index.backend import IndexBackend, SearchIndex
+from hdf_assistant.index.builder import refresh_index
+from hdf_assistant.index.manifest import Manifest, check_compatible
 from hdf_assistant.llm_answer import LLMAnswerer, build_llm
 from hdf_assistant.retrieve import Retriever, build_retriever
 from hdf_assistant.schema import Answer, IndexReport, ScoredChunk
-from hdf_assistant.store import Manifest, VectorStore, check_compatible, current_state_dir, load_store
 from hdf_assistant.textclean import clean_question
 
 log = logging.getLogger(__name__)
@@ -34,32 +37,34 @@ RETRIEVAL_DEPTH = 10
 class Assistant:
     """Answers questions from the index, citing the passages it used."""
 
-    def __init__(self, settings: Settings, embedder: Embedder) -> None:
+    def __init__(self, settings: Settings, embedder: Embedder, backend: IndexBackend | None = None) -> None:
         self.settings = settings
         self.embedder = embedder
+        self.backend = backend or open_backend(settings)
         self._lock = threading.Lock()
         self._llm_answerer: LLMAnswerer | None = None
         self._extractive = ExtractiveAnswerer(embedder, answer_params_for(embedder.model_id))
-        self._use(load_store(settings.index_dir))
+        self._use(self.backend.open())
 
-    def _use(self, store: VectorStore) -> None:
-        check_compatible(store.manifest, self.settings)
-        if self.settings.document_weight > 0 and store.size and not len(store.documents):
+    def _use(self, index: SearchIndex) -> None:
+        check_compatible(index.manifest, self.settings)
+        if self.settings.document_weight > 0 and index.size and not index.has_document_vectors:
             log.warning("the index in %s has no document vectors: passages are ranked alone until "
                         "'hdf-assistant index' adds them (no passage is embedded again)", self.settings.index_dir)
-        self.store = store
+        self.index = index
         self._retrievers: dict[str, Retriever] = {}
 
     def retriever(self, name: str | None = None) -> Retriever:
         """The retriever called ``name`` (default: the configured one) over the current index."""
         name = name or self.settings.retriever
-        if name not in self._retrievers:
-            self._retrievers[name] = build_retriever(name, self.store, self.embedder, self.settings.document_weight)
-        return self._retrievers[name]
+        retrievers = self._retrievers
+        if name not in retrievers:
+            retrievers[name] = build_retriever(name, self.index, self.embedder, self.settings.document_weight)
+        return retrievers[name]
 
     @property
     def manifest(self) -> Manifest:
-        return self.store.manifest
+        return self.index.manifest
 
     def ask(
         self,
@@ -112,7 +117,7 @@ class Assistant:
                 fallback=lambda: self._answer(question, history, search_query, results, "extractive", None),
                 on_token=on_token,
             )
-        keyword = self.store.keyword
+        index = self.index
         terms = analyze(search_query, detect_language(search_query)) + analyze(search_query)
         terms += [t for _, t in english_concepts(question)]
         sources = {r.chunk.source for r in results}
@@ -120,10 +125,10 @@ class Assistant:
             question,
             results,
             search_query=search_query,
-            document_text={s: self.store.source_text(s) for s in sources},
-            page_text=self.store.page_text,
-            document_frequency=keyword.document_frequency(terms) if keyword else None,
-            n_documents=self.store.size,
+            document_text={s: index.source_text(s) for s in sources},
+            page_text=index.page_text,
+            document_frequency=index.document_frequency(terms),
+            n_documents=index.size,
         )
 
     def follow_index(self) -> bool:
@@ -131,16 +136,24 @@ class Assistant:
 
         Costs one small file read; the current index keeps serving until the
         new one is fully loaded."""
-        state = current_state_dir(self.settings.index_dir)
-        if state is None or state.name == self.store.state_name:
+        live = self.backend.live_version()
+        if live is None or live == self.index.version:
             return False
         with self._lock:
-            state = current_state_dir(self.settings.index_dir)
-            if state is None or state.name == self.store.state_name:
+            live = self.backend.live_version()
+            if live is None or live == self.index.version:
                 return False
-            self._use(load_store(self.settings.index_dir))
-            log.info("event=index_reloaded state=%s", self.store.state_name)
+            self._use(self.backend.open())
+            log.info("event=index_reloaded state=%s", self.index.version)
             return True
+
+    def forget_cached_vectors(self) -> None:
+        """Drop the question and sentence vectors remembered so far (so that a
+        benchmark's every question pays for its embeddings)."""
+        self._extractive.clear_cache()
+        clear = getattr(self.embedder, "clear_cache", None)
+        if clear is not None:
+            clear()
 
     def _llm(self) -> LLMAnswerer:
         if self._llm_answerer is None:
@@ -165,10 +178,14 @@ def build_assistant(
 
     ``embedder`` lets a caller that already holds the model reuse it.
     """
-    embedder = embedder or build_embedder(settings)
-    if current_state_dir(settings.index_dir) is None:
-        if not build_if_missing:
-            raise IndexMissingError(f"no index in {settings.index_dir}: run hdf-assistant index")
+    backend = open_backend(settings)
+    manifest = backend.read_manifest()
+    if manifest is not None:
+        check_compatible(manifest, settings)  # before loading the model: a mismatch is told at once
+    elif not build_if_missing:
+        raise IndexMissingError(f"no index in {settings.index_dir}: run hdf-assistant index")
+    model = embedder or build_embedder(settings)
+    if manifest is None:
         log.info("event=building_missing_index index_dir=%s", settings.index_dir)
-        refresh_index(settings, lambda: embedder, progress=progress)
-    return Assistant(settings, embedder)
+        refresh_index(settings, lambda: model, progress=progress)
+    return Assistant(settings, model, backend)

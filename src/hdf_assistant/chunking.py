@@ -17,8 +17,9 @@ from dataclasses import dataclass
 from hdf_assistant.schema import Chunk, SourceDocument
 
 #: Bump when the splitting rules change: the manifest records it, and an
-#: index built with other rules must be rebuilt.
-SPLITTER_VERSION = 2
+#: index built with other rules must be rebuilt. (3: an over-long sentence
+#: is cut at any space rather than exceed the size.)
+SPLITTER_VERSION = 3
 
 _ABBREVIATIONS = {
     "m", "mm", "mme", "mmes", "mlle", "mlles", "dr", "pr", "me", "mgr", "st", "ste",
@@ -121,13 +122,17 @@ def _break_points(text: str, span: Span) -> list[int]:
 
 
 def _cut_long(text: str, span: Span, size: int) -> list[Span]:
-    """Cut one sentence longer than ``size`` at word boundaries."""
+    """Cut one sentence longer than ``size`` at word boundaries: preferably
+    not inside a figure ("6 000 €", "2,7 %"), but at any space rather than
+    exceed the size; a piece is longer than ``size`` only when it is one word
+    with no space to cut at."""
     pieces: list[Span] = []
     start = span.start
-    points = _break_points(text, span)
+    preferred = _break_points(text, span)
+    spaces = [m.start() for m in _BREAKABLE_SPACE.finditer(text, span.start, span.end)]
     while span.end - start > size:
-        candidates = [p for p in points if start < p <= start + size]
-        cut = candidates[-1] if candidates else next((p for p in points if p > start), span.end)
+        window = [p for p in preferred if start < p <= start + size] or [p for p in spaces if start < p <= start + size]
+        cut = window[-1] if window else next((p for p in spaces if p > start), span.end)
         pieces.append(Span(start, cut))
         start = cut
         while start < span.end and text[start].isspace():

@@ -88,10 +88,10 @@ def _print_report(report: IndexReport) -> None:
                          ("retirés", report.removed), ("inchangés", report.unchanged)):
         if names:
             print(f"  {label} ({len(names)}) : {', '.join(names)}")
-    for item in report.renamed:
-        print(f"  renommé : {item['from']} -> {item['to']} (non ré-encodé)")
-    for item in report.skipped:
-        print(f"  ignoré : {item.file} ({item.reason})")
+    for move in report.renamed:
+        print(f"  renommé : {move['from']} -> {move['to']} (non ré-encodé)")
+    for skipped in report.skipped:
+        print(f"  ignoré : {skipped.file} ({skipped.reason})")
     if report.embedded_chunks or report.embedded_documents:
         print(f"  encodés : {report.embedded_chunks} passages, {report.embedded_documents} vecteurs de document")
 
@@ -110,15 +110,16 @@ def _print_answer(answer: Answer) -> None:
 
 
 def _cmd_index(args: argparse.Namespace, settings: Settings) -> int:
-    from hdf_assistant.embeddings import build_embedder
-    from hdf_assistant.indexing import refresh_index
+    from hdf_assistant.embeddings import Embedder, build_embedder
+    from hdf_assistant.index.builder import refresh_index
 
-    embedder: list = []
+    embedders: list[Embedder] = []
 
-    def model():
-        if not embedder:
-            embedder.append(build_embedder(settings))
-        return embedder[0]
+    def model() -> Embedder:
+        """The model, loaded the first time something must be embedded."""
+        if not embedders:
+            embedders.append(build_embedder(settings))
+        return embedders[0]
 
     def run(full: bool) -> None:
         report = refresh_index(settings, model, full=full, progress=settings.progress)
@@ -140,12 +141,12 @@ def _cmd_index(args: argparse.Namespace, settings: Settings) -> int:
 
 def _cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
     from hdf_assistant.assistant import build_assistant
-    from hdf_assistant.store import current_state_dir
+    from hdf_assistant.index import open_backend
     from hdf_assistant.textclean import clean_question
 
     if not clean_question(args.question)[0]:
         raise QuestionError("la question est vide : posez une question / the question is empty")
-    if current_state_dir(settings.index_dir) is None:
+    if open_backend(settings).live_version() is None:
         print(f"Aucun index dans {settings.index_dir} : construction de l'index d'abord...", file=sys.stderr)
     assistant = build_assistant(settings, progress=settings.progress)
     stream = None
@@ -177,7 +178,7 @@ def _cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
         summary_table,
         write_report,
     )
-    from hdf_assistant.indexing import refresh_index
+    from hdf_assistant.index.builder import refresh_index
 
     questions = load_question_set(args.file)
     for error in questions.errors:
@@ -229,13 +230,17 @@ def _cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
 
 def _cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     from hdf_assistant.assistant import build_assistant
-    from hdf_assistant.ui import launch
+    from hdf_assistant.web.server import launch
 
     assistant = build_assistant(settings, progress=settings.progress)
     if args.watch:
         from hdf_assistant.watch import start_watching
 
-        start_watching(settings.corpus_dir, assistant.reindex)
+        def refresh() -> None:
+            assistant.reindex()
+
+        start_watching(settings.corpus_dir, refresh)
+    print(f"hdf-assistant: http://{args.host}:{args.port}", flush=True)
     launch(assistant, host=args.host, port=args.port)
     return 0
 

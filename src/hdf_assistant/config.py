@@ -141,6 +141,25 @@ def _coerce(name: str, value: Any) -> Any:
         raise ConfigError(f"setting '{name}' has an invalid value {value!r}: {exc}") from exc
 
 
+#: Prefixes the e5 family of models expects before questions and passages.
+E5_QUERY_PREFIX = "query: "
+E5_PASSAGE_PREFIX = "passage: "
+
+
+def embedding_prefixes(settings: Settings) -> tuple[str, str]:
+    """(query prefix, passage prefix) for the configured model: the e5 ones
+    for an e5 model, none otherwise, unless set explicitly. Part of what the
+    stored vectors mean, so the manifest records them."""
+    is_e5 = "e5" in Path(settings.embed_model).name.lower()
+    query = E5_QUERY_PREFIX if is_e5 else ""
+    passage = E5_PASSAGE_PREFIX if is_e5 else ""
+    if settings.query_prefix is not None:
+        query = settings.query_prefix
+    if settings.passage_prefix is not None:
+        passage = settings.passage_prefix
+    return query, passage
+
+
 def load_settings(
     config_file: Path | None = None,
     env: Mapping[str, str] | None = None,

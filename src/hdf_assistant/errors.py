@@ -27,6 +27,10 @@ class IndexMismatchError(HdfError):
     """The index on disk was built with other settings than the current ones."""
 
 
+class IndexCorruptError(HdfError):
+    """The index on disk cannot be read (a corrupt or foreign manifest, missing files)."""
+
+
 class EmptyCorpusError(HdfError):
     """Nothing could be indexed."""
 

@@ -11,17 +11,20 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from hdf_assistant.analysis import ANALYZER_VERSION
 from hdf_assistant.assistant import Assistant
-from hdf_assistant.config import Settings
+from hdf_assistant.chunking import SPLITTER_VERSION
+from hdf_assistant.config import Settings, embedding_prefixes
 from hdf_assistant.eval_data import EvalQuestion, QuestionSet
+from hdf_assistant.index.state import atomic_write_text
 from hdf_assistant.ingest import file_sha256
 from hdf_assistant.metrics import compare_runs, compute_metrics, judge, overlaps, source_rank
+from hdf_assistant.schema import place
 
 log = logging.getLogger(__name__)
 
@@ -46,12 +49,11 @@ def squad_workspace(settings: Settings, squad_file: Path, questions: QuestionSet
     for name, text in questions.articles.items():
         target = corpus / name
         if not target.is_file() or target.read_text(encoding="utf-8") != text:
-            tmp = target.with_suffix(".tmp")
-            tmp.write_text(text, encoding="utf-8")
-            os.replace(tmp, target)
-    key = f"{settings.embed_model}|{settings.chunk_size}|{settings.chunk_overlap}"
-    if settings.embed_backend != "torch":  # torch-built indexes keep their old key
-        key += f"|{settings.embed_backend}"
+            atomic_write_text(target, text)
+    query, passage = embedding_prefixes(settings)
+    # everything that decides the chunks and vectors: another value, another cached index
+    key = (f"{settings.embed_model}|{settings.chunk_size}|{settings.chunk_overlap}|{settings.embed_backend}|"
+           f"{query}|{passage}|splitter {SPLITTER_VERSION}|analyzer {ANALYZER_VERSION}")
     index = root / f"index-{hashlib.sha1(key.encode()).hexdigest()[:10]}"
     return settings.replace(corpus_dir=corpus, index_dir=index)
 
@@ -218,9 +220,8 @@ def write_report(run: EvalRun, path: Path, source_file: Path, comparison: dict[s
             lines.append("- unanswerable: the right behaviour is to abstain")
         answer = " ".join(str(row.get("answer", "")).split())
         lines.append(f"- answered ({'abstained' if row.get('abstained') else 'answered'}): {answer[:400]}")
-        cited = ", ".join(
-            f"[{c['n']}] {c['source']}" + (f" p. {c['page']}" if c.get("page") else "") for c in row.get("citations", [])
-        )
+        cited = ", ".join(f"[{c['n']}] {place(c['source'], c.get('page'), c.get('section'))}"
+                          for c in row.get("citations", []))
         lines.append(f"- cited: {cited or 'nothing'}")
         lines.append("")
     path.write_text("\n".join(lines), encoding="utf-8")

@@ -86,7 +86,7 @@ def passages_block(results: Sequence[ScoredChunk]) -> str:
     """The passages, numbered and delimited, as the model sees them."""
     parts = []
     for n, r in enumerate(results, start=1):
-        where = f"{r.chunk.source}" + (f", page {r.chunk.page}" if r.chunk.page else "")
+        where = r.chunk.where.replace('"', "'")
         body = r.chunk.text.replace("<passage", "&lt;passage").replace("</passage>", "&lt;/passage&gt;")
         parts.append(f'<passage n="{n}" source="{where}">\n{body}\n</passage>')
     return "\n".join(parts)

@@ -27,8 +27,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
-import tempfile
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -37,6 +35,7 @@ from typing import Any
 import numpy as np
 
 from hdf_assistant.errors import ModelUnavailableError
+from hdf_assistant.index.state import atomic_path
 
 log = logging.getLogger(__name__)
 
@@ -145,16 +144,12 @@ def onnx_model_file(model_dir: Path, cache_dir: Path, int8: bool, keep_fp32: tup
     try:
         if not fp32.is_file():
             log.info("event=onnx_export model=%s (once per machine)", model_dir)
-            with tempfile.TemporaryDirectory(dir=folder) as tmp:
-                part = Path(tmp) / "model.onnx"
+            with atomic_path(fp32) as part:
                 _export_fp32(model_dir, part)
-                os.replace(part, fp32)
         if int8:
             log.info("event=onnx_quantize model=%s", model_dir)
-            with tempfile.TemporaryDirectory(dir=folder) as tmp:
-                part = Path(tmp) / "model-int8.onnx"
+            with atomic_path(wanted) as part:
                 _quantize_int8(fp32, part, keep_fp32)
-                os.replace(part, wanted)
     except ImportError as exc:
         raise ModelUnavailableError(
             f"the onnx embedding backends need onnx and onnxruntime ({exc}): pip install onnx onnxruntime, "

@@ -5,7 +5,7 @@ The dense score of a passage is its own cosine with the question plus
 file's opening sentences, see document_vectors.py); every passage of the
 files nearest by that vector is scored too, not only the nearest passages.
 The hybrid retriever takes the best candidates of both sides, scores every
-candidate on both (exact cosine from FAISS, BM25 from the keyword index),
+candidate on both (exact cosine, BM25),
 blends the two normalised scores with a weight that depends on the
 question's language, then puts the best passage of each document first
 (documents ranked by their best passage), the other passages after them.
@@ -21,18 +21,17 @@ import numpy as np
 
 from hdf_assistant.analysis import detect_language
 from hdf_assistant.config import DEFAULT_DOCUMENT_WEIGHT
-from hdf_assistant.document_vectors import DocumentScores
 from hdf_assistant.embeddings import Embedder
 from hdf_assistant.errors import ConfigError
+from hdf_assistant.index.backend import SearchIndex
+from hdf_assistant.index.documents import DocumentScores
 from hdf_assistant.schema import ScoredChunk
-from hdf_assistant.store import VectorStore
 
 RETRIEVERS = ("dense", "bm25", "hybrid")
 
 
 class Retriever(Protocol):
     name: str
-    store: VectorStore
 
     def retrieve(self, query: str, top_k: int) -> list[ScoredChunk]: ...
 
@@ -47,42 +46,42 @@ class DenseParams:
     documents: int = 5
 
 
-def document_scores(store: VectorStore, vector: np.ndarray, params: DenseParams) -> DocumentScores | None:
+def document_scores(index: SearchIndex, vector: np.ndarray, params: DenseParams) -> DocumentScores | None:
     """Every file's cosine with the question, or None when the document
     score is not used (weight 0, or an index without document vectors)."""
-    if params.document_weight <= 0 or not len(store.documents):
+    if params.document_weight <= 0:
         return None
-    return store.documents.scores(vector)
+    return index.document_scores(vector)
 
 
 def with_document_scores(
-    store: VectorStore, chunk_ids: list[str], own: np.ndarray, params: DenseParams, documents: DocumentScores | None
+    index: SearchIndex, chunk_ids: list[str], own: np.ndarray, params: DenseParams, documents: DocumentScores | None
 ) -> np.ndarray:
     """The chunks' own cosines plus the weighted cosine of their file."""
     if documents is None:
         return own
-    files = np.array([documents[store.chunk(cid).source] for cid in chunk_ids], dtype=np.float32)
+    files = np.array([documents[index.chunk(cid).source] for cid in chunk_ids], dtype=np.float32)
     return own + params.document_weight * files
 
 
 def dense_ranking(
-    store: VectorStore, vector: np.ndarray, k: int, params: DenseParams, documents: DocumentScores | None
+    index: SearchIndex, vector: np.ndarray, k: int, params: DenseParams, documents: DocumentScores | None
 ) -> tuple[list[str], np.ndarray]:
     """Chunk ids and dense scores, best first: the ``k`` passages nearest to
     ``vector``, and every passage of the files nearest by document vector,
     scored by their own cosine plus the weighted cosine of their file
     (``documents``, from :func:`document_scores`)."""
-    hits = store.search(vector, k)
+    hits = index.search(vector, k)
     ids = [h.chunk.id for h in hits]
     own = np.array([h.score for h in hits], dtype=np.float32)
     if documents is None:
         return ids, own
     seen = set(ids)
     extra = [cid for source in documents.nearest(params.documents)
-             for cid in store.chunk_ids_of(source) if cid not in seen]
+             for cid in index.chunk_ids_of(source) if cid not in seen]
     ids += extra
-    own = np.concatenate([own, store.dense_scores(vector, extra)])
-    return _by_score(ids, with_document_scores(store, ids, own, params, documents))
+    own = np.concatenate([own, index.dense_scores(vector, extra)])
+    return _by_score(ids, with_document_scores(index, ids, own, params, documents))
 
 
 def _by_score(ids: list[str], scores: np.ndarray) -> tuple[list[str], np.ndarray]:
@@ -96,26 +95,16 @@ class DenseRetriever:
 
     name = "dense"
 
-    def __init__(self, store: VectorStore, embedder: Embedder, params: DenseParams | None = None) -> None:
-        self.store = store
+    def __init__(self, index: SearchIndex, embedder: Embedder, params: DenseParams | None = None) -> None:
+        self.index = index
         self.embedder = embedder
         self.params = params or DenseParams()
 
     def retrieve(self, query: str, top_k: int) -> list[ScoredChunk]:
         vector = self.embedder.embed_queries([query])[0]
-        documents = document_scores(self.store, vector, self.params)
-        ids, scores = dense_ranking(self.store, vector, top_k, self.params, documents)
-        return [ScoredChunk(self.store.chunk(cid), float(s)) for cid, s in zip(ids[:top_k], scores[:top_k])]
-
-
-def _top_positions(scores: np.ndarray, k: int) -> np.ndarray:
-    """Positions of the ``k`` highest positive scores, best first."""
-    if scores.size == 0:
-        return np.zeros(0, dtype=np.int64)
-    k = min(k, scores.size)
-    top = np.argpartition(-scores, k - 1)[:k]
-    top = top[np.argsort(-scores[top], kind="stable")]
-    return top[scores[top] > 0]
+        documents = document_scores(self.index, vector, self.params)
+        ids, scores = dense_ranking(self.index, vector, top_k, self.params, documents)
+        return [ScoredChunk(self.index.chunk(cid), float(s)) for cid, s in zip(ids[:top_k], scores[:top_k])]
 
 
 class KeywordRetriever:
@@ -123,15 +112,11 @@ class KeywordRetriever:
 
     name = "bm25"
 
-    def __init__(self, store: VectorStore) -> None:
-        if store.keyword is None:
-            raise ConfigError("this index has no keyword index: rebuild it with hdf-assistant index --full")
-        self.store = store
+    def __init__(self, index: SearchIndex) -> None:
+        self.index = index
 
     def retrieve(self, query: str, top_k: int) -> list[ScoredChunk]:
-        assert self.store.keyword is not None
-        scores = self.store.keyword.scores(query)
-        return [ScoredChunk(self.store.chunk_at(int(p)), float(scores[p])) for p in _top_positions(scores, top_k)]
+        return self.index.keyword_search(query, top_k)
 
 
 @dataclass(frozen=True)
@@ -189,55 +174,50 @@ class HybridRetriever:
 
     def __init__(
         self,
-        store: VectorStore,
+        index: SearchIndex,
         embedder: Embedder,
         params: FusionParams | None = None,
         dense: DenseParams | None = None,
     ) -> None:
-        if store.keyword is None:
-            raise ConfigError("this index has no keyword index: rebuild it with hdf-assistant index --full")
-        self.store = store
+        self.index = index
         self.embedder = embedder
         self.params = params or FusionParams()
         self.dense = dense or DenseParams()
 
     def retrieve(self, query: str, top_k: int) -> list[ScoredChunk]:
-        assert self.store.keyword is not None
         p = self.params
+        index = self.index
         vector = self.embedder.embed_queries([query])[0]
-        documents = document_scores(self.store, vector, self.dense)
-        ids, dense = dense_ranking(self.store, vector, max(p.candidates, top_k), self.dense, documents)
-        keyword_scores = self.store.keyword.scores(query)
+        documents = document_scores(index, vector, self.dense)
+        ids, dense = dense_ranking(index, vector, max(p.candidates, top_k), self.dense, documents)
         seen = set(ids)
         keyword_only = []
-        for position in _top_positions(keyword_scores, max(p.candidates, top_k)):
-            cid = self.store.keyword.chunk_ids[int(position)]
-            if cid not in seen:
-                keyword_only.append(cid)
-                seen.add(cid)
+        for hit in index.keyword_search(query, max(p.candidates, top_k)):
+            if hit.chunk.id not in seen:
+                keyword_only.append(hit.chunk.id)
+                seen.add(hit.chunk.id)
         if keyword_only:
-            own = self.store.dense_scores(vector, keyword_only)
-            extra = with_document_scores(self.store, keyword_only, own, self.dense, documents)
+            own = index.dense_scores(vector, keyword_only)
+            extra = with_document_scores(index, keyword_only, own, self.dense, documents)
             ids, dense = ids + keyword_only, np.concatenate([dense, extra])
         if not ids:
             return []
-        positions = [self.store.keyword.position(cid) for cid in ids]
-        keyword = np.array([keyword_scores[q] if q is not None else 0.0 for q in positions], dtype=np.float32)
+        keyword = index.keyword_scores(query, ids)
         weight = p.keyword_weight_en if detect_language(query) == "en" else p.keyword_weight_fr
         fused = blend(dense, keyword, weight)
-        chunks = [self.store.chunk(cid) for cid in ids]
+        chunks = [index.chunk(cid) for cid in ids]
         order = rank_by_document([c.source for c in chunks], fused, p.second_passage_weight)
         return [ScoredChunk(chunks[i], float(fused[i])) for i in order[:top_k]]
 
 
-def build_retriever(name: str, store: VectorStore, embedder: Embedder,
+def build_retriever(name: str, index: SearchIndex, embedder: Embedder,
                     document_weight: float = DEFAULT_DOCUMENT_WEIGHT) -> Retriever:
     """The retriever called ``name`` (one of RETRIEVERS)."""
     dense = DenseParams(document_weight=document_weight)
     if name == "dense":
-        return DenseRetriever(store, embedder, dense)
+        return DenseRetriever(index, embedder, dense)
     if name == "bm25":
-        return KeywordRetriever(store)
+        return KeywordRetriever(index)
     if name == "hybrid":
-        return HybridRetriever(store, embedder, dense=dense)
+        return HybridRetriever(index, embedder, dense=dense)
     raise ConfigError(f"unknown retriever '{name}' (choose one of: {', '.join(RETRIEVERS)})")

@@ -6,6 +6,13 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 
+def place(source: str, page: int | None = None, section: str | None = None, page_label: str = "p.") -> str:
+    """Where a passage is, the one way citations say it: "rapport.pdf, p. 3, Chiffres clés"
+    (the page and the section when known)."""
+    parts = [source] + ([f"{page_label} {page}"] if page else []) + ([section] if section else [])
+    return ", ".join(parts)
+
+
 @dataclass(frozen=True)
 class SourceDocument:
     """Text extracted from one corpus file, or from one page of a PDF."""
@@ -35,6 +42,11 @@ class Chunk:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    @property
+    def where(self) -> str:
+        """"rapport.pdf, p. 3, Chiffres clés" (see :func:`place`)."""
+        return place(self.source, self.page, self.section)
+
 
 @dataclass(frozen=True)
 class ScoredChunk:
@@ -62,9 +74,8 @@ class Citation:
 
     @property
     def where(self) -> str:
-        """"rapport.pdf, p. 3, Chiffres clés" (file, page, section when known)."""
-        parts = [self.source] + ([f"p. {self.page}"] if self.page else []) + ([self.section] if self.section else [])
-        return ", ".join(parts)
+        """"rapport.pdf, p. 3, Chiffres clés" (see :func:`place`)."""
+        return place(self.source, self.page, self.section)
 
 
 @dataclass

@@ -8,13 +8,12 @@ file is only replaced when asked.
 
 from __future__ import annotations
 
-import os
 import re
-import tempfile
 import unicodedata
 from pathlib import Path
 
 from hdf_assistant.errors import HdfError
+from hdf_assistant.index.state import atomic_write_bytes
 from hdf_assistant.ingest import SUPPORTED_EXTENSIONS
 
 
@@ -48,11 +47,7 @@ def save_upload(corpus_dir: Path, name: str, data: bytes, replace: bool = False,
         raise UploadRejected("invalid file name")
     if target.exists() and not replace:
         raise UploadRejected("a file with this name already exists (tick 'replace' to overwrite it)")
-    corpus_dir.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".upload-", dir=corpus_dir)
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(data)
-    os.replace(tmp, target)
+    atomic_write_bytes(target, data)  # the partial file is hidden (a dot name) until complete
     return target
 
 

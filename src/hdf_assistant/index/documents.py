@@ -6,13 +6,14 @@ that only makes sense inside its file ("Le délai est de 2 mois.") is found
 by a question about the file's subject. Passages keep their own vectors: the
 passages of one file are still ordered by their own content.
 
-Stored beside the FAISS index as ``documents.npy`` (unit vectors, float32)
-and ``documents.json`` (the file of each row).
+The local backend stores them beside the FAISS index as ``documents.npy``
+(unit vectors, float32) and ``documents.json`` (the file of each row).
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Collection, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -43,12 +44,13 @@ class DocumentVectors:
     def vector(self, source: str) -> np.ndarray:
         return self._vectors[source]
 
-    def set(self, sources: list[str], vectors: np.ndarray) -> None:
+    def assign(self, sources: Sequence[str], vectors: np.ndarray) -> None:
+        """Give each of ``sources`` its vector (a row of ``vectors``)."""
         for source, vector in zip(sources, np.asarray(vectors, dtype=np.float32)):
             self._vectors[source] = vector
         self._matrix = None
 
-    def remove(self, sources: set[str]) -> None:
+    def remove(self, sources: Collection[str]) -> None:
         for source in sources:
             self._vectors.pop(source, None)
         self._matrix = None

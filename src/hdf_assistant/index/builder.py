@@ -1,7 +1,10 @@
-"""Build or refresh the index: corpus files -> chunks -> embeddings -> store.
+"""Build or refresh an index: corpus files -> chunks -> embeddings -> index.
 
-Only added and changed files are read and embedded; the chunks of changed and
-deleted files are removed. ``full=True`` starts from an empty index.
+Only added and changed files are read and embedded; the passages of changed
+and deleted files are removed; a renamed file keeps its passages and vectors.
+``full=True`` starts from an empty index. Rebuilding the keyword index and
+training the approximate one are explicit steps here, before the commit that
+makes the new state live.
 """
 
 from __future__ import annotations
@@ -15,19 +18,11 @@ from hdf_assistant.chunking import DOCUMENT_VECTOR_VERSION, chunk_document, docu
 from hdf_assistant.config import Settings
 from hdf_assistant.embeddings import Embedder
 from hdf_assistant.errors import EmptyCorpusError, IndexMismatchError
+from hdf_assistant.index import open_backend
+from hdf_assistant.index.backend import IndexBackend, WritableIndex
+from hdf_assistant.index.manifest import FileEntry, Manifest, check_compatible, new_manifest, now_iso
 from hdf_assistant.ingest import read_files, scan_corpus
-from hdf_assistant.schema import Chunk, IndexReport
-from hdf_assistant.store import (
-    FileEntry,
-    Manifest,
-    VectorStore,
-    check_compatible,
-    index_lock,
-    load_store,
-    now_iso,
-    read_manifest,
-    remove_unfinished,
-)
+from hdf_assistant.schema import Chunk, IndexReport, SourceDocument
 
 log = logging.getLogger(__name__)
 
@@ -62,8 +57,13 @@ class Plan:
     #: (old name, new name): same content under another name, not re-embedded
     renamed: list[tuple[str, str]]
 
+    @property
+    def changes(self) -> bool:
+        return bool(self.added or self.updated or self.removed or self.renamed)
 
-def _plan(manifest: Manifest | None, current: dict[str, str]) -> Plan:
+
+def plan_refresh(manifest: Manifest | None, current: dict[str, str]) -> Plan:
+    """Compare the files' hashes (name -> hash) with the manifest's."""
     known = {} if manifest is None else {name: entry.hash for name, entry in manifest.files.items()}
     added = sorted(n for n in current if n not in known)
     removed = sorted(n for n in known if n not in current)
@@ -83,20 +83,6 @@ def _plan(manifest: Manifest | None, current: dict[str, str]) -> Plan:
     )
 
 
-def _new_manifest(settings: Settings, embedder: Embedder) -> Manifest:
-    query = getattr(embedder, "query_prefix", "")
-    passage = getattr(embedder, "passage_prefix", "")
-    return Manifest(
-        embed_model=settings.embed_model,
-        model_id=embedder.model_id,
-        dim=embedder.dim,
-        query_prefix=query,
-        passage_prefix=passage,
-        chunk_size=settings.chunk_size,
-        chunk_overlap=settings.chunk_overlap,
-    )
-
-
 def refresh_index(
     settings: Settings,
     embedder_factory: Callable[[], Embedder],
@@ -109,9 +95,9 @@ def refresh_index(
     an unchanged corpus is checked without loading the model.
     """
     started = time.perf_counter()
-    with index_lock(settings.index_dir):
-        remove_unfinished(settings.index_dir)
-        report = _refresh(settings, embedder_factory, full, progress)
+    backend = open_backend(settings)
+    with backend.writing():
+        report = _refresh(settings, backend, embedder_factory, full, progress)
     report.seconds = time.perf_counter() - started
     log.info(
         "event=index_refreshed added=%d updated=%d removed=%d renamed=%d unchanged=%d skipped=%d embedded=%d "
@@ -124,21 +110,25 @@ def refresh_index(
 
 def _refresh(
     settings: Settings,
+    backend: IndexBackend,
     embedder_factory: Callable[[], Embedder],
     full: bool,
     progress: bool,
 ) -> IndexReport:
     files = scan_corpus(settings.corpus_dir)
-    manifest = None if full else read_manifest(settings.index_dir)
+    manifest = None if full else backend.read_manifest()
     if manifest is not None:
         try:
             check_compatible(manifest, settings)
         except IndexMismatchError as exc:
             raise IndexMismatchError(f"{exc} (an incremental refresh cannot change this)") from exc
-    plan = _plan(manifest, {f.source: f.file_hash for f in files})
+    plan = plan_refresh(manifest, {f.source: f.file_hash for f in files})
     to_read = [f for f in files if f.source in set(plan.added) | set(plan.updated)]
     documents, skipped = read_files(to_read, settings.max_file_mb * 1024 * 1024)
     skipped_names = {s.file for s in skipped}
+    if manifest is None and not documents:  # said before any model is loaded
+        reasons = "; ".join(f"{s.file}: {s.reason}" for s in skipped) or "no supported files"
+        raise EmptyCorpusError(f"nothing could be indexed in {settings.corpus_dir} ({reasons})")
 
     report = IndexReport(
         added=[n for n in plan.added if n not in skipped_names],
@@ -148,21 +138,19 @@ def _refresh(
         renamed=[{"from": old, "to": new} for old, new in plan.renamed],
         skipped=skipped,
     )
-    changed = bool(plan.added or plan.updated or plan.removed or plan.renamed) or manifest is None
-    # an index from before document vectors (or with older ones) gets them, passages untouched
-    changed = changed or (manifest is not None and manifest.document_vectors != DOCUMENT_VECTOR_VERSION)
-    if not changed:
-        store = None
-        report.documents = len(manifest.files) if manifest else 0
-        report.chunks = sum(e.chunks for e in manifest.files.values()) if manifest else 0
+    # an index without (current) document vectors gets them, its passages untouched
+    outdated = manifest is not None and manifest.document_vectors != DOCUMENT_VECTOR_VERSION
+    if manifest is not None and not plan.changes and not outdated:
+        report.documents = len(manifest.files)
+        report.chunks = manifest.chunk_count
     else:
-        store, report.embedded_chunks, report.embedded_documents = _apply(
-            settings, embedder_factory, manifest, plan, documents, progress
+        index, report.embedded_chunks, report.embedded_documents = _apply(
+            settings, backend, embedder_factory, manifest, plan, documents, progress
         )
         # an updated file that no longer reads is dropped from the index
         report.removed += [n for n in plan.updated if n in skipped_names]
-        report.documents = len(store.manifest.files)
-        report.chunks = store.size
+        report.documents = len(index.manifest.files)
+        report.chunks = index.size
     if report.documents == 0:
         reasons = "; ".join(f"{s.file}: {s.reason}" for s in skipped) or "no supported files"
         raise EmptyCorpusError(f"nothing could be indexed in {settings.corpus_dir} ({reasons})")
@@ -171,27 +159,29 @@ def _refresh(
 
 def _apply(
     settings: Settings,
+    backend: IndexBackend,
     embedder_factory: Callable[[], Embedder],
     manifest: Manifest | None,
     plan: Plan,
-    documents: dict[str, list],
+    documents: dict[str, list[SourceDocument]],
     progress: bool,
-) -> tuple[VectorStore, int, int]:
-    """Apply the plan to a copy of the live state and save it; returns the new
-    state and the numbers of chunks and of document vectors embedded."""
+) -> tuple[WritableIndex, int, int]:
+    """Apply the plan to a copy of the live state and commit it; returns the
+    new state and the numbers of chunks and of document vectors embedded."""
+    embedder: Embedder | None = None
     if manifest is None:
         embedder = embedder_factory()
-        store = VectorStore.empty(_new_manifest(settings, embedder))
+        index = backend.create(new_manifest(settings, embedder.model_id, embedder.dim))
     else:
-        embedder = None
-        store = load_store(settings.index_dir)
+        index = backend.edit()
+    files = index.manifest.files
     gone = set(plan.updated) | set(plan.removed)
-    store.remove_sources(gone)
+    index.remove_sources(gone)
     for name in gone:
-        store.manifest.files.pop(name, None)
+        files.pop(name, None)
     for old, new in plan.renamed:
-        store.rename_source(old, new)
-        store.manifest.files[new] = store.manifest.files.pop(old)
+        index.rename_source(old, new)
+        files[new] = files.pop(old)
 
     chunks_by_file: dict[str, list[Chunk]] = {
         name: [c for doc in docs for c in chunk_document(doc, settings.chunk_size, settings.chunk_overlap)]
@@ -205,21 +195,24 @@ def _apply(
             vectors = embedder.embed_passages([c.text for c in all_chunks], progress=bar)
         finally:
             bar.close()
-        store.add(all_chunks, vectors)
-    missing = store.documents_missing()
+        row = 0
+        for name, chunks in chunks_by_file.items():
+            index.replace_source(name, chunks, vectors[row : row + len(chunks)])
+            row += len(chunks)
+    missing = index.sources_without_document_vector()
     if missing:
         embedder = embedder or embedder_factory()
         bar = Progress(len(missing), progress and len(missing) > 1, desc="Documents", unit="file")
         try:
-            leads = [document_lead(store.source_text(name)) for name in missing]
-            store.documents.set(missing, embedder.embed_passages(leads, progress=bar))
+            leads = [document_lead(index.source_text(name)) for name in missing]
+            index.set_document_vectors(missing, embedder.embed_passages(leads, progress=bar))
         finally:
             bar.close()
-    store.manifest.document_vectors = DOCUMENT_VECTOR_VERSION
     stamp = now_iso()
     for name, docs in documents.items():
-        store.manifest.files[name] = FileEntry(
-            hash=docs[0].file_hash, pages=len(docs), chunks=len(chunks_by_file[name]), indexed_at=stamp
-        )
-    store.save(settings.index_dir)
-    return store, len(all_chunks), len(missing)
+        files[name] = FileEntry(hash=docs[0].file_hash, pages=len(docs), chunks=len(chunks_by_file[name]),
+                                indexed_at=stamp)
+    index.update_keyword_index()
+    index.update_approximate_index()
+    index.commit()
+    return index, len(all_chunks), len(missing)

@@ -1,0 +1,284 @@
+"""The local backend: one index directory on this machine, FAISS + bm25s.
+
+A state directory holds (see state.py for the switch between states)::
+
+    manifest.json        the contract (manifest.py)
+    vectors.faiss        exact FAISS index of the passage vectors (faiss_vectors.py)
+    ann.faiss            from 50,000 passages on: IVF index of the same ids
+    ann-recent.faiss     passages added since the IVF index was trained
+    passages/            one file of passages and one of their terms per source (passages.py)
+    bm25/                bm25s index of the same passages (keyword.py)
+    documents.npy/.json  one vector per file (documents.py)
+
+:class:`LocalIndex` is one state in memory, read-only for the assistant or
+edited by the builder and committed as a new state.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Collection, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+
+from hdf_assistant.chunking import DOCUMENT_VECTOR_VERSION, Span, chunk_id
+from hdf_assistant.errors import IndexCorruptError, IndexMissingError
+from hdf_assistant.index.documents import DocumentScores, DocumentVectors
+from hdf_assistant.index.faiss_vectors import FaissVectors
+from hdf_assistant.index.keyword import KeywordIndex
+from hdf_assistant.index.manifest import FORMAT_VERSION, MANIFEST_FILE, REBUILD, Manifest, now_iso, parse_manifest
+from hdf_assistant.index.passages import PassageStore
+from hdf_assistant.index.state import (
+    current_state_dir,
+    index_lock,
+    new_state_dir,
+    publish_state,
+    remove_unfinished,
+)
+from hdf_assistant.schema import Chunk, ScoredChunk
+
+log = logging.getLogger(__name__)
+
+
+class LocalIndex:
+    """One state of a local index (implements ``SearchIndex`` and ``WritableIndex``)."""
+
+    def __init__(
+        self,
+        manifest: Manifest,
+        vectors: FaissVectors,
+        passages: PassageStore,
+        keyword: KeywordIndex,
+        documents: DocumentVectors,
+        index_dir: Path,
+        version: str = "",
+    ) -> None:
+        self._manifest = manifest
+        self._vectors = vectors
+        self._passages = passages
+        self._keyword = keyword
+        self._documents = documents
+        self._index_dir = index_dir
+        self._version = version
+        self._keyword_stale = False
+
+    @classmethod
+    def empty(cls, manifest: Manifest, index_dir: Path) -> LocalIndex:
+        return cls(manifest, FaissVectors.empty(manifest.dim), PassageStore(), KeywordIndex.build([], []),
+                   DocumentVectors(), index_dir)
+
+    # -- reading -------------------------------------------------------------
+    @property
+    def manifest(self) -> Manifest:
+        return self._manifest
+
+    @property
+    def version(self) -> str:
+        """Name of the state this is (changes with every commit)."""
+        return self._version
+
+    @property
+    def size(self) -> int:
+        return len(self._passages)
+
+    @property
+    def has_document_vectors(self) -> bool:
+        return len(self._documents) > 0
+
+    @property
+    def uses_approximate_search(self) -> bool:
+        return self._vectors.approximate is not None
+
+    def chunk(self, chunk_id: str) -> Chunk:
+        return self._passages.chunk(chunk_id)
+
+    def chunk_ids_of(self, source: str) -> list[str]:
+        return self._passages.chunk_ids_of(source)
+
+    def sources(self) -> list[str]:
+        return self._passages.sources()
+
+    def page_text(self, source: str, page: int | None) -> str:
+        return self._passages.page_text(source, page)
+
+    def source_text(self, source: str) -> str:
+        return self._passages.source_text(source)
+
+    def vectors_of(self, chunk_ids: Sequence[str]) -> np.ndarray:
+        return self._vectors.get(np.array([self._passages.faiss_id(c) for c in chunk_ids], dtype=np.int64))
+
+    def document_vector(self, source: str) -> np.ndarray | None:
+        return self._documents.vector(source) if source in self._documents else None
+
+    def search(self, vector: np.ndarray, k: int, exact: bool = False) -> list[ScoredChunk]:
+        if self.size == 0 or k <= 0:
+            return []
+        scores, ids = self._vectors.search(vector, k, exact=exact)
+        hits = []
+        for score, fid in zip(scores, ids):
+            cid = self._passages.chunk_id_at(int(fid)) if fid >= 0 else None
+            if cid is not None:
+                hits.append(ScoredChunk(self._passages.chunk(cid), float(score)))
+        return hits
+
+    def dense_scores(self, vector: np.ndarray, chunk_ids: Sequence[str]) -> np.ndarray:
+        if not chunk_ids:
+            return np.zeros(0, dtype=np.float32)
+        return self.vectors_of(chunk_ids) @ np.asarray(vector, dtype=np.float32).reshape(-1)
+
+    def document_scores(self, vector: np.ndarray) -> DocumentScores | None:
+        return self._documents.scores(vector) if len(self._documents) else None
+
+    def keyword_search(self, question: str, k: int) -> list[ScoredChunk]:
+        return [ScoredChunk(self._passages.chunk(cid), score) for cid, score in self._keyword.top(question, k)]
+
+    def keyword_scores(self, question: str, chunk_ids: Sequence[str]) -> np.ndarray:
+        return self._keyword.scores_of(question, chunk_ids)
+
+    def document_frequency(self, terms: Sequence[str]) -> dict[str, int]:
+        return self._keyword.document_frequency(terms)
+
+    # -- writing -------------------------------------------------------------
+    def replace_source(self, source: str, chunks: Sequence[Chunk], vectors: np.ndarray) -> None:
+        self._remove(source)
+        self._add(chunks, vectors)
+
+    def _add(self, chunks: Sequence[Chunk], vectors: np.ndarray, terms: Sequence[list[str]] | None = None) -> None:
+        if not chunks:
+            return
+        start = self._manifest.next_id
+        ids = np.arange(start, start + len(chunks), dtype=np.int64)
+        self._manifest.next_id = start + len(chunks)
+        self._vectors.add(vectors, ids)
+        self._passages.add(chunks, ids.tolist(), terms)
+        self._keyword_stale = True
+
+    def _remove(self, source: str) -> int:
+        removed = self._passages.remove_source(source)
+        self._vectors.remove(np.array(removed, dtype=np.int64))
+        if removed:
+            self._keyword_stale = True
+        return len(removed)
+
+    def remove_sources(self, sources: Collection[str]) -> int:
+        self._documents.remove(sources)
+        return sum(self._remove(source) for source in sources)
+
+    def rename_source(self, old: str, new: str) -> int:
+        ids = self._passages.chunk_ids_of(old)
+        if not ids:
+            return 0
+        moved = [self._passages.chunk(cid) for cid in ids]
+        vectors = self.vectors_of(ids)
+        terms = self._passages.stored_terms_of(old)
+        renamed = [Chunk(chunk_id(new, c.file_hash, c.page, Span(c.start, c.end)), c.text, new, c.page, c.start,
+                         c.end, c.file_hash, c.section) for c in moved]
+        self._documents.rename(old, new)
+        self._remove(old)
+        self._add(renamed, vectors, terms)
+        return len(renamed)
+
+    def sources_without_document_vector(self) -> list[str]:
+        return sorted(s for s in self._passages.sources() if s not in self._documents)
+
+    def set_document_vectors(self, sources: Sequence[str], vectors: np.ndarray) -> None:
+        self._documents.assign(sources, vectors)
+
+    def update_keyword_index(self) -> None:
+        """Rebuild BM25 from the stored terms (only new passages were analysed)."""
+        self._keyword = KeywordIndex.build(self._passages.chunk_ids(), self._passages.terms())
+        self._keyword_stale = False
+
+    def update_approximate_index(self) -> None:
+        """Train, keep or drop the IVF index for the current size."""
+        self._manifest.ann_trained_on = self._vectors.update_approximate()
+
+    def commit(self) -> str:
+        """Write this state beside the live one and switch to it atomically."""
+        if self._keyword_stale:
+            raise RuntimeError("the keyword index is out of date: call update_keyword_index() before commit()")
+        self._manifest.format_version = FORMAT_VERSION
+        self._manifest.document_vectors = DOCUMENT_VECTOR_VERSION
+        self._manifest.built_at = now_iso()
+        folder = new_state_dir(self._index_dir)
+        self._vectors.save(folder)
+        self._passages.save(folder)
+        self._keyword.save(folder)
+        self._documents.save(folder)
+        (folder / MANIFEST_FILE).write_text(self._manifest.to_json(), encoding="utf-8")  # last: marks it complete
+        published = publish_state(self._index_dir, folder)
+        self._passages.saved_as(published)
+        self._version = published.name
+        log.info("event=index_saved state=%s chunks=%d", published.name, self.size)
+        return self._version
+
+
+def _load_state(state: Path) -> LocalIndex:
+    manifest = parse_manifest((state / MANIFEST_FILE).read_bytes(), str(state / MANIFEST_FILE))
+    passages = PassageStore.load(state)
+    vectors = FaissVectors.load(state, manifest.ann_trained_on)
+    keyword = KeywordIndex.load(state)
+    if keyword is None:
+        raise IndexCorruptError(f"{state} has no keyword index; rebuild it with: {REBUILD}")
+    # vectors made another way than the current code's are not used (refresh remakes them)
+    current = manifest.document_vectors == DOCUMENT_VECTOR_VERSION
+    documents = DocumentVectors.load(state) if current else DocumentVectors()
+    if vectors.size != len(passages):
+        raise IndexCorruptError(f"{state} holds {vectors.size} vectors for {len(passages)} passages; "
+                                f"rebuild the index with: {REBUILD}")
+    return LocalIndex(manifest, vectors, passages, keyword, documents, state.parent, state.name)
+
+
+class LocalBackend:
+    """Indexes kept in a directory of this machine (``store = "local"``)."""
+
+    name = "local"
+
+    def __init__(self, index_dir: Path) -> None:
+        self.index_dir = index_dir
+
+    def live_version(self) -> str | None:
+        state = current_state_dir(self.index_dir)
+        return state.name if state else None
+
+    def read_manifest(self) -> Manifest | None:
+        state = current_state_dir(self.index_dir)
+        if state is None:
+            return None
+        path = state / MANIFEST_FILE
+        return parse_manifest(path.read_bytes(), str(path))
+
+    def open(self) -> LocalIndex:
+        """The live state; raises :class:`IndexMissingError` when there is none.
+
+        Should a writer switch states and remove this one while it is being
+        read, the new live state is read instead."""
+        for attempt in range(3):
+            state = current_state_dir(self.index_dir)
+            if state is None:
+                raise IndexMissingError(f"no index in {self.index_dir}: run hdf-assistant index")
+            try:
+                return _load_state(state)
+            except (FileNotFoundError, RuntimeError, IndexCorruptError) as exc:
+                if attempt == 2 or current_state_dir(self.index_dir) == state:
+                    if isinstance(exc, IndexCorruptError):
+                        raise
+                    raise IndexCorruptError(f"the index in {self.index_dir} cannot be read ({exc}); "
+                                            f"rebuild it with: {REBUILD}") from exc
+        raise AssertionError("unreachable")
+
+    def create(self, manifest: Manifest) -> LocalIndex:
+        return LocalIndex.empty(manifest, self.index_dir)
+
+    def edit(self) -> LocalIndex:
+        return self.open()
+
+    @contextmanager
+    def writing(self) -> Iterator[None]:
+        """The update lock; what an interrupted writer left is removed first."""
+        with index_lock(self.index_dir):
+            remove_unfinished(self.index_dir)
+            yield
+

@@ -1,0 +1,171 @@
+"""The index directory on disk: state directories, the atomic switch, the
+update lock, and the atomic-write helpers that every module uses.
+
+Layout::
+
+    index/
+      CURRENT          name of the live state directory (replaced atomically)
+      state-<stamp>/   one complete, immutable state of the index
+      .lock            held by the one process allowed to write
+
+A writer fills a fresh ``.tmp-<stamp>`` directory, renames it to
+``state-<stamp>`` and then replaces ``CURRENT``: a reader sees the old state
+or the new one, never a half-written one. Files that do not change between
+states are hard-linked from the previous state rather than written again.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import secrets
+import shutil
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from hdf_assistant.errors import IndexBusyError
+
+log = logging.getLogger(__name__)
+
+CURRENT_FILE = "CURRENT"
+STATE_PREFIX = "state-"
+_TMP_PREFIX = ".tmp-"
+
+
+# -- atomic writes -------------------------------------------------------------
+@contextmanager
+def atomic_path(target: Path, is_dir: bool = False) -> Iterator[Path]:
+    """A temporary path beside ``target`` (a file, or a directory when
+    ``is_dir``) for the caller to fill; on success it replaces ``target`` in
+    one rename, on error it is removed and ``target`` is left as it was.
+
+    For a directory that another process created meanwhile, the existing one
+    is kept (both hold the same thing: first writer wins)."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if is_dir:
+        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    else:
+        # like mkstemp, but with the usual permissions (0666 minus the umask)
+        tmp = target.parent / f".{target.name}.{secrets.token_hex(6)}"
+        os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+    try:
+        yield tmp
+        try:
+            os.replace(tmp, target)
+        except OSError:
+            if not (is_dir and target.is_dir()):
+                raise
+    finally:
+        if tmp.is_dir():
+            shutil.rmtree(tmp, ignore_errors=True)
+        elif tmp.exists():
+            tmp.unlink(missing_ok=True)
+
+
+def atomic_write_bytes(target: Path, data: bytes) -> None:
+    """Write ``data`` to ``target`` so that no reader sees a partial file."""
+    with atomic_path(target) as tmp:
+        tmp.write_bytes(data)
+
+
+def atomic_write_text(target: Path, text: str) -> None:
+    """UTF-8 text, written atomically."""
+    atomic_write_bytes(target, text.encode("utf-8"))
+
+
+def atomic_write_json(target: Path, data: Any, indent: int | None = None) -> None:
+    """JSON (UTF-8, non-ASCII kept), written atomically."""
+    atomic_write_text(target, json.dumps(data, ensure_ascii=False, indent=indent))
+
+
+def link_or_copy(source: Path, target: Path) -> None:
+    """Give ``target`` the content of the immutable file ``source``: a hard
+    link (no copy) where the file system allows it."""
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copyfile(source, target)
+
+
+# -- states --------------------------------------------------------------------
+def current_state_dir(index_dir: Path) -> Path | None:
+    """The live state directory, or None when no index was built."""
+    pointer = index_dir / CURRENT_FILE
+    try:
+        name = pointer.read_text(encoding="utf-8").strip()
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    if not name.startswith(STATE_PREFIX) or "/" in name:
+        return None
+    state = index_dir / name
+    return state if (state / "manifest.json").is_file() else None
+
+
+def new_state_dir(index_dir: Path) -> Path:
+    """A fresh, empty directory to write the next state into (not live yet)."""
+    index_dir.mkdir(parents=True, exist_ok=True)
+    tmp = index_dir / f"{_TMP_PREFIX}{_stamp()}"
+    tmp.mkdir()
+    return tmp
+
+
+def publish_state(index_dir: Path, written: Path) -> Path:
+    """Make the completely written directory ``written`` (from
+    :func:`new_state_dir`) the live state: one rename of the directory, one
+    atomic replacement of ``CURRENT``. The previous state is kept (a reader may
+    still be loading it); older ones are removed."""
+    target = index_dir / f"{STATE_PREFIX}{written.name.removeprefix(_TMP_PREFIX)}"
+    os.replace(written, target)
+    previous = current_state_dir(index_dir)
+    atomic_write_text(index_dir / CURRENT_FILE, target.name)
+    keep = {target.name, previous.name if previous else ""}
+    for old in index_dir.glob(f"{STATE_PREFIX}*"):
+        if old.name not in keep:
+            shutil.rmtree(old, ignore_errors=True)
+    return target
+
+
+def remove_unfinished(index_dir: Path) -> None:
+    """Remove what an interrupted writer left behind (call while holding the lock)."""
+    for leftover in list(index_dir.glob(f"{_TMP_PREFIX}*")) + list(index_dir.glob(f".{CURRENT_FILE}.*")):
+        if leftover.is_dir():
+            shutil.rmtree(leftover, ignore_errors=True)
+        else:
+            leftover.unlink(missing_ok=True)
+
+
+def _stamp() -> str:
+    return time.strftime("%Y%m%dT%H%M%S") + f"-{time.time_ns() % 1_000_000_000:09d}"
+
+
+# -- the update lock -----------------------------------------------------------
+@contextmanager
+def index_lock(index_dir: Path) -> Iterator[None]:
+    """Exclusive right to update ``index_dir`` (released even if the process dies)."""
+    import fcntl
+
+    index_dir.mkdir(parents=True, exist_ok=True)
+    path = index_dir / ".lock"
+    with path.open("a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "?"
+            raise IndexBusyError(
+                f"another 'hdf-assistant index' (pid {holder}) is updating {index_dir}; "
+                "try again when it has finished"
+            ) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(str(os.getpid()))
+        handle.flush()
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)

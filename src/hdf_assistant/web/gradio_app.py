@@ -1,0 +1,186 @@
+"""The chat in the browser: Gradio Blocks over the assistant.
+
+- Chat: streamed answers with [n] markers, a sources panel (file, page, the
+  passage with the answering sentence highlighted, a link that opens the
+  document: PDFs at the page, text at the passage), examples, clear button.
+- Documents: indexed files, index manifest, upload, rebuild with progress.
+- Settings per session (answer mode, retriever, top-k); French or English labels.
+- ``/ask`` is the documented API endpoint.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from hdf_assistant.assistant import Assistant
+from hdf_assistant.errors import HdfError, QuestionError
+from hdf_assistant.schema import Answer
+from hdf_assistant.uploads import UploadRejected, save_upload
+from hdf_assistant.web.labels import EXAMPLES, LABELS, language_of
+from hdf_assistant.web.render import format_answer, sources_html
+
+
+def earlier_turns(history: list[dict[str, Any]]) -> list[str]:
+    """The user's earlier messages, oldest first, from Gradio's chat history."""
+    return [m["content"] for m in history if m.get("role") == "user" and isinstance(m.get("content"), str)]
+
+
+class ChatHandlers:
+    """What the page's controls do; each returns what Gradio displays."""
+
+    def __init__(self, assistant: Assistant) -> None:
+        self.assistant = assistant
+
+    def respond(self, message: str, history: list[dict[str, Any]], mode: str, retriever: str, top_k: float,
+                lang_choice: str) -> Iterator[tuple[str, str]]:
+        """Stream the answer to ``message``, then show it with its sources."""
+        import gradio as gr
+
+        lang = language_of(lang_choice)
+        if not message or not message.strip():
+            gr.Info(LABELS[lang]["empty"])
+            yield LABELS[lang]["empty"], sources_html(None, lang)
+            return
+        tokens: queue.Queue[str | None] = queue.Queue()
+        result: dict[str, Any] = {}
+
+        def work() -> None:
+            try:
+                result["answer"] = self.assistant.ask(message, history=earlier_turns(history), top_k=int(top_k),
+                                                      retriever=retriever, mode=mode, on_token=tokens.put)
+            except HdfError as exc:
+                result["error"] = exc
+            finally:
+                tokens.put(None)
+
+        threading.Thread(target=work, daemon=True).start()
+        streamed = ""
+        while (token := tokens.get()) is not None:
+            streamed += token
+            yield streamed, sources_html(None, lang)
+        if "error" in result:
+            yield f"⚠️ {result['error']}", sources_html(None, lang)
+            return
+        answer: Answer = result["answer"]
+        yield format_answer(answer, lang), sources_html(answer, lang)
+
+    def api_ask(self, question: str, history: list[str] | None = None) -> dict[str, Any]:
+        """Ask the assistant: the question and the earlier user turns (oldest
+        first); returns what ``hdf-assistant ask --json`` prints."""
+        try:
+            return self.assistant.ask(question, history=history or []).to_dict()
+        except QuestionError as exc:
+            return {"question": question, "error": str(exc)}
+
+    def documents_rows(self) -> list[list[Any]]:
+        files = self.assistant.manifest.files
+        return [[name, e.pages, e.chunks, e.indexed_at] for name, e in sorted(files.items())]
+
+    def manifest_md(self) -> str:
+        m = self.assistant.manifest
+        return (f"**Index** : {len(m.files)} documents, {m.chunk_count} passages — "
+                f"modèle `{m.model_id}` ({m.dim} dimensions), passages de {m.chunk_size} caractères "
+                f"(recouvrement {m.chunk_overlap} phrase), construit le {m.built_at}")
+
+    def add_files(self, files: list[Any] | None, replace: bool) -> str:
+        if not files:
+            return "Aucun fichier choisi."
+        settings = self.assistant.settings
+        lines = []
+        for f in files:
+            path = Path(getattr(f, "name", f))
+            try:
+                saved = save_upload(settings.corpus_dir, path.name, path.read_bytes(), replace=replace,
+                                    max_mb=settings.max_file_mb)
+                lines.append(f"✅ {saved.name} ajouté. Reconstruisez l'index pour l'utiliser.")
+            except UploadRejected as exc:
+                lines.append(f"❌ {path.name} : {exc}")
+        return "\n\n".join(lines)
+
+    def rebuild(self, progress: Any = None) -> tuple[str, list[list[Any]], str]:
+        if progress is not None:
+            progress(0, desc="Indexation…")
+        try:
+            report = self.assistant.reindex(progress=True)
+        except HdfError as exc:
+            return f"❌ {exc}", self.documents_rows(), self.manifest_md()
+        parts = [f"✅ Index à jour en {report.seconds:.1f} s : {report.documents} documents, {report.chunks} passages."]
+        for label, names in (("ajoutés", report.added), ("modifiés", report.updated), ("retirés", report.removed)):
+            if names:
+                parts.append(f"{label} : {', '.join(names)}")
+        for s in report.skipped:
+            parts.append(f"ignoré : {s.file} ({s.reason})")
+        return "\n\n".join(parts), self.documents_rows(), self.manifest_md()
+
+
+def relabel(choice: str) -> list[Any]:
+    """New labels for the controls listed in :func:`build_ui`'s ``lang.change``."""
+    import gradio as gr
+
+    lab = LABELS[language_of(choice)]
+    return [
+        gr.update(value=lab["title"]), gr.update(label=lab["chat_tab"]), gr.update(label=lab["docs_tab"]),
+        gr.update(label=lab["settings"]), gr.update(label=lab["mode"]), gr.update(label=lab["retriever"]),
+        gr.update(label=lab["top_k"]), gr.update(placeholder=lab["placeholder"]),
+        gr.update(label=lab["upload"]), gr.update(label=lab["replace"]), gr.update(value=lab["add"]),
+        gr.update(value=lab["rebuild"]), gr.update(label=lab["files"]),
+    ]
+
+
+def build_ui(assistant: Assistant) -> Any:
+    """The Gradio Blocks app."""
+    import gradio as gr
+
+    t = LABELS["fr"]
+    handlers = ChatHandlers(assistant)
+    settings = assistant.settings
+
+    def rebuild(progress: Any = gr.Progress(track_tqdm=True)) -> tuple[str, list[list[Any]], str]:
+        return handlers.rebuild(progress)
+
+    with gr.Blocks(title="hdf-assistant") as demo:
+        with gr.Row():
+            title = gr.Markdown(t["title"])
+            lang = gr.Radio(["Français", "English"], value="Français", label="Langue / Language", scale=0)
+        with gr.Tab(t["chat_tab"]) as chat_tab:
+            with gr.Row():
+                with gr.Column(scale=3):
+                    with gr.Accordion(t["settings"], open=False) as settings_box:
+                        mode = gr.Dropdown(["extractive", "quote", "llm"], value=settings.answer_mode, label=t["mode"])
+                        retriever = gr.Dropdown(["hybrid", "dense", "bm25"], value=settings.retriever,
+                                                label=t["retriever"])
+                        top_k = gr.Slider(1, 10, value=settings.top_k, step=1, label=t["top_k"])
+                    sources = gr.HTML(sources_html(None), elem_id="sources", render=False)
+                    textbox = gr.Textbox(placeholder=t["placeholder"], show_label=False, elem_id="question")
+                    gr.ChatInterface(
+                        handlers.respond,
+                        textbox=textbox,
+                        additional_inputs=[mode, retriever, top_k, lang],
+                        additional_outputs=[sources],
+                        examples=[[e] for e in EXAMPLES],
+                        examples_label=t["examples"],
+                        api_name="chat",
+                        fill_height=False,
+                    )
+                with gr.Column(scale=2):
+                    sources.render()
+        with gr.Tab(t["docs_tab"]) as docs_tab:
+            manifest_box = gr.Markdown(handlers.manifest_md())
+            table = gr.Dataframe(headers=["fichier", "pages", "passages", "indexé le"], value=handlers.documents_rows(),
+                                 interactive=False, label=t["files"])
+            upload = gr.File(label=t["upload"], file_count="multiple",
+                             file_types=[".pdf", ".txt", ".md", ".html", ".htm", ".docx"], elem_id="upload")
+            replace = gr.Checkbox(label=t["replace"], value=False)
+            add_btn = gr.Button(t["add"], elem_id="add-files")
+            rebuild_btn = gr.Button(t["rebuild"], variant="primary", elem_id="rebuild")
+            status = gr.Markdown(elem_id="index-status")
+        add_btn.click(handlers.add_files, [upload, replace], status, api_visibility="private")
+        rebuild_btn.click(rebuild, None, [status, table, manifest_box], api_visibility="private", concurrency_limit=1)
+        gr.api(handlers.api_ask, api_name="ask")
+        lang.change(relabel, lang, [title, chat_tab, docs_tab, settings_box, mode, retriever, top_k, textbox,
+                                    upload, replace, add_btn, rebuild_btn, table], api_visibility="private")
+    return demo

@@ -1,0 +1,80 @@
+"""HTML for the browser: the sources panel, the chat message, the document page."""
+
+from __future__ import annotations
+
+import html
+from urllib.parse import quote
+
+from hdf_assistant.schema import Answer, Citation, place
+from hdf_assistant.web.labels import LABELS
+
+CSS = """
+#sources .source {border-left: 3px solid #1f5fa8; padding: 4px 10px; margin: 8px 0;}
+#sources mark {background: #ffe58a; padding: 0 2px;}
+#sources .passage {color: #333; font-size: 0.92em; white-space: pre-wrap;}
+"""
+
+
+def doc_link(citation: Citation) -> str:
+    """Where a citation opens: PDFs at the page, other files at the passage."""
+    url = "/doc/" + quote(citation.source)
+    if citation.page:
+        return f"{url}#page={citation.page}"
+    if citation.start is not None and citation.end is not None:
+        return f"{url}?start={citation.start}&end={citation.end}#passage"
+    return url
+
+
+def _marked(text: str, start: int, end: int, mark_id: str = "") -> str:
+    """``text`` escaped, with ``text[start:end]`` highlighted."""
+    attribute = f" id='{mark_id}'" if mark_id else ""
+    return (html.escape(text[:start]) + f"<mark{attribute}>" + html.escape(text[start:end]) + "</mark>"
+            + html.escape(text[end:]))
+
+
+def _passage_with_mark(answer: Answer, citation: Citation) -> str:
+    """The retrieved passage holding the cited sentence, sentence highlighted."""
+    for result in answer.retrieved:
+        chunk = result.chunk
+        if (chunk.source, chunk.page) != (citation.source, citation.page) or citation.start is None:
+            continue
+        if chunk.start <= citation.start and citation.end is not None and citation.end <= chunk.end:
+            return _marked(chunk.text, citation.start - chunk.start, citation.end - chunk.start)
+    return "<mark>" + html.escape(citation.text) + "</mark>"
+
+
+def sources_html(answer: Answer | None, lang: str = "fr") -> str:
+    """The sources panel for one answer."""
+    t = LABELS[lang]
+    if answer is None or not answer.citations:
+        if answer is not None and answer.abstained:
+            return f"<div class='abstained'><b>{t['abstained']}.</b></div>"
+        return f"<div class='empty'>{t['no_sources']}</div>"
+    parts = [f"<h4>{t['sources']}</h4>"]
+    for c in answer.citations:
+        where = html.escape(place(c.source, c.page, c.section, page_label=t["page"]))
+        parts.append(
+            f"<div class='source'><b>[{c.n}] {where}</b> "
+            f"<a href='{html.escape(doc_link(c))}' target='_blank'>{t['open']}</a>"
+            f"<div class='passage'>{_passage_with_mark(answer, c)}</div></div>"
+        )
+    return "\n".join(parts)
+
+
+def format_answer(answer: Answer, lang: str = "fr") -> str:
+    """The chat message for one answer."""
+    if answer.abstained:
+        return f"*{answer.text}*"
+    return answer.text
+
+
+def document_page(name: str, text: str, start: int | None = None, end: int | None = None) -> str:
+    """A text document as a page, the passage ``text[start:end]`` highlighted (``#passage``)."""
+    if start is not None and end is not None and 0 <= start < end <= len(text):
+        body = _marked(text, start, end, mark_id="passage")
+    else:
+        body = html.escape(text)
+    return (f"<!doctype html><html lang='fr'><head><meta charset='utf-8'><title>{html.escape(name)}</title>"
+            "<style>body{font-family:sans-serif;max-width:50em;margin:2em auto;white-space:pre-wrap;"
+            "line-height:1.5}mark{background:#ffe58a}</style></head>"
+            f"<body><h3>{html.escape(name)}</h3>{body}</body></html>")
