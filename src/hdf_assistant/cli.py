@@ -63,6 +63,10 @@ def _parser() -> argparse.ArgumentParser:
                         help="answer a .jsonl/.csv file over the articles of a SQuAD file instead of the corpus")
     p_eval.add_argument("--compare", type=Path, metavar="OLD_RESULTS", help="an earlier --out file to compare with")
 
+    p_db = sub.add_parser("db", help="a local PostgreSQL server for store = postgres (the postgres extra)")
+    p_db.add_argument("action", choices=("start", "stop"))
+    p_db.add_argument("--data", type=Path, help="data directory (default: ~/.local/share/hdf-assistant/postgres)")
+
     p_serve = sub.add_parser("serve", help="start the chat in the browser")
     p_serve.add_argument("--host", default="127.0.0.1")
     p_serve.add_argument("--port", type=int, default=7860)
@@ -245,7 +249,21 @@ def _cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-_COMMANDS = {"index": _cmd_index, "ask": _cmd_ask, "eval": _cmd_eval, "serve": _cmd_serve}
+def _cmd_db(args: argparse.Namespace, settings: Settings) -> int:
+    from hdf_assistant import db_server
+
+    data = args.data or db_server.default_data_dir()
+    if args.action == "stop":
+        stopped = db_server.stop(data)
+        print(f"PostgreSQL de {data} arrêté." if stopped else f"Aucun serveur PostgreSQL en marche dans {data}.")
+        return 0
+    url = db_server.start(data)
+    print(f"PostgreSQL (pgvector) en marche, données dans {data} ; pour l'utiliser :", file=sys.stderr)
+    print(f"export HDF_STORE=postgres HDF_DATABASE_URL='{url}'")
+    return 0
+
+
+_COMMANDS = {"index": _cmd_index, "ask": _cmd_ask, "eval": _cmd_eval, "serve": _cmd_serve, "db": _cmd_db}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -22,6 +23,7 @@ from hdf_assistant.errors import ConfigError
 DEFAULT_EMBED_MODEL = "multilingual-e5-small"
 DEFAULT_CONFIG_FILE = "hdf-assistant.toml"
 EMBED_BACKENDS = ("onnx", "onnx-int8", "torch")
+STORES = ("local", "postgres")
 
 
 #: See Settings.document_weight.
@@ -80,6 +82,15 @@ class Settings:
     #: Login for exposed deployments: "user:password", or the path of a file
     #: with one "user:password" per line. Empty: no login (bind to 127.0.0.1).
     auth: str = ""
+    #: Where the index lives: ``local`` (FAISS and bm25s files in ``index_dir``)
+    #: or ``postgres`` (PostgreSQL with pgvector at ``database_url``, shared by
+    #: many processes and machines).
+    store: str = "local"
+    #: postgres: a SQLAlchemy/libpq URL, "postgresql://user:password@host:5432/db"
+    #: (``hdf-assistant db start`` prints one for a local server).
+    database_url: str = ""
+    #: postgres: the name of this index in the database (one schema per name).
+    index_name: str = "default"
     #: Progress bars on terminals (never in JSON output).
     progress: bool = True
 
@@ -111,6 +122,9 @@ _ENV = {
     "HDF_LLM_API_KEY": "llm_api_key",
     "HDF_LLM_TIMEOUT": "llm_timeout",
     "HDF_MAX_FILE_MB": "max_file_mb",
+    "HDF_STORE": "store",
+    "HDF_DATABASE_URL": "database_url",
+    "HDF_INDEX_NAME": "index_name",
 }
 
 
@@ -196,4 +210,11 @@ def load_settings(
         raise ConfigError(f"embed_backend must be {', '.join(EMBED_BACKENDS)}, not '{settings.embed_backend}'")
     if settings.top_k < 1:
         raise ConfigError("top_k must be at least 1")
+    if settings.store not in STORES:
+        raise ConfigError(f"store must be {' or '.join(STORES)}, not '{settings.store}'")
+    if settings.store == "postgres" and not settings.database_url:
+        raise ConfigError("store = postgres needs a database: set HDF_DATABASE_URL (or database_url); "
+                          "'hdf-assistant db start' starts a local one and prints it")
+    if not re.fullmatch(r"[a-z0-9_]{1,40}", settings.index_name):
+        raise ConfigError(f"index_name must be 1 to 40 lower-case letters, digits or '_', not '{settings.index_name}'")
     return settings

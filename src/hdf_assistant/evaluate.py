@@ -54,8 +54,9 @@ def squad_workspace(settings: Settings, squad_file: Path, questions: QuestionSet
     # everything that decides the chunks and vectors: another value, another cached index
     key = (f"{settings.embed_model}|{settings.chunk_size}|{settings.chunk_overlap}|{settings.embed_backend}|"
            f"{query}|{passage}|splitter {SPLITTER_VERSION}|analyzer {ANALYZER_VERSION}")
-    index = root / f"index-{hashlib.sha1(key.encode()).hexdigest()[:10]}"
-    return settings.replace(corpus_dir=corpus, index_dir=index)
+    digest = hashlib.sha1(key.encode()).hexdigest()[:10]
+    # a local index beside the corpus, or an index of its own in the database (store = postgres)
+    return settings.replace(corpus_dir=corpus, index_dir=root / f"index-{digest}", index_name=f"squad_{digest}")
 
 
 def evaluate_question(assistant: Assistant, item: EvalQuestion, top_k: int | None) -> dict[str, Any]:

@@ -96,6 +96,9 @@ class WritableIndex(SearchIndex, Protocol):
     def commit(self) -> str:
         """Make this state the live one, atomically; returns its version."""
 
+    def discard(self) -> None:
+        """Give up these changes after an error: nothing of them becomes live."""
+
 
 class IndexBackend(Protocol):
     """Where indexes live: opens the live state, creates or edits one."""

@@ -174,6 +174,25 @@ def _apply(
         index = backend.create(new_manifest(settings, embedder.model_id, embedder.dim))
     else:
         index = backend.edit()
+    try:
+        embedded = _edit(settings, index, embedder, embedder_factory, plan, documents, progress)
+    except BaseException:
+        index.discard()
+        raise
+    return index, *embedded
+
+
+def _edit(
+    settings: Settings,
+    index: WritableIndex,
+    embedder: Embedder | None,
+    embedder_factory: Callable[[], Embedder],
+    plan: Plan,
+    documents: dict[str, list[SourceDocument]],
+    progress: bool,
+) -> tuple[int, int]:
+    """The plan's changes, then the explicit keyword and approximate-index
+    steps, then the commit; returns the passages and document vectors embedded."""
     files = index.manifest.files
     gone = set(plan.updated) | set(plan.removed)
     index.remove_sources(gone)
@@ -215,4 +234,4 @@ def _apply(
     index.update_keyword_index()
     index.update_approximate_index()
     index.commit()
-    return index, len(all_chunks), len(missing)
+    return len(all_chunks), len(missing)

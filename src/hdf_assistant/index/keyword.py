@@ -21,6 +21,9 @@ from hdf_assistant.analysis import analyze_query
 
 log = logging.getLogger(__name__)
 
+#: BM25 parameters (the postgres backend scores with the same formula)
+K1 = 1.2
+B = 0.75
 _DIR = "bm25"
 _IDS = "chunk_ids.json"
 
@@ -47,7 +50,7 @@ class KeywordIndex:
         tokens = [list(t) or [""] for t in terms]
         if not tokens:
             return cls(None, [])
-        model = _bm25s().BM25(k1=1.2, b=0.75)
+        model = _bm25s().BM25(k1=K1, b=B)  # idf ln(1 + (N - df + 0.5) / (df + 0.5)), Lucene's
         model.index(tokens, show_progress=False)
         return cls(model, list(chunk_ids))
 

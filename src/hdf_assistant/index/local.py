@@ -215,6 +215,11 @@ class LocalIndex:
         return self._version
 
 
+    def discard(self) -> None:
+        """Nothing is written before commit(); an interrupted commit's directory is
+        removed by the next writer."""
+
+
 def _load_state(state: Path) -> LocalIndex:
     manifest = parse_manifest((state / MANIFEST_FILE).read_bytes(), str(state / MANIFEST_FILE))
     passages = PassageStore.load(state)

@@ -41,6 +41,16 @@ def passage_terms(text: str) -> list[str]:
     return analyze(text)
 
 
+def text_of(chunks: Iterable[Chunk]) -> str:
+    """The text of one document (one PDF page) rebuilt from its passages at their
+    spans (a gap no passage covers is spaces)."""
+    parts = list(chunks)
+    buffer = [" "] * max((c.end for c in parts), default=0)
+    for c in parts:
+        buffer[c.start : c.end] = c.text
+    return "".join(buffer)
+
+
 class PassageStore:
     """Passages by id and by source, with their FAISS ids."""
 
@@ -85,11 +95,8 @@ class PassageStore:
         """The text of one document (one PDF page), rebuilt from its passages."""
         key = (source, page)
         if key not in self._texts:
-            parts = [self._chunks[cid] for cid in self._by_source.get(source, ()) if self._chunks[cid].page == page]
-            buffer = [" "] * max((c.end for c in parts), default=0)
-            for c in parts:
-                buffer[c.start : c.end] = c.text
-            self._texts[key] = "".join(buffer)
+            self._texts[key] = text_of([self._chunks[cid] for cid in self._by_source.get(source, ())
+                                        if self._chunks[cid].page == page])
         return self._texts[key]
 
     def pages_of(self, source: str) -> list[int | None]:
