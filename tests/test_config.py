@@ -28,7 +28,9 @@ def test_defaults_without_file_or_environment(tmp_path: Path, monkeypatch: pytes
     ("env", "message"),
     [({"HDF_TOP_K": "beaucoup"}, "top_k"), ({"HDF_CHUNK_SIZE": "10"}, "chunk_size"),
      ({"HDF_DOCUMENT_WEIGHT": "-0.5"}, "document_weight"), ({"HDF_DOCUMENT_WEIGHT": "nan"}, "document_weight"),
-     ({"HDF_EMBED_BACKEND": "openvino"}, "embed_backend")],
+     ({"HDF_EMBED_BACKEND": "openvino"}, "embed_backend"), ({"HDF_STORE": "mysql"}, "store must be local or postgres"),
+     ({"HDF_STORE": "postgres"}, "HDF_DATABASE_URL.*hdf-assistant db start"),
+     ({"HDF_INDEX_NAME": "Mon Index"}, "index_name")],
 )
 def test_bad_values_are_named(env: dict[str, str], message: str) -> None:
     with pytest.raises(ConfigError, match=message):

@@ -5,8 +5,9 @@
 - state.py: state directories, atomic switch, lock, atomic writes
 - local.py: the FAISS + bm25s backend, with faiss_vectors.py, keyword.py,
   passages.py and documents.py
-- postgres.py: PostgreSQL + pgvector (llama-index's PGVectorStore), BM25 in SQL;
-  nodes.py maps passages to llama-index nodes
+- postgres.py: PostgreSQL + pgvector (llama-index's PGVectorStore), BM25 in SQL,
+  with postgres_db.py, postgres_read.py and postgres_write.py; nodes.py maps
+  passages to llama-index nodes
 - builder.py: build or refresh an index from the corpus
 
 Nothing heavy is imported here: :func:`open_backend` imports the backend it returns.

@@ -123,6 +123,10 @@ class LocalIndex:
                 hits.append(ScoredChunk(self._passages.chunk(cid), float(score)))
         return hits
 
+    def search_exact(self, vector: np.ndarray, k: int) -> list[ScoredChunk]:
+        """The exact ``k`` nearest passages, even where an IVF index answers ``search``."""
+        return self.search(vector, k, exact=True)
+
     def dense_scores(self, vector: np.ndarray, chunk_ids: Sequence[str]) -> np.ndarray:
         if not chunk_ids:
             return np.zeros(0, dtype=np.float32)

@@ -1,0 +1,194 @@
+"""PostgreSQL plumbing of the postgres backend: connections, the schema of an
+index, and the SQL pieces its reader and writer share (see postgres.py)."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import numpy as np
+
+from hdf_assistant.errors import ConfigError
+from hdf_assistant.schema import Chunk
+
+log = logging.getLogger(__name__)
+
+#: HNSW parameters (pgvector): graph degree, build and search breadth
+HNSW_M = 16
+HNSW_EF_CONSTRUCTION = 64
+HNSW_EF_SEARCH = 100
+#: retired rows are deleted once the version that retired them has been live this long
+RETIRED_GRACE = "10 minutes"
+TABLE = "passages"  # PGVectorStore names its table data_<table_name>
+LIVE = "v_from <= %(v)s AND (v_to IS NULL OR v_to > %(v)s)"
+CHUNK_COLUMNS = "node_id, text, source, page, start_char, end_char, file_hash, section"
+INSTALL = "pip install -e '.[postgres]'"
+
+
+def require(module: str) -> Any:
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        raise ConfigError(f"the postgres store needs its extra ({exc.name} is missing): {INSTALL}") from exc
+
+
+def sqlalchemy_url(url: str, driver: str = "psycopg2") -> str:
+    """``url`` with an explicit driver ("postgresql://..." -> "postgresql+psycopg2://...")."""
+    scheme, sep, rest = url.partition("://")
+    if not sep or scheme.split("+")[0] not in ("postgresql", "postgres"):
+        raise ConfigError(f"HDF_DATABASE_URL must start with postgresql://, not '{url[:30]}'")
+    return f"postgresql+{driver}://{rest}"
+
+
+def vector_text(vector: np.ndarray) -> str:
+    """pgvector's text form; float32 values printed exactly (shortest repr)."""
+    return "[" + ",".join(map(str, np.asarray(vector, dtype=np.float32).tolist())) + "]"
+
+
+def parse_vector(text: str) -> np.ndarray:
+    return np.asarray(json.loads(text), dtype=np.float32)
+
+
+def chunk_of(row: Sequence[Any]) -> Chunk:
+    node_id, text, source, page, start, end, file_hash, section = row
+    return Chunk(node_id, text, source, page, start, end, file_hash, section)
+
+
+class Database:
+    """The connection pool and the schema of one index."""
+
+    def __init__(self, url: str, index_name: str) -> None:
+        sqlalchemy = require("sqlalchemy")
+        require("psycopg2")
+        self.url = url
+        self.index_name = index_name
+        self.schema = f"hdf_{index_name}"
+        # a filtered HNSW scan goes on until it has enough live rows (pgvector 0.8)
+        self.engine = sqlalchemy.create_engine(
+            sqlalchemy_url(url), pool_pre_ping=True, pool_size=4,
+            connect_args={"options": "-c hnsw.iterative_scan=relaxed_order", "application_name": "hdf-assistant"},
+        )
+        self._store: Any = None
+
+    @property
+    def where(self) -> str:
+        """How messages name this index."""
+        return f"index '{self.index_name}' in the database"
+
+    @contextmanager
+    def cursor(self, commit: bool = False) -> Iterator[Any]:
+        """A cursor on a pooled connection: one transaction, rolled back (or committed) at the end."""
+        connection = self.engine.raw_connection()
+        try:
+            cur = connection.cursor()
+            try:
+                yield cur
+            except BaseException:
+                connection.rollback()
+                raise
+            if commit:
+                connection.commit()
+            else:
+                connection.rollback()
+        finally:
+            connection.close()
+
+    def exists(self) -> bool:
+        with self.cursor() as cur:
+            cur.execute("SELECT to_regclass(%s) IS NOT NULL", (f"{self.schema}.versions",))
+            return bool(cur.fetchone()[0])
+
+    def dim(self) -> int | None:
+        """The vector size of the passages table, if it exists."""
+        with self.cursor() as cur:
+            cur.execute(
+                "SELECT atttypmod FROM pg_attribute WHERE attrelid = to_regclass(%s) AND attname = 'embedding'",
+                (f"{self.schema}.data_{TABLE}",))
+            row = cur.fetchone()
+            return int(row[0]) if row else None
+
+    def vector_store(self, dim: int, setup: bool = False) -> Any:
+        """llama-index's ``PGVectorStore`` on the passages table (HNSW, cosine)."""
+        if self._store is not None and not setup:
+            return self._store
+        postgres = require("llama_index.vector_stores.postgres")
+        from sqlalchemy.ext.asyncio import create_async_engine
+
+        store = postgres.PGVectorStore(
+            table_name=TABLE,
+            schema_name=self.schema,
+            embed_dim=dim,
+            use_jsonb=True,
+            perform_setup=setup,
+            hnsw_kwargs={"hnsw_m": HNSW_M, "hnsw_ef_construction": HNSW_EF_CONSTRUCTION,
+                         "hnsw_ef_search": HNSW_EF_SEARCH, "hnsw_dist_method": "vector_cosine_ops"},
+            engine=self.engine,
+            async_engine=create_async_engine(sqlalchemy_url(self.url, "asyncpg")),
+            customize_query_fn=live_only,
+            initialization_fail_on_error=True,
+        )
+        if not setup:
+            self._store = store
+        return store
+
+    def setup(self, dim: int) -> None:
+        """Create the schema and its tables (idempotent); a schema made for
+        another vector size is dropped first (its model no longer matches)."""
+        existing = self.dim()
+        if existing is not None and existing != dim:
+            log.warning("event=drop_index schema=%s old_dim=%d new_dim=%d", self.schema, existing, dim)
+            with self.cursor(commit=True) as cur:
+                cur.execute(f"DROP SCHEMA {self.schema} CASCADE")
+        self.vector_store(dim, setup=True).add([])  # PGVectorStore creates extension, schema, table, HNSW index
+        with self.cursor(commit=True) as cur:
+            table = f"{self.schema}.data_{TABLE}"
+            cur.execute(f"""
+                ALTER TABLE {table}
+                  ADD COLUMN IF NOT EXISTS source text, ADD COLUMN IF NOT EXISTS page int,
+                  ADD COLUMN IF NOT EXISTS start_char int, ADD COLUMN IF NOT EXISTS end_char int,
+                  ADD COLUMN IF NOT EXISTS section text, ADD COLUMN IF NOT EXISTS file_hash text,
+                  ADD COLUMN IF NOT EXISTS dl int, ADD COLUMN IF NOT EXISTS v_from int NOT NULL DEFAULT 0,
+                  ADD COLUMN IF NOT EXISTS v_to int;
+                CREATE INDEX IF NOT EXISTS passages_node ON {table} (node_id);
+                CREATE INDEX IF NOT EXISTS passages_source ON {table} (source);
+                CREATE TABLE IF NOT EXISTS {self.schema}.postings (
+                  node_id text NOT NULL, source text NOT NULL, term text NOT NULL, tf int NOT NULL, dl int NOT NULL,
+                  v_from int NOT NULL, v_to int);
+                CREATE INDEX IF NOT EXISTS postings_term ON {self.schema}.postings (term);
+                CREATE INDEX IF NOT EXISTS postings_source ON {self.schema}.postings (source);
+                CREATE INDEX IF NOT EXISTS postings_node ON {self.schema}.postings (node_id);
+                CREATE TABLE IF NOT EXISTS {self.schema}.term_stats (
+                  term text NOT NULL, df int NOT NULL, v_from int NOT NULL, v_to int);
+                CREATE INDEX IF NOT EXISTS term_stats_term ON {self.schema}.term_stats (term);
+                CREATE TABLE IF NOT EXISTS {self.schema}.documents (
+                  source text NOT NULL, embedding vector({dim}) NOT NULL, v_from int NOT NULL, v_to int);
+                CREATE TABLE IF NOT EXISTS {self.schema}.versions (
+                  version int PRIMARY KEY, manifest jsonb NOT NULL, passages bigint NOT NULL,
+                  total_length bigint NOT NULL, committed_at timestamptz NOT NULL DEFAULT now());
+                CREATE TABLE IF NOT EXISTS {self.schema}.writer (id int PRIMARY KEY, holder text, since timestamptz);
+            """)
+
+    def live(self) -> tuple[int, dict[str, Any], int, int] | None:
+        """(version, manifest, passages, total length) of the live version, or None."""
+        if not self.exists():
+            return None
+        with self.cursor() as cur:
+            cur.execute(f"SELECT version, manifest, passages, total_length FROM {self.schema}.versions "
+                        "ORDER BY version DESC LIMIT 1")
+            row = cur.fetchone()
+        return (int(row[0]), row[1], int(row[2]), int(row[3])) if row else None
+
+
+def live_only(stmt: Any, table: Any, **kwargs: Any) -> Any:
+    """``PGVectorStore`` query hook: only the rows live in the reader's version."""
+    from sqlalchemy import text
+
+    version = kwargs["hdf_version"]
+    return stmt.where(text("v_from <= :hdf_v AND (v_to IS NULL OR v_to > :hdf_v)").bindparams(hdf_v=version))
+
+

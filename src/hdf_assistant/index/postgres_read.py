@@ -1,0 +1,197 @@
+"""Reading one version of an index in PostgreSQL (``SearchIndex``): dense
+search through llama-index's ``PGVectorStore``, BM25 in SQL, passages and
+texts; every query filtered to the rows live in that version."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import numpy as np
+
+from hdf_assistant.analysis import analyze_query
+from hdf_assistant.index.documents import DocumentScores, DocumentVectors
+from hdf_assistant.index.keyword import K1, B
+from hdf_assistant.index.manifest import Manifest
+from hdf_assistant.index.nodes import node_to_chunk
+from hdf_assistant.index.passages import text_of
+from hdf_assistant.index.postgres_db import CHUNK_COLUMNS, LIVE, TABLE, Database, chunk_of, parse_vector, vector_text
+from hdf_assistant.schema import Chunk, ScoredChunk
+
+
+class PostgresIndex:
+    """One version of an index in the database, for answering (``SearchIndex``)."""
+
+    def __init__(self, db: Database, version: int, manifest: Manifest, passages: int, total_length: int) -> None:
+        self._db = db
+        self._version = version
+        self._manifest = manifest
+        self._passages = passages
+        self._total_length = total_length
+        self._chunks: dict[str, Chunk] = {}  # chunk ids name their content: valid in every version
+        self._by_source: dict[str, list[str]] = {}
+        self._documents: DocumentVectors | None = None
+
+    @contextmanager
+    def _cursor(self) -> Iterator[Any]:
+        with self._db.cursor() as cur:
+            yield cur
+
+    def _params(self, **values: Any) -> dict[str, Any]:
+        return {"v": self._version, **values}
+
+    # -- SearchIndex -----------------------------------------------------------
+    @property
+    def manifest(self) -> Manifest:
+        return self._manifest
+
+    @property
+    def version(self) -> str:
+        return str(self._version)
+
+    @property
+    def size(self) -> int:
+        return self._passages
+
+    @property
+    def has_document_vectors(self) -> bool:
+        return len(self._document_vectors()) > 0
+
+    def chunk(self, chunk_id: str) -> Chunk:
+        if chunk_id not in self._chunks:
+            self._fetch([chunk_id])
+        return self._chunks[chunk_id]
+
+    def _fetch(self, chunk_ids: Sequence[str]) -> None:
+        missing = [cid for cid in chunk_ids if cid not in self._chunks]
+        if not missing:
+            return
+        with self._cursor() as cur:
+            cur.execute(f"SELECT {CHUNK_COLUMNS} FROM {self._db.schema}.data_{TABLE} "
+                        f"WHERE node_id = ANY(%(ids)s) AND {LIVE}", self._params(ids=list(missing)))
+            for row in cur.fetchall():
+                self._chunks[row[0]] = chunk_of(row)
+        if len(self._chunks) > 200_000:  # bounded: most recent questions' passages
+            for cid in list(self._chunks)[:100_000]:
+                del self._chunks[cid]
+
+    def chunk_ids_of(self, source: str) -> list[str]:
+        if source not in self._by_source:
+            with self._cursor() as cur:
+                cur.execute(f"SELECT {CHUNK_COLUMNS} FROM {self._db.schema}.data_{TABLE} "
+                            f"WHERE source = %(s)s AND {LIVE} ORDER BY coalesce(page, 0), start_char",
+                            self._params(s=source))
+                chunks = [chunk_of(row) for row in cur.fetchall()]
+            self._chunks.update((c.id, c) for c in chunks)
+            if len(self._by_source) > 10_000:
+                self._by_source.clear()
+            self._by_source[source] = [c.id for c in chunks]
+        return list(self._by_source[source])
+
+    def sources(self) -> list[str]:
+        with self._cursor() as cur:
+            cur.execute(f"SELECT DISTINCT source FROM {self._db.schema}.data_{TABLE} WHERE {LIVE} ORDER BY source",
+                        self._params())
+            return [row[0] for row in cur.fetchall()]
+
+    def page_text(self, source: str, page: int | None) -> str:
+        return text_of(c for c in map(self.chunk, self.chunk_ids_of(source)) if c.page == page)
+
+    def source_text(self, source: str) -> str:
+        pages = list(dict.fromkeys(self.chunk(cid).page for cid in self.chunk_ids_of(source)))
+        return "\n".join(self.page_text(source, page) for page in pages)
+
+    def search(self, vector: np.ndarray, k: int) -> list[ScoredChunk]:
+        """Nearest passages through ``PGVectorStore`` (HNSW), live in this version."""
+        if k <= 0 or self._passages == 0:
+            return []
+        from llama_index.core.vector_stores.types import VectorStoreQuery
+
+        store = self._db.vector_store(self._manifest.dim)
+        query = VectorStoreQuery(query_embedding=np.asarray(vector, dtype=np.float32).tolist(), similarity_top_k=k)
+        result = store.query(query, hdf_version=self._version)
+        hits = []
+        for node, similarity in zip(result.nodes or [], result.similarities or []):
+            chunk = node_to_chunk(node)
+            self._chunks.setdefault(chunk.id, chunk)
+            hits.append(ScoredChunk(chunk, float(similarity)))
+        hits.sort(key=lambda h: -h.score)  # an iterative scan may return them slightly out of order
+        return hits
+
+    def search_exact(self, vector: np.ndarray, k: int) -> list[ScoredChunk]:
+        """The exact ``k`` nearest passages (a scan, no index): the reference for recall."""
+        with self._cursor() as cur:
+            cur.execute("SET LOCAL enable_indexscan = off")
+            cur.execute(f"SELECT {CHUNK_COLUMNS}, 1 - (embedding <=> %(q)s::vector) AS score "
+                        f"FROM {self._db.schema}.data_{TABLE} WHERE {LIVE} "
+                        "ORDER BY embedding <=> %(q)s::vector LIMIT %(k)s",
+                        self._params(q=vector_text(vector), k=k))
+            return [ScoredChunk(chunk_of(row[:8]), float(row[8])) for row in cur.fetchall()]
+
+    def dense_scores(self, vector: np.ndarray, chunk_ids: Sequence[str]) -> np.ndarray:
+        if not chunk_ids:
+            return np.zeros(0, dtype=np.float32)
+        with self._cursor() as cur:
+            cur.execute(f"SELECT node_id, 1 - (embedding <=> %(q)s::vector) FROM {self._db.schema}.data_{TABLE} "
+                        f"WHERE node_id = ANY(%(ids)s) AND {LIVE}",
+                        self._params(q=vector_text(vector), ids=list(chunk_ids)))
+            scores = dict(cur.fetchall())
+        return np.array([scores.get(cid, 0.0) for cid in chunk_ids], dtype=np.float32)
+
+    def _document_vectors(self) -> DocumentVectors:
+        if self._documents is None:
+            with self._cursor() as cur:
+                cur.execute(f"SELECT source, embedding::text FROM {self._db.schema}.documents WHERE {LIVE}",
+                            self._params())
+                self._documents = DocumentVectors({s: parse_vector(v) for s, v in cur.fetchall()})
+        return self._documents
+
+    def document_scores(self, vector: np.ndarray) -> DocumentScores | None:
+        documents = self._document_vectors()
+        return documents.scores(vector) if len(documents) else None
+
+    def _bm25(self, question: str, k: int | None, chunk_ids: Sequence[str] | None) -> list[tuple[str, float]]:
+        """BM25 in SQL, the local backend's formula: idf ln(1 + (N - df + 0.5)/(df + 0.5)) times
+        tf / (tf + k1 (1 - b + b dl / avgdl)), summed over the question's terms (repeats count)."""
+        counts = Counter(analyze_query(question))
+        if not counts or self._passages == 0 or (chunk_ids is not None and not chunk_ids):
+            return []
+        only = "AND p.node_id = ANY(%(ids)s)" if chunk_ids is not None else ""
+        limit = "LIMIT %(k)s" if k is not None else ""
+        schema = self._db.schema
+        sql = f"""
+            WITH q AS (SELECT * FROM unnest(%(terms)s::text[], %(counts)s::int[]) AS q(term, n)),
+            w AS (SELECT q.term, q.n * ln(1 + (%(N)s::float8 - s.df + 0.5) / (s.df + 0.5)) AS idf
+                  FROM q JOIN {schema}.term_stats s USING (term)
+                  WHERE s.v_from <= %(v)s AND (s.v_to IS NULL OR s.v_to > %(v)s))
+            SELECT p.node_id,
+                   sum(w.idf * p.tf / (p.tf + %(k1)s::float8 * ((1 - %(b)s::float8) + %(b)s::float8 * p.dl
+                                                                / %(avgdl)s::float8))) AS score
+            FROM {schema}.postings p JOIN w USING (term)
+            WHERE p.v_from <= %(v)s AND (p.v_to IS NULL OR p.v_to > %(v)s) {only}
+            GROUP BY p.node_id ORDER BY score DESC, p.node_id {limit}"""
+        params = self._params(terms=list(counts), counts=list(counts.values()), N=float(self._passages), k1=K1, b=B,
+                              avgdl=self._total_length / self._passages, k=k, ids=list(chunk_ids or []))
+        with self._cursor() as cur:
+            cur.execute(sql, params)
+            return [(cid, float(score)) for cid, score in cur.fetchall() if score > 0]
+
+    def keyword_search(self, question: str, k: int) -> list[ScoredChunk]:
+        top = self._bm25(question, k, None)
+        self._fetch([cid for cid, _ in top])
+        return [ScoredChunk(self._chunks[cid], score) for cid, score in top if cid in self._chunks]
+
+    def keyword_scores(self, question: str, chunk_ids: Sequence[str]) -> np.ndarray:
+        scores = dict(self._bm25(question, None, chunk_ids))
+        return np.array([scores.get(cid, 0.0) for cid in chunk_ids], dtype=np.float32)
+
+    def document_frequency(self, terms: Sequence[str]) -> dict[str, int]:
+        with self._cursor() as cur:
+            cur.execute(f"SELECT term, df FROM {self._db.schema}.term_stats WHERE term = ANY(%(t)s) AND {LIVE}",
+                        self._params(t=list(set(terms))))
+            found = dict(cur.fetchall())
+        return {t: int(found.get(t, 0)) for t in terms}
+
+
