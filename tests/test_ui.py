@@ -146,3 +146,66 @@ def test_document_route_highlights_the_passage(server) -> None:
     start = text.index("avec 1791")
     body = urllib.request.urlopen(f"{server[0]}/doc/{PANORAMA}?start={start}&end={start + 9}", timeout=10).read()
     assert "<mark id='passage'>avec 1791</mark>" in body.decode()
+
+
+def _browser(p):
+    return p.chromium.launch(executable_path=CHROMIUM, args=[
+        "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+        "--disable-sync"])
+
+
+def _ask(page, question: str, answers_so_far: int) -> str:
+    """Type a question in the chat box; the text of the answer once it is there."""
+    box = page.locator("#question textarea")
+    box.fill(question)
+    box.press("Enter")
+    bot = page.locator("[data-testid='bot']")
+    page.wait_for_function(
+        f"document.querySelectorAll(\"[data-testid='bot']\").length > {answers_so_far} && "
+        f"document.querySelectorAll(\"[data-testid='bot']\")[{answers_so_far}].innerText.includes('[1]')",
+        timeout=60_000)
+    return bot.nth(answers_so_far).inner_text()
+
+
+def test_a_follow_up_typed_in_the_chat_is_about_the_previous_question(page) -> None:
+    first = _ask(page, "Who founded OVH?", 0)
+    assert "OVH" in first
+    second = _ask(page, "And how many people does it employ?", 1)
+    # without the conversation, this question is answered with Isagri's sector
+    assert "OVH" in second and "1000 salariés" in second and "Isagri" not in second, second
+
+
+def test_a_conversation_survives_a_page_reload_and_a_server_restart(tmp_path, e5_embedder) -> None:
+    if not Path(CHROMIUM).exists():
+        pytest.skip("Debian's chromium is not installed (apt-get install -y chromium)")
+    from api_server import free_port, running
+    from playwright.sync_api import sync_playwright
+
+    from hdf_assistant.web.server import create_app
+
+    corpus = tmp_path / "corpus"
+    shutil.copytree(BUNDLED_CORPUS, corpus)
+    settings = load_settings(env={}, corpus_dir=corpus, index_dir=tmp_path / "index", progress=False)
+    port = free_port()
+    with sync_playwright() as p:
+        browser = _browser(p)
+        page = browser.new_page(viewport={"width": 1400, "height": 900})
+        with running(create_app(build_assistant(settings, embedder=e5_embedder)), port) as url:
+            page.goto(url + "/")
+            _ask(page, "Où OVH a-t-il été créé ?", 0)
+            page.locator("#conversations").get_by_text("Où OVH a-t-il été créé ?").wait_for(timeout=10_000)
+        # a new server process, in effect: a new assistant and app on the same index directory
+        with running(create_app(build_assistant(settings, embedder=e5_embedder)), port) as url:
+            page.goto(url + "/")
+            listed = page.locator("#conversations").get_by_text("Où OVH a-t-il été créé ?")
+            listed.wait_for(timeout=20_000)
+            listed.click()
+            page.wait_for_function("document.body.innerText.includes('Roubaix')", timeout=20_000)
+            assert "Roubaix" in page.locator("[data-testid='bot']").first.inner_text()
+            page.locator("#sources").get_by_text(PANORAMA).first.wait_for(timeout=10_000)
+            # the reopened conversation goes on with its history
+            follow = _ask(page, "Et combien de salariés y travaillent ?", 1)
+            assert "1000 salariés" in follow
+            OUTPUT.mkdir(exist_ok=True)
+            page.screenshot(path=str(OUTPUT / "ui-conversations.png"), full_page=True)
+        browser.close()

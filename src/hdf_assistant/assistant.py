@@ -8,6 +8,7 @@ the retriever are built. The assistant reads the index through its interface
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -20,7 +21,7 @@ from hdf_assistant.embeddings import Embedder, build_embedder
 from hdf_assistant.errors import IndexMissingError, QuestionError
 from hdf_assistant.index import open_backend
 from hdf_assistant.index.backend import IndexBackend, SearchIndex
-from hdf_assistant.index.builder import refresh_index
+from hdf_assistant.index.builder import ProgressCallback, refresh_index
 from hdf_assistant.index.manifest import Manifest, check_compatible
 from hdf_assistant.llm_answer import LLMAnswerer, build_llm
 from hdf_assistant.retrieve import Retriever, build_retriever
@@ -32,6 +33,9 @@ log = logging.getLogger(__name__)
 #: Chunks retrieved per question, at least: enough for MRR@10 in evaluation
 #: and for later re-ranking; the answer cites the best ``top_k`` of them.
 RETRIEVAL_DEPTH = 10
+#: Questions worked on at once (the others wait): more than the cores only
+#: makes every answer slower (the chat, the API and the OpenAI endpoint share them).
+CONCURRENT_QUESTIONS = max(2, os.cpu_count() or 2)
 
 
 class Assistant:
@@ -42,6 +46,7 @@ class Assistant:
         self.embedder = embedder
         self.backend = backend or open_backend(settings)
         self._lock = threading.Lock()
+        self._asking = threading.BoundedSemaphore(CONCURRENT_QUESTIONS)
         self._llm_answerer: LLMAnswerer | None = None
         self._extractive = ExtractiveAnswerer(embedder, answer_params_for(embedder.model_id))
         self._use(self.backend.open())
@@ -80,18 +85,22 @@ class Assistant:
         if not question:
             raise QuestionError("la question est vide : posez une question / the question is empty")
         history = [clean_question(turn)[0] for turn in history if turn and turn.strip()]
-        self.follow_index()
-        k = top_k or self.settings.top_k
-        started = time.perf_counter()
-        search_query = contextualize(question, history)
-        results = self.retriever(retriever).retrieve(search_query, max(k, RETRIEVAL_DEPTH))
-        retrieved = time.perf_counter()
-        answer = self._answer(question, history, search_query, results[:k], mode or self.settings.answer_mode, on_token)
+        queued = time.perf_counter()
+        with self._asking:
+            self.follow_index()
+            k = top_k or self.settings.top_k
+            started = time.perf_counter()
+            search_query = contextualize(question, history)
+            results = self.retriever(retriever).retrieve(search_query, max(k, RETRIEVAL_DEPTH))
+            retrieved = time.perf_counter()
+            answer = self._answer(question, history, search_query, results[:k], mode or self.settings.answer_mode,
+                                  on_token)
         answer.retrieved = results
         answer.search_query = search_query
         answer.warnings = warnings + answer.warnings
         done = time.perf_counter()
         answer.timings_ms = {
+            "queue": (started - queued) * 1000,
             "retrieve": (retrieved - started) * 1000,
             "answer": (done - retrieved) * 1000,
             "total": (done - started) * 1000,
@@ -160,10 +169,12 @@ class Assistant:
             self._llm_answerer = LLMAnswerer(build_llm(self.settings), self.embedder)
         return self._llm_answerer
 
-    def reindex(self, full: bool = False, progress: bool = False) -> IndexReport:
+    def reindex(self, full: bool = False, progress: bool = False,
+                on_progress: ProgressCallback | None = None) -> IndexReport:
         """Refresh the index with this assistant's model, then use the new one.
         Questions keep being answered from the current index meanwhile."""
-        report = refresh_index(self.settings, lambda: self.embedder, full=full, progress=progress)
+        report = refresh_index(self.settings, lambda: self.embedder, full=full, progress=progress,
+                               on_progress=on_progress)
         self.follow_index()
         return report
 

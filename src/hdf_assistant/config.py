@@ -82,6 +82,10 @@ class Settings:
     #: Login for exposed deployments: "user:password", or the path of a file
     #: with one "user:password" per line. Empty: no login (bind to 127.0.0.1).
     auth: str = ""
+    #: Keys for programs calling the API (``Authorization: Bearer <key>``): keys
+    #: separated by commas, or the path of a file with one key (or "name:key")
+    #: per line. Empty: the API is open like the chat (or behind ``auth``).
+    api_keys: str = ""
     #: Where the index lives: ``local`` (FAISS and bm25s files in ``index_dir``)
     #: or ``postgres`` (PostgreSQL with pgvector at ``database_url``, shared by
     #: many processes and machines).
@@ -106,6 +110,7 @@ _ENV = {
     "HDF_MODEL_CACHE": "model_cache_dir",
     "HDF_EVAL_CACHE": "eval_cache_dir",
     "HDF_AUTH": "auth",
+    "HDF_API_KEYS": "api_keys",
     "HDF_QUERY_PREFIX": "query_prefix",
     "HDF_PASSAGE_PREFIX": "passage_prefix",
     "HDF_CHUNK_SIZE": "chunk_size",

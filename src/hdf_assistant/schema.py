@@ -102,6 +102,22 @@ class Answer:
     #: every chunk retrieved for the question, best first (for evaluation)
     retrieved: list[ScoredChunk] = field(default_factory=list, repr=False)
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Answer:
+        """An answer as ``to_dict`` wrote it (saved conversations); the retrieved passages are not kept."""
+        return cls(
+            question=data.get("question", ""),
+            text=data.get("answer", ""),
+            abstained=bool(data.get("abstained")),
+            citations=[Citation(**c) for c in data.get("citations", [])],
+            mode=data.get("mode", "extractive"),
+            verified=data.get("verified"),
+            search_query=data.get("search_query"),
+            abstain_reason=data.get("abstain_reason"),
+            rejected=list(data.get("rejected", [])),
+            warnings=list(data.get("warnings", [])),
+        )
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "question": self.question,

@@ -18,7 +18,12 @@ from hdf_assistant.ingest import SUPPORTED_EXTENSIONS
 
 
 class UploadRejected(HdfError):
-    """An uploaded file cannot be added to the corpus; the message says why."""
+    """An uploaded file cannot be added to the corpus; the message says why and
+    ``kind`` which rule it broke: "invalid", "unsupported", "too_large", "empty", "exists"."""
+
+    def __init__(self, message: str, kind: str = "invalid") -> None:
+        super().__init__(message)
+        self.kind = kind
 
 
 _UNSAFE = re.compile(r"[^\w.\- ()]+")
@@ -32,21 +37,21 @@ def safe_file_name(name: str) -> str:
         raise UploadRejected("invalid file name")
     stem, dot, ext = base.rpartition(".")
     if not dot or f".{ext.lower()}" not in SUPPORTED_EXTENSIONS:
-        raise UploadRejected(f"unsupported file type (accepted: {', '.join(SUPPORTED_EXTENSIONS)})")
+        raise UploadRejected(f"unsupported file type (accepted: {', '.join(SUPPORTED_EXTENSIONS)})", "unsupported")
     return f"{stem[:120]}.{ext.lower()}"
 
 
 def save_upload(corpus_dir: Path, name: str, data: bytes, replace: bool = False, max_mb: int = 50) -> Path:
     """Write an uploaded file into the corpus (atomically) and return its path."""
     if len(data) > max_mb * 1024 * 1024:
-        raise UploadRejected(f"larger than the limit of {max_mb} MB")
+        raise UploadRejected(f"larger than the limit of {max_mb} MB", "too_large")
     if not data:
-        raise UploadRejected("empty file")
+        raise UploadRejected("empty file", "empty")
     target = corpus_dir / safe_file_name(name)
     if not target.resolve().is_relative_to(corpus_dir.resolve()):
         raise UploadRejected("invalid file name")
     if target.exists() and not replace:
-        raise UploadRejected("a file with this name already exists (tick 'replace' to overwrite it)")
+        raise UploadRejected("a file with this name already exists (tick 'replace' to overwrite it)", "exists")
     atomic_write_bytes(target, data)  # the partial file is hidden (a dot name) until complete
     return target
 

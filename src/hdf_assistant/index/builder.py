@@ -27,19 +27,32 @@ from hdf_assistant.schema import Chunk, IndexReport, SourceDocument
 log = logging.getLogger(__name__)
 
 
-class Progress:
-    """Counts embedded chunks; a terminal bar when asked for one."""
+#: (stage, done, total): "passages" or "documents" embedded so far
+ProgressCallback = Callable[[str, int, int], None]
 
-    def __init__(self, total: int, enabled: bool, desc: str = "Embedding", unit: str = "chunk") -> None:
+
+class Progress:
+    """Counts embedded chunks; a terminal bar when asked for one, and the
+    caller's callback (the API reports a refresh's progress with it)."""
+
+    def __init__(self, total: int, enabled: bool, desc: str = "Embedding", unit: str = "chunk",
+                 callback: ProgressCallback | None = None, stage: str = "passages") -> None:
         self._bar = None
+        self._callback = callback
+        self._stage, self._done, self._total = stage, 0, total
         if enabled and total:
             from tqdm import tqdm
 
             self._bar = tqdm(total=total, desc=desc, unit=unit)
+        if callback is not None:
+            callback(stage, 0, total)
 
     def __call__(self, n: int) -> None:
+        self._done += n
         if self._bar is not None:
             self._bar.update(n)
+        if self._callback is not None:
+            self._callback(self._stage, self._done, self._total)
 
     def close(self) -> None:
         if self._bar is not None:
@@ -88,16 +101,18 @@ def refresh_index(
     embedder_factory: Callable[[], Embedder],
     full: bool = False,
     progress: bool = False,
+    on_progress: ProgressCallback | None = None,
 ) -> IndexReport:
     """Bring the index in step with the corpus and report what changed.
 
     ``embedder_factory`` is only called when something must be embedded, so
-    an unchanged corpus is checked without loading the model.
+    an unchanged corpus is checked without loading the model. ``progress``
+    shows bars on the terminal; ``on_progress`` hears (stage, done, total).
     """
     started = time.perf_counter()
     backend = open_backend(settings)
     with backend.writing():
-        report = _refresh(settings, backend, embedder_factory, full, progress)
+        report = _refresh(settings, backend, embedder_factory, full, progress, on_progress)
     report.seconds = time.perf_counter() - started
     log.info(
         "event=index_refreshed added=%d updated=%d removed=%d renamed=%d unchanged=%d skipped=%d embedded=%d "
@@ -114,6 +129,7 @@ def _refresh(
     embedder_factory: Callable[[], Embedder],
     full: bool,
     progress: bool,
+    on_progress: ProgressCallback | None,
 ) -> IndexReport:
     files = scan_corpus(settings.corpus_dir)
     manifest = None if full else backend.read_manifest()
@@ -145,7 +161,7 @@ def _refresh(
         report.chunks = manifest.chunk_count
     else:
         index, report.embedded_chunks, report.embedded_documents = _apply(
-            settings, backend, embedder_factory, manifest, plan, documents, progress
+            settings, backend, embedder_factory, manifest, plan, documents, progress, on_progress
         )
         # an updated file that no longer reads is dropped from the index
         report.removed += [n for n in plan.updated if n in skipped_names]
@@ -165,6 +181,7 @@ def _apply(
     plan: Plan,
     documents: dict[str, list[SourceDocument]],
     progress: bool,
+    on_progress: ProgressCallback | None,
 ) -> tuple[WritableIndex, int, int]:
     """Apply the plan to a copy of the live state and commit it; returns the
     new state and the numbers of chunks and of document vectors embedded."""
@@ -175,7 +192,7 @@ def _apply(
     else:
         index = backend.edit()
     try:
-        embedded = _edit(settings, index, embedder, embedder_factory, plan, documents, progress)
+        embedded = _edit(settings, index, embedder, embedder_factory, plan, documents, progress, on_progress)
     except BaseException:
         index.discard()
         raise
@@ -190,6 +207,7 @@ def _edit(
     plan: Plan,
     documents: dict[str, list[SourceDocument]],
     progress: bool,
+    on_progress: ProgressCallback | None,
 ) -> tuple[int, int]:
     """The plan's changes, then the explicit keyword and approximate-index
     steps, then the commit; returns the passages and document vectors embedded."""
@@ -209,7 +227,7 @@ def _edit(
     all_chunks = [c for chunks in chunks_by_file.values() for c in chunks]
     if all_chunks:
         embedder = embedder or embedder_factory()  # the model is loaded only when needed
-        bar = Progress(len(all_chunks), progress)
+        bar = Progress(len(all_chunks), progress, callback=on_progress)
         try:
             vectors = embedder.embed_passages([c.text for c in all_chunks], progress=bar)
         finally:
@@ -221,7 +239,8 @@ def _edit(
     missing = index.sources_without_document_vector()
     if missing:
         embedder = embedder or embedder_factory()
-        bar = Progress(len(missing), progress and len(missing) > 1, desc="Documents", unit="file")
+        bar = Progress(len(missing), progress and len(missing) > 1, desc="Documents", unit="file",
+                       callback=on_progress, stage="documents")
         try:
             leads = [document_lead(index.source_text(name)) for name in missing]
             index.set_document_vectors(missing, embedder.embed_passages(leads, progress=bar))

@@ -56,8 +56,9 @@ class KeywordIndex:
 
     def scores(self, question: str) -> np.ndarray:
         """BM25 score of every passage (aligned with ``chunk_ids``)."""
-        if self._last is not None and self._last[0] == question:
-            return self._last[1]
+        last = self._last  # one read: another thread may replace it meanwhile
+        if last is not None and last[0] == question:
+            return last[1]
         if self._model is None:
             return np.zeros(0, dtype=np.float32)
         known = [t for t in analyze_query(question) if t in self._model.vocab_dict]

@@ -26,6 +26,11 @@ TABLE = "passages"  # PGVectorStore names its table data_<table_name>
 LIVE = "v_from <= %(v)s AND (v_to IS NULL OR v_to > %(v)s)"
 CHUNK_COLUMNS = "node_id, text, source, page, start_char, end_char, file_hash, section"
 INSTALL = "pip install -e '.[postgres]'"
+#: Keyword candidates: each term's postings of highest weight, at most this many
+#: (a term in fewer passages contributes all of them, so small corpora are exact)
+POSTINGS_PER_TERM = 2000
+#: a posting's BM25 weight with a typical length (40 terms): the order of the index that serves the candidates
+IMPACT = "(p.tf::float8 / (p.tf + 1.2 * (0.25 + 0.75 * p.dl / 40.0)))"
 
 
 def require(module: str) -> Any:
@@ -159,7 +164,8 @@ class Database:
                 CREATE TABLE IF NOT EXISTS {self.schema}.postings (
                   node_id text NOT NULL, source text NOT NULL, term text NOT NULL, tf int NOT NULL, dl int NOT NULL,
                   v_from int NOT NULL, v_to int);
-                CREATE INDEX IF NOT EXISTS postings_term ON {self.schema}.postings (term);
+                CREATE INDEX IF NOT EXISTS postings_impact ON {self.schema}.postings
+                  (term, {IMPACT.replace("p.", "")} DESC);
                 CREATE INDEX IF NOT EXISTS postings_source ON {self.schema}.postings (source);
                 CREATE INDEX IF NOT EXISTS postings_node ON {self.schema}.postings (node_id);
                 CREATE TABLE IF NOT EXISTS {self.schema}.term_stats (

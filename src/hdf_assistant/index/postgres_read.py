@@ -17,7 +17,17 @@ from hdf_assistant.index.keyword import K1, B
 from hdf_assistant.index.manifest import Manifest
 from hdf_assistant.index.nodes import node_to_chunk
 from hdf_assistant.index.passages import text_of
-from hdf_assistant.index.postgres_db import CHUNK_COLUMNS, LIVE, TABLE, Database, chunk_of, parse_vector, vector_text
+from hdf_assistant.index.postgres_db import (
+    CHUNK_COLUMNS,
+    IMPACT,
+    LIVE,
+    POSTINGS_PER_TERM,
+    TABLE,
+    Database,
+    chunk_of,
+    parse_vector,
+    vector_text,
+)
 from hdf_assistant.schema import Chunk, ScoredChunk
 
 
@@ -154,24 +164,34 @@ class PostgresIndex:
 
     def _bm25(self, question: str, k: int | None, chunk_ids: Sequence[str] | None) -> list[tuple[str, float]]:
         """BM25 in SQL, the local backend's formula: idf ln(1 + (N - df + 0.5)/(df + 0.5)) times
-        tf / (tf + k1 (1 - b + b dl / avgdl)), summed over the question's terms (repeats count)."""
+        tf / (tf + k1 (1 - b + b dl / avgdl)), summed over the question's terms (repeats count).
+
+        With ``chunk_ids``: the exact scores of those passages. Without: the ``k``
+        best passages among, for each term, its :data:`POSTINGS_PER_TERM` postings
+        of highest weight (all of them for a term in fewer passages: exact then);
+        their exact scores are computed again by the caller."""
         counts = Counter(analyze_query(question))
         if not counts or self._passages == 0 or (chunk_ids is not None and not chunk_ids):
             return []
-        only = "AND p.node_id = ANY(%(ids)s)" if chunk_ids is not None else ""
-        limit = "LIMIT %(k)s" if k is not None else ""
         schema = self._db.schema
+        weight = ("p.tf / (p.tf + %(k1)s::float8 * ((1 - %(b)s::float8) + %(b)s::float8 * p.dl "
+                  "/ %(avgdl)s::float8))")
+        live = "p.v_from <= %(v)s AND (p.v_to IS NULL OR p.v_to > %(v)s)"
+        if chunk_ids is not None:  # passage by passage: their few postings, through the postings_node index
+            source = f"""unnest(%(ids)s::text[]) AS i(node_id) CROSS JOIN LATERAL (
+                    SELECT p.node_id, p.term, p.tf, p.dl FROM {schema}.postings p
+                    WHERE p.node_id = i.node_id AND {live} OFFSET 0) p JOIN w USING (term)"""  # OFFSET 0: not flattened
+        else:  # the heaviest postings of each term first: the order of the postings_impact index
+            source = f"""w CROSS JOIN LATERAL (
+                    SELECT p.node_id, p.tf, p.dl FROM {schema}.postings p WHERE p.term = w.term AND {live}
+                    ORDER BY {IMPACT} DESC LIMIT {POSTINGS_PER_TERM}) p"""
         sql = f"""
             WITH q AS (SELECT * FROM unnest(%(terms)s::text[], %(counts)s::int[]) AS q(term, n)),
             w AS (SELECT q.term, q.n * ln(1 + (%(N)s::float8 - s.df + 0.5) / (s.df + 0.5)) AS idf
                   FROM q JOIN {schema}.term_stats s USING (term)
                   WHERE s.v_from <= %(v)s AND (s.v_to IS NULL OR s.v_to > %(v)s))
-            SELECT p.node_id,
-                   sum(w.idf * p.tf / (p.tf + %(k1)s::float8 * ((1 - %(b)s::float8) + %(b)s::float8 * p.dl
-                                                                / %(avgdl)s::float8))) AS score
-            FROM {schema}.postings p JOIN w USING (term)
-            WHERE p.v_from <= %(v)s AND (p.v_to IS NULL OR p.v_to > %(v)s) {only}
-            GROUP BY p.node_id ORDER BY score DESC, p.node_id {limit}"""
+            SELECT p.node_id, sum(w.idf * {weight}) AS score FROM {source}
+            GROUP BY p.node_id ORDER BY score DESC, p.node_id {"LIMIT %(k)s" if k is not None else ""}"""
         params = self._params(terms=list(counts), counts=list(counts.values()), N=float(self._passages), k1=K1, b=B,
                               avgdl=self._total_length / self._passages, k=k, ids=list(chunk_ids or []))
         with self._cursor() as cur:
@@ -179,7 +199,9 @@ class PostgresIndex:
             return [(cid, float(score)) for cid, score in cur.fetchall() if score > 0]
 
     def keyword_search(self, question: str, k: int) -> list[ScoredChunk]:
-        top = self._bm25(question, k, None)
+        candidates = [cid for cid, _ in self._bm25(question, k, None)]
+        exact = dict(self._bm25(question, None, candidates))
+        top = sorted(exact.items(), key=lambda item: (-item[1], item[0]))[:k]
         self._fetch([cid for cid, _ in top])
         return [ScoredChunk(self._chunks[cid], score) for cid, score in top if cid in self._chunks]
 

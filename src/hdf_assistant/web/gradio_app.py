@@ -4,8 +4,10 @@
   passage with the answering sentence highlighted, a link that opens the
   document: PDFs at the page, text at the passage), examples, clear button.
 - Documents: indexed files, index manifest, upload, rebuild with progress.
+- Saved conversations (conversations.py): listed beside the chat, opened,
+  renamed, deleted; each user sees their own (the login's name).
 - Settings per session (answer mode, retriever, top-k); French or English labels.
-- ``/ask`` is the documented API endpoint.
+- ``/ask`` is the documented Gradio API endpoint (the REST API is in api.py).
 """
 
 from __future__ import annotations
@@ -20,30 +22,79 @@ from hdf_assistant.assistant import Assistant
 from hdf_assistant.errors import HdfError, QuestionError
 from hdf_assistant.schema import Answer
 from hdf_assistant.uploads import UploadRejected, save_upload
+from hdf_assistant.web.auth import load_api_keys, load_users, request_user
+from hdf_assistant.web.conversations import ConversationStore, save_exchange
 from hdf_assistant.web.labels import EXAMPLES, LABELS, language_of
 from hdf_assistant.web.render import format_answer, sources_html
 
 
+def message_text(content: Any) -> str:
+    """The text of a chat message's content, whatever shape Gradio gives it: a
+    string, a part ``{"type": "text", "text": ...}``, or a list of parts (Gradio 6)."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, dict):
+        text = content.get("text") if content.get("type", "text") == "text" else None
+        return text if isinstance(text, str) else ""
+    if isinstance(content, list | tuple):
+        return " ".join(t for t in (message_text(part) for part in content) if t)
+    return ""
+
+
 def earlier_turns(history: list[dict[str, Any]]) -> list[str]:
     """The user's earlier messages, oldest first, from Gradio's chat history."""
-    return [m["content"] for m in history if m.get("role") == "user" and isinstance(m.get("content"), str)]
+    turns = (message_text(m.get("content")) for m in history if m.get("role") == "user")
+    return [t for t in turns if t.strip()]
 
 
 class ChatHandlers:
     """What the page's controls do; each returns what Gradio displays."""
 
-    def __init__(self, assistant: Assistant) -> None:
+    def __init__(self, assistant: Assistant, conversations: ConversationStore) -> None:
         self.assistant = assistant
+        self.conversations = conversations
+        self._users = load_users(assistant.settings.auth)
+        self._keys = load_api_keys(assistant.settings.api_keys)
 
+    # -- saved conversations -------------------------------------------------
+    def user_of(self, headers: Any) -> str:
+        """The login name of the page's request ("" without a login)."""
+        return request_user({k.lower(): v for k, v in dict(headers or {}).items()}, self._users, self._keys)
+
+    def conversation_choices(self, user: str, selected: str | None = None) -> Any:
+        import gradio as gr
+
+        choices = [(c.title, c.id) for c in self.conversations.list_of(user)]
+        return gr.update(choices=choices, value=selected if selected in {v for _, v in choices} else None)
+
+    def open_conversation(self, conversation_id: str | None, user: str,
+                          lang_choice: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]], str | None, str]:
+        """The chat, its state and the sources panel of a saved conversation."""
+        lang = language_of(lang_choice)
+        found = self.conversations.get(user, conversation_id) if conversation_id else None
+        if found is None:
+            return [], [], None, sources_html(None, lang)
+        messages: list[dict[str, Any]] = []
+        last = None
+        for m in found.messages:
+            if m.role == "assistant" and m.answer:
+                last = Answer.from_dict(m.answer)
+                messages.append({"role": "assistant", "content": format_answer(last, lang)})
+            else:
+                messages.append({"role": m.role, "content": m.content})
+        return messages, messages, found.id, sources_html(last, lang)
+
+    # -- chat ----------------------------------------------------------------
     def respond(self, message: str, history: list[dict[str, Any]], mode: str, retriever: str, top_k: float,
-                lang_choice: str) -> Iterator[tuple[str, str]]:
-        """Stream the answer to ``message``, then show it with its sources."""
+                lang_choice: str, user: str = "", conversation_id: str | None = None) -> Iterator[tuple[Any, ...]]:
+        """Stream the answer to ``message``, then show it with its sources and save it."""
         import gradio as gr
 
         lang = language_of(lang_choice)
+        keep = (conversation_id, gr.skip())
         if not message or not message.strip():
             gr.Info(LABELS[lang]["empty"])
-            yield LABELS[lang]["empty"], sources_html(None, lang)
+            yield LABELS[lang]["empty"], sources_html(None, lang), *keep
             return
         tokens: queue.Queue[str | None] = queue.Queue()
         result: dict[str, Any] = {}
@@ -61,12 +112,13 @@ class ChatHandlers:
         streamed = ""
         while (token := tokens.get()) is not None:
             streamed += token
-            yield streamed, sources_html(None, lang)
+            yield streamed, sources_html(None, lang), *keep
         if "error" in result:
-            yield f"⚠️ {result['error']}", sources_html(None, lang)
+            yield f"⚠️ {result['error']}", sources_html(None, lang), *keep
             return
         answer: Answer = result["answer"]
-        yield format_answer(answer, lang), sources_html(answer, lang)
+        saved = save_exchange(self.conversations, user, conversation_id, answer.question, answer.to_dict())
+        yield format_answer(answer, lang), sources_html(answer, lang), saved, self.conversation_choices(user, saved)
 
     def api_ask(self, question: str, history: list[str] | None = None) -> dict[str, Any]:
         """Ask the assistant: the question and the earlier user turns (oldest
@@ -127,27 +179,45 @@ def relabel(choice: str) -> list[Any]:
         gr.update(label=lab["settings"]), gr.update(label=lab["mode"]), gr.update(label=lab["retriever"]),
         gr.update(label=lab["top_k"]), gr.update(placeholder=lab["placeholder"]),
         gr.update(label=lab["upload"]), gr.update(label=lab["replace"]), gr.update(value=lab["add"]),
-        gr.update(value=lab["rebuild"]), gr.update(label=lab["files"]),
+        gr.update(value=lab["rebuild"]), gr.update(label=lab["files"]), gr.update(value=lab["new_chat"]),
+        gr.update(label=lab["conversations"]), gr.update(value=lab["rename"]), gr.update(value=lab["delete"]),
+        gr.update(placeholder=lab["new_title"]),
     ]
 
 
-def build_ui(assistant: Assistant) -> Any:
+def build_ui(assistant: Assistant, conversations: ConversationStore) -> Any:
     """The Gradio Blocks app."""
     import gradio as gr
 
     t = LABELS["fr"]
-    handlers = ChatHandlers(assistant)
+    handlers = ChatHandlers(assistant, conversations)
     settings = assistant.settings
 
     def rebuild(progress: Any = gr.Progress(track_tqdm=True)) -> tuple[str, list[list[Any]], str]:
         return handlers.rebuild(progress)
 
+    def on_load(request: gr.Request) -> tuple[str, Any]:
+        user = handlers.user_of(request.headers)
+        return user, handlers.conversation_choices(user)
+
+    on_load.__annotations__["request"] = gr.Request  # Gradio looks for the class, not its name
+
     with gr.Blocks(title="hdf-assistant") as demo:
         with gr.Row():
             title = gr.Markdown(t["title"])
             lang = gr.Radio(["Français", "English"], value="Français", label="Langue / Language", scale=0)
+        user = gr.State("")
+        conversation = gr.State(None)
         with gr.Tab(t["chat_tab"]) as chat_tab:
             with gr.Row():
+                with gr.Column(scale=1, min_width=220):
+                    new_chat = gr.Button(t["new_chat"], elem_id="new-chat", size="sm")
+                    saved = gr.Radio([], label=t["conversations"], elem_id="conversations")
+                    with gr.Row():
+                        title_box = gr.Textbox(placeholder=t["new_title"], show_label=False, elem_id="conversation-title",
+                                               scale=3, min_width=80)
+                        rename_btn = gr.Button(t["rename"], size="sm", scale=1, min_width=60, elem_id="rename-chat")
+                    delete_btn = gr.Button(t["delete"], size="sm", variant="stop", elem_id="delete-chat")
                 with gr.Column(scale=3):
                     with gr.Accordion(t["settings"], open=False) as settings_box:
                         mode = gr.Dropdown(["extractive", "quote", "llm"], value=settings.answer_mode, label=t["mode"])
@@ -156,11 +226,11 @@ def build_ui(assistant: Assistant) -> Any:
                         top_k = gr.Slider(1, 10, value=settings.top_k, step=1, label=t["top_k"])
                     sources = gr.HTML(sources_html(None), elem_id="sources", render=False)
                     textbox = gr.Textbox(placeholder=t["placeholder"], show_label=False, elem_id="question")
-                    gr.ChatInterface(
+                    chat = gr.ChatInterface(
                         handlers.respond,
                         textbox=textbox,
-                        additional_inputs=[mode, retriever, top_k, lang],
-                        additional_outputs=[sources],
+                        additional_inputs=[mode, retriever, top_k, lang, user, conversation],
+                        additional_outputs=[sources, conversation, saved],
                         examples=[[e] for e in EXAMPLES],
                         examples_label=t["examples"],
                         api_name="chat",
@@ -181,6 +251,34 @@ def build_ui(assistant: Assistant) -> Any:
         add_btn.click(handlers.add_files, [upload, replace], status, api_visibility="private")
         rebuild_btn.click(rebuild, None, [status, table, manifest_box], api_visibility="private", concurrency_limit=1)
         gr.api(handlers.api_ask, api_name="ask")
+
+        demo.load(on_load, None, [user, saved], api_visibility="private")
+        saved.input(handlers.open_conversation, [saved, user, lang], [chat.chatbot, chat.chatbot_state, conversation,
+                                                                      sources], api_visibility="private")
+
+        def start_new(lang_choice: str) -> tuple[Any, ...]:
+            return [], [], None, sources_html(None, language_of(lang_choice)), gr.update(value=None)
+
+        new_chat.click(start_new, [lang], [chat.chatbot, chat.chatbot_state, conversation, sources, saved],
+                       api_visibility="private")
+        chat.chatbot.clear(lambda: (None, gr.update(value=None)), None, [conversation, saved], api_visibility="private")
+
+        def rename(conversation_id: str | None, title: str, who: str) -> tuple[Any, str]:
+            if conversation_id and title.strip():
+                conversations.rename(who, conversation_id, title)
+            return handlers.conversation_choices(who, conversation_id), ""
+
+        rename_btn.click(rename, [conversation, title_box, user], [saved, title_box], api_visibility="private")
+
+        def delete(conversation_id: str | None, who: str, lang_choice: str) -> tuple[Any, ...]:
+            if conversation_id:
+                conversations.delete(who, conversation_id)
+            return ([], [], None, sources_html(None, language_of(lang_choice)),
+                    handlers.conversation_choices(who))
+
+        delete_btn.click(delete, [conversation, user, lang], [chat.chatbot, chat.chatbot_state, conversation, sources,
+                                                              saved], api_visibility="private")
         lang.change(relabel, lang, [title, chat_tab, docs_tab, settings_box, mode, retriever, top_k, textbox,
-                                    upload, replace, add_btn, rebuild_btn, table], api_visibility="private")
+                                    upload, replace, add_btn, rebuild_btn, table, new_chat, saved, rename_btn,
+                                    delete_btn, title_box], api_visibility="private")
     return demo

@@ -21,6 +21,8 @@ LABELS = {
         "replace": "Remplacer un fichier du même nom", "rebuild": "Reconstruire l'index",
         "empty": "Posez une question : le message est vide.", "abstained": "Les documents ne répondent pas",
         "open": "ouvrir", "page": "p.", "files": "Documents indexés",
+        "conversations": "Conversations", "new_chat": "Nouvelle conversation", "rename": "Renommer",
+        "delete": "Supprimer", "new_title": "Nouveau titre", "no_conversation": "Aucune conversation enregistrée.",
     },
     "en": {
         "title": "## hdf-assistant\nQuestions about the regional documents; every answer cites its sources.",
@@ -32,6 +34,8 @@ LABELS = {
         "replace": "Replace a file with the same name", "rebuild": "Rebuild the index",
         "empty": "Please ask a question: the message is empty.", "abstained": "The documents do not answer",
         "open": "open", "page": "p.", "files": "Indexed documents",
+        "conversations": "Conversations", "new_chat": "New conversation", "rename": "Rename",
+        "delete": "Delete", "new_title": "New title", "no_conversation": "No saved conversation.",
     },
 }
 

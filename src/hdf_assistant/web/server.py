@@ -1,5 +1,7 @@
 """The HTTP server: the Gradio chat at ``/``, corpus files at ``/doc/``, the
-login in front of everything when ``HDF_AUTH`` is set."""
+REST API at ``/api/v1`` (with its OpenAPI description at ``/docs``), the
+OpenAI-compatible endpoint at ``/v1``; the login and the API keys in front of
+everything (auth.py)."""
 
 from __future__ import annotations
 
@@ -8,22 +10,30 @@ from typing import Any
 from hdf_assistant.assistant import Assistant
 from hdf_assistant.errors import HdfError
 from hdf_assistant.uploads import corpus_file
-from hdf_assistant.web.auth import BasicAuthMiddleware, load_users
+from hdf_assistant.web.auth import AccessMiddleware, load_api_keys, load_users
 from hdf_assistant.web.render import CSS, document_page
 
 
 def create_app(assistant: Assistant) -> Any:
-    """FastAPI app: the Gradio UI at ``/`` and the corpus files at ``/doc/``."""
+    """FastAPI app: the chat, the documents, the APIs, on one assistant."""
     import gradio as gr
     from fastapi import FastAPI, HTTPException
     from fastapi.responses import FileResponse, HTMLResponse
 
     from hdf_assistant.ingest import CorpusFile, read_file
+    from hdf_assistant.web.api import api_router
+    from hdf_assistant.web.conversations import ConversationStore
     from hdf_assistant.web.gradio_app import build_ui
+    from hdf_assistant.web.index_jobs import IndexJobs
+    from hdf_assistant.web.openai_api import openai_router
 
-    app = FastAPI()
+    users = load_users(assistant.settings.auth)
+    keys = load_api_keys(assistant.settings.api_keys)
+    conversations = ConversationStore.for_settings(assistant.settings)
+    app = FastAPI(title="hdf-assistant", description="Questions on the regional documents; every answer cites its "
+                  "sources (file, page, exact sentence). Send 'Authorization: Bearer <key>' when HDF_API_KEYS is set.")
 
-    @app.get("/doc/{name:path}")
+    @app.get("/doc/{name:path}", include_in_schema=False)
     def document(name: str, start: int | None = None, end: int | None = None) -> Any:
         path = corpus_file(assistant.settings.corpus_dir, name)
         if path is None:
@@ -36,16 +46,17 @@ def create_app(assistant: Assistant) -> Any:
             raise HTTPException(status_code=422, detail=str(exc)) from exc
         return HTMLResponse(document_page(name, text, start, end))
 
-    demo = build_ui(assistant)
+    app.include_router(api_router(assistant, IndexJobs(assistant), conversations))
+    app.include_router(openai_router(assistant))
+    demo = build_ui(assistant, conversations)
     demo.queue(default_concurrency_limit=2)
-    users = load_users(assistant.settings.auth)
-    if users:
-        app.add_middleware(BasicAuthMiddleware, users=users)
+    if users or keys:
+        app.add_middleware(AccessMiddleware, users=users, keys=keys)
     return gr.mount_gradio_app(app, demo, path="/", css=CSS)
 
 
 def launch(assistant: Assistant, host: str = "127.0.0.1", port: int = 7860) -> None:
-    """Serve the chat (blocking)."""
+    """Serve the chat and the APIs (blocking)."""
     import uvicorn
 
     uvicorn.run(create_app(assistant), host=host, port=port, log_level="warning")

@@ -1,0 +1,171 @@
+"""The REST API under ``/api/v1``, on the same assistant as the chat.
+
+- ``POST /api/v1/ask``: a question (with earlier turns, or a saved conversation) -> what ``ask --json`` prints
+- ``GET|POST /api/v1/documents``, ``DELETE /api/v1/documents/{name}``: the corpus, uploads as in the chat
+- ``POST /api/v1/index`` -> a job; ``GET /api/v1/index/{job}``: its progress and report
+- ``GET /api/v1/conversations``, ``GET|PATCH|DELETE /api/v1/conversations/{id}``: saved conversations
+- ``GET /api/v1/health``: index, counts, model
+
+Errors are JSON (``{"detail": "..."}``) with a message a person can act on and
+the status that says what went wrong (400, 404, 409, 413, 415).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from fastapi import APIRouter, File, Form, HTTPException, Request, UploadFile
+from pydantic import BaseModel, Field
+
+from hdf_assistant.assistant import Assistant
+from hdf_assistant.errors import HdfError, QuestionError
+from hdf_assistant.schema import Answer
+from hdf_assistant.uploads import UploadRejected, corpus_file, save_upload
+from hdf_assistant.web.conversations import ConversationStore, save_exchange
+from hdf_assistant.web.index_jobs import IndexJobs, JobRunning
+
+UPLOAD_STATUS = {"too_large": 413, "unsupported": 415, "exists": 409, "empty": 400, "invalid": 400}
+
+
+class AskRequest(BaseModel):
+    question: str = Field(description="the question, in French or English")
+    history: list[str] = Field(default_factory=list, description="earlier user turns, oldest first")
+    conversation_id: str | None = Field(None, description="continue this saved conversation (its turns are the history)")
+    save: bool = Field(False, description="start a saved conversation with this question")
+    top_k: int | None = Field(None, ge=1, le=20, description="passages cited at most")
+    retriever: Literal["dense", "bm25", "hybrid"] | None = None
+    mode: Literal["extractive", "quote", "llm"] | None = None
+
+
+class IndexRequest(BaseModel):
+    full: bool = Field(False, description="rebuild everything instead of refreshing what changed")
+
+
+class RenameRequest(BaseModel):
+    title: str = Field(min_length=1, max_length=200)
+
+
+def user_of(request: Request) -> str:
+    """The user the access middleware found for this request ("" when nobody logs in)."""
+    return str(getattr(request.state, "user", "") or "")
+
+
+def ask_and_save(assistant: Assistant, conversations: ConversationStore, user: str, question: str,
+                 history: list[str], conversation_id: str | None, save: bool, **options: Any) -> tuple[Answer, str | None]:
+    """Answer, continuing or starting a saved conversation when asked; the
+    conversation's own turns are the history then. Raises KeyError for a
+    conversation that is not the user's."""
+    if conversation_id is not None:
+        conversation = conversations.get(user, conversation_id)
+        if conversation is None:
+            raise KeyError(conversation_id)
+        history = conversation.user_turns()
+    answer = assistant.ask(question, history=history, **options)
+    if conversation_id is not None or save:
+        conversation_id = save_exchange(conversations, user, conversation_id, answer.question, answer.to_dict())
+    return answer, conversation_id
+
+
+def api_router(assistant: Assistant, jobs: IndexJobs, conversations: ConversationStore) -> APIRouter:
+    """The ``/api/v1`` routes."""
+    router = APIRouter(prefix="/api/v1", tags=["hdf-assistant"])
+    settings = assistant.settings
+
+    @router.post("/ask", summary="Answer a question from the documents, with citations")
+    def ask(body: AskRequest, request: Request) -> dict[str, Any]:
+        try:
+            answer, conversation_id = ask_and_save(
+                assistant, conversations, user_of(request), body.question, body.history, body.conversation_id,
+                body.save, top_k=body.top_k, retriever=body.retriever, mode=body.mode)
+        except QuestionError as exc:
+            raise HTTPException(400, str(exc)) from exc
+        except KeyError as exc:
+            raise HTTPException(404, f"no saved conversation {body.conversation_id} (list them at "
+                                     "/api/v1/conversations)") from exc
+        except HdfError as exc:
+            raise HTTPException(503, str(exc)) from exc
+        return {**answer.to_dict(), "conversation_id": conversation_id}
+
+    @router.get("/documents", summary="The indexed documents, and corpus files not indexed yet")
+    def documents() -> dict[str, Any]:
+        from hdf_assistant.ingest import discover
+
+        files = assistant.manifest.files
+        on_disk = sorted(p.relative_to(settings.corpus_dir).as_posix() for p in discover(settings.corpus_dir))
+        return {
+            "documents": [{"name": name, "pages": e.pages, "passages": e.chunks, "indexed_at": e.indexed_at}
+                          for name, e in sorted(files.items())],
+            "not_indexed": [name for name in on_disk if name not in files],
+            "removed_from_corpus": sorted(set(files) - set(on_disk)),
+        }
+
+    @router.post("/documents", status_code=201, summary="Add a file to the corpus (then POST /api/v1/index)")
+    async def upload(file: UploadFile = File(...), replace: bool = Form(False)) -> dict[str, Any]:
+        limit = settings.max_file_mb * 1024 * 1024
+        data = await file.read(limit + 1)
+        try:
+            saved = save_upload(settings.corpus_dir, file.filename or "", data, replace=replace,
+                                max_mb=settings.max_file_mb)
+        except UploadRejected as exc:
+            raise HTTPException(UPLOAD_STATUS.get(exc.kind, 400), f"{file.filename}: {exc}") from exc
+        return {"name": saved.name, "indexed": False, "next": "POST /api/v1/index to index it"}
+
+    @router.delete("/documents/{name:path}", summary="Remove a file from the corpus (then POST /api/v1/index)")
+    def delete_document(name: str) -> dict[str, Any]:
+        path = corpus_file(settings.corpus_dir, name)
+        if path is None:
+            raise HTTPException(404, f"no document '{name}' in the corpus (list them at /api/v1/documents)")
+        path.unlink()
+        return {"deleted": name, "next": "POST /api/v1/index to remove it from the index"}
+
+    @router.post("/index", status_code=202, summary="Start an index refresh; questions are answered meanwhile")
+    def start_index(body: IndexRequest | None = None) -> dict[str, Any]:
+        try:
+            return jobs.start(full=bool(body and body.full)).to_dict()
+        except JobRunning as exc:
+            raise HTTPException(409, str(exc)) from exc
+
+    @router.get("/index/{job}", summary="A refresh's progress and report")
+    def index_job(job: str) -> dict[str, Any]:
+        found = jobs.get(job)
+        if found is None:
+            raise HTTPException(404, f"no index job {job}")
+        return found.to_dict()
+
+    @router.get("/conversations", summary="Your saved conversations, most recent first")
+    def list_conversations(request: Request) -> dict[str, Any]:
+        return {"conversations": [c.summary() for c in conversations.list_of(user_of(request))]}
+
+    @router.get("/conversations/{conversation_id}", summary="One saved conversation, with its messages")
+    def read_conversation(conversation_id: str, request: Request) -> dict[str, Any]:
+        found = conversations.get(user_of(request), conversation_id)
+        if found is None:
+            raise HTTPException(404, f"no saved conversation {conversation_id}")
+        return found.to_dict()
+
+    @router.patch("/conversations/{conversation_id}", summary="Rename a saved conversation")
+    def rename_conversation(conversation_id: str, body: RenameRequest, request: Request) -> dict[str, Any]:
+        if not conversations.rename(user_of(request), conversation_id, body.title):
+            raise HTTPException(404, f"no saved conversation {conversation_id}")
+        return {"id": conversation_id, "title": body.title}
+
+    @router.delete("/conversations/{conversation_id}", summary="Delete a saved conversation")
+    def delete_conversation(conversation_id: str, request: Request) -> dict[str, Any]:
+        if not conversations.delete(user_of(request), conversation_id):
+            raise HTTPException(404, f"no saved conversation {conversation_id}")
+        return {"deleted": conversation_id}
+
+    @router.get("/health", summary="Index state, counts and model")
+    def health() -> dict[str, Any]:
+        manifest = assistant.manifest
+        running = jobs.running()
+        return {
+            "status": "ok",
+            "store": settings.store,
+            "index": {"version": assistant.index.version, "documents": len(manifest.files),
+                      "passages": manifest.chunk_count, "built_at": manifest.built_at},
+            "model": manifest.model_id,
+            "refresh": running.to_dict() if running else None,
+        }
+
+    return router
