@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+from typing import Any
 from urllib.parse import quote
 
 from hdf_assistant.schema import Answer, Citation, place
@@ -78,3 +79,36 @@ def document_page(name: str, text: str, start: int | None = None, end: int | Non
             "<style>body{font-family:sans-serif;max-width:50em;margin:2em auto;white-space:pre-wrap;"
             "line-height:1.5}mark{background:#ffe58a}</style></head>"
             f"<body><h3>{html.escape(name)}</h3>{body}</body></html>")
+
+
+def api_page(spec: dict[str, Any]) -> str:
+    """The API's description as one self-contained page (Swagger UI would load its code from a CDN,
+    and this assistant runs offline): each endpoint, what it takes and what it says."""
+    schemas = spec.get("components", {}).get("schemas", {})
+
+    def fields(ref: dict[str, Any]) -> str:
+        name = ref.get("$ref", "").rsplit("/", 1)[-1]
+        props = schemas.get(name, {}).get("properties", {})
+        if not props:
+            return ""
+        rows = "".join(f"<li><code>{html.escape(k)}</code> {html.escape(v.get('description', ''))}</li>"
+                       for k, v in props.items())
+        return f"<ul>{rows}</ul>"
+
+    parts = [f"<h1>{html.escape(spec.get('info', {}).get('title', 'API'))}</h1>",
+             f"<p>{html.escape(spec.get('info', {}).get('description', ''))}</p>",
+             "<p>The machine-readable description: <a href='/openapi.json'>/openapi.json</a>.</p>"]
+    for path, methods in spec.get("paths", {}).items():
+        for method, op in methods.items():
+            body: dict[str, Any] = op.get("requestBody", {}).get("content", {})
+            schema: dict[str, Any] = next(iter(body.values())).get("schema", {}) if body else {}
+            params = ", ".join(p["name"] for p in op.get("parameters", []))
+            statuses = ", ".join(op.get("responses", {}))
+            parts.append(f"<h3><code>{method.upper()} {html.escape(path)}</code></h3>"
+                         f"<p>{html.escape(op.get('summary', ''))}</p>"
+                         + (f"<p>Parameters: {html.escape(params)}</p>" if params else "")
+                         + fields(schema) + f"<p>Answers: {html.escape(statuses)}</p>")
+    return ("<!doctype html><html lang='en'><head><meta charset='utf-8'><title>hdf-assistant API</title>"
+            "<style>body{font-family:sans-serif;max-width:60em;margin:2em auto;line-height:1.5}"
+            "h3{margin-bottom:0.2em}code{background:#f2f2f2;padding:0 3px}</style></head><body>"
+            + "\n".join(parts) + "</body></html>")

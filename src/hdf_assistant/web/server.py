@@ -11,7 +11,7 @@ from hdf_assistant.assistant import Assistant
 from hdf_assistant.errors import HdfError
 from hdf_assistant.uploads import corpus_file
 from hdf_assistant.web.auth import AccessMiddleware, load_api_keys, load_users
-from hdf_assistant.web.render import CSS, document_page
+from hdf_assistant.web.render import CSS, api_page, document_page
 
 
 def create_app(assistant: Assistant) -> Any:
@@ -31,7 +31,12 @@ def create_app(assistant: Assistant) -> Any:
     keys = load_api_keys(assistant.settings.api_keys)
     conversations = ConversationStore.for_settings(assistant.settings)
     app = FastAPI(title="hdf-assistant", description="Questions on the regional documents; every answer cites its "
-                  "sources (file, page, exact sentence). Send 'Authorization: Bearer <key>' when HDF_API_KEYS is set.")
+                  "sources (file, page, exact sentence). Send 'Authorization: Bearer <key>' when HDF_API_KEYS is set.",
+                  docs_url=None, redoc_url=None)  # /docs below: Swagger UI would fetch its code from a CDN
+
+    @app.get("/docs", include_in_schema=False)
+    def docs() -> Any:
+        return HTMLResponse(api_page(app.openapi()))
 
     @app.get("/doc/{name:path}", include_in_schema=False)
     def document(name: str, start: int | None = None, end: int | None = None) -> Any:
