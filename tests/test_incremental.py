@@ -13,12 +13,12 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import clean_env
+from conftest import clean_env, indexed_text, live_index, write
 from fake_embedder import FakeEmbedder
 
 from hdf_assistant.assistant import build_assistant
 from hdf_assistant.errors import IndexBusyError
-from hdf_assistant.index import keyword, open_backend
+from hdf_assistant.index import keyword
 from hdf_assistant.index.builder import refresh_index
 from hdf_assistant.index.state import current_state_dir, index_lock
 from hdf_assistant.watch import start_watching
@@ -26,16 +26,7 @@ from hdf_assistant.watch import start_watching
 TESTS = Path(__file__).resolve().parent
 
 
-def write(corpus: Path, name: str, text: str) -> None:
-    (corpus / name).write_text(text, encoding="utf-8")
 
-
-def load(settings):
-    return open_backend(settings).open()
-
-
-def everything(index) -> str:
-    return " ".join(index.source_text(s) for s in index.sources())
 
 
 def test_add_modify_rename_delete_embed_exactly_what_changed(settings, corpus) -> None:
@@ -61,9 +52,9 @@ def test_add_modify_rename_delete_embed_exactly_what_changed(settings, corpus) -
     ] * 2)  # passage and document vector of the added and the modified file; nothing for the renamed one
     assert report.embedded_chunks == 2 and report.embedded_documents == 2
 
-    index = load(settings)
+    index = live_index(settings)
     assert index.sources() == ["alloweb.txt", "centre_iot.txt", "ovh.txt"]
-    assert "Isagri" not in everything(index) and "1999" not in everything(index)
+    assert "Isagri" not in indexed_text(index) and "1999" not in indexed_text(index)
     assistant = build_assistant(settings, embedder=FakeEmbedder())
     assert assistant.retriever("bm25").retrieve("Isagri Beauvais", 5) == []
     assert assistant.retriever("bm25").retrieve("IOT", 1)[0].chunk.source == "centre_iot.txt"
@@ -80,7 +71,7 @@ def test_add_delete_add_cycles_never_reuse_ids_nor_keep_old_passages(settings, c
     for cycle in range(3):
         write(corpus, "va_et_vient.txt", f"Version {cycle} : EuraTechnologies accueille des startups.")
         report = refresh_index(settings, FakeEmbedder)
-        index = load(settings)
+        index = live_index(settings)
         # ids are handed out from a counter that only grows: one per passage ever added
         added = report.embedded_chunks
         assert index.manifest.next_id == previous_next_id + added
@@ -90,7 +81,7 @@ def test_add_delete_add_cycles_never_reuse_ids_nor_keep_old_passages(settings, c
         assert f"Version {cycle}" in index.source_text("va_et_vient.txt")
         (corpus / "va_et_vient.txt").unlink()
         refresh_index(settings, FakeEmbedder)
-        assert load(settings).sources() == ["base.txt"]
+        assert live_index(settings).sources() == ["base.txt"]
 
 
 def test_failure_in_the_middle_of_a_save_leaves_the_old_index(settings, corpus, monkeypatch) -> None:
@@ -108,9 +99,9 @@ def test_failure_in_the_middle_of_a_save_leaves_the_old_index(settings, corpus, 
     monkeypatch.undo()
     assert current_state_dir(settings.index_dir) == before
     assert list(settings.index_dir.glob(".tmp-*"))  # the half-written state is there, never live
-    assert "1999" in load(settings).source_text("a.txt")
+    assert "1999" in live_index(settings).source_text("a.txt")
     report = refresh_index(settings, FakeEmbedder)  # the next run cleans up and goes on
-    assert report.updated == ["a.txt"] and "Isagri" in load(settings).source_text("a.txt")
+    assert report.updated == ["a.txt"] and "Isagri" in live_index(settings).source_text("a.txt")
     assert not list(settings.index_dir.glob(".tmp-*"))
 
 
@@ -132,7 +123,7 @@ def test_killed_index_run_leaves_a_loadable_index(settings, corpus) -> None:
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     assert current_state_dir(settings.index_dir) == before
-    assert load(settings).sources() == ["a.txt"]
+    assert live_index(settings).sources() == ["a.txt"]
     with index_lock(settings.index_dir):  # the dead process's lock is gone
         pass
     assert refresh_index(settings, FakeEmbedder).documents == 51

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import make_pdf
+from conftest import live_index, make_pdf
 from fake_embedder import FakeEmbedder
 
 from hdf_assistant.assistant import build_assistant
@@ -38,9 +38,6 @@ def write_corpus(corpus: Path) -> None:
     )
 
 
-def live(settings):
-    return open_backend(settings).open()
-
 
 def test_manifest_records_model_prefixes_chunking_and_files(settings, corpus, fake_embedder) -> None:
     write_corpus(corpus)
@@ -61,7 +58,7 @@ def test_manifest_records_model_prefixes_chunking_and_files(settings, corpus, fa
 def test_chunk_spans_point_into_the_document_and_pdf_pages(settings, corpus, fake_embedder) -> None:
     write_corpus(corpus)
     refresh_index(settings, lambda: fake_embedder)
-    index = live(settings)
+    index = live_index(settings)
     text = (corpus / "ovh.txt").read_text(encoding="utf-8")
     ovh = [index.chunk(cid) for cid in index.chunk_ids_of("ovh.txt")]
     assert ovh and all(text[c.start : c.end] == c.text and c.page is None for c in ovh)
@@ -89,7 +86,7 @@ def test_refresh_reembeds_only_changed_files_and_drops_deleted_ones(settings, co
     assert all("1999" not in t and "Isagri" not in t and "Chiffres" not in t for t in counting.embedded)
     assert any("1000 salariés" in t for t in counting.embedded) and any("CITC" in t for t in counting.embedded)
 
-    index = live(settings)
+    index = live_index(settings)
     texts = " ".join(index.source_text(s) for s in index.sources())
     assert "1999" not in texts and "Isagri" not in texts and "1000 salariés" in texts
     assert index.sources() == ["nouveau.txt", "ovh.txt", "rapport.pdf"]
@@ -129,7 +126,7 @@ def test_index_from_before_document_vectors_gets_them_without_reembedding_passag
     write_corpus(corpus)
     refresh_index(settings, lambda: fake_embedder)
     question = fake_embedder.embed_queries(["Où se trouve Isagri ?"])[0]
-    expected = live(settings).document_scores(question)
+    expected = live_index(settings).document_scores(question)
     # make the live state look like one written before document vectors existed
     state = current_state_dir(settings.index_dir)
     data = json.loads((state / "manifest.json").read_text(encoding="utf-8"))
@@ -137,7 +134,7 @@ def test_index_from_before_document_vectors_gets_them_without_reembedding_passag
     (state / "manifest.json").write_text(json.dumps(data), encoding="utf-8")
     (state / "documents.npy").unlink()
     (state / "documents.json").unlink()
-    assert not live(settings).has_document_vectors
+    assert not live_index(settings).has_document_vectors
     # such an index still answers, passages ranked alone, and says how to get document vectors
     with caplog.at_level(logging.WARNING, logger="hdf_assistant.assistant"):
         old = build_assistant(settings, embedder=fake_embedder)
@@ -147,7 +144,7 @@ def test_index_from_before_document_vectors_gets_them_without_reembedding_passag
     counting = FakeEmbedder()
     report = refresh_index(settings, lambda: counting)
     assert report.embedded_chunks == 0 and report.embedded_documents == 3 and len(counting.embedded) == 3
-    index = live(settings)
+    index = live_index(settings)
     assert index.manifest.document_vectors == 1
     restored = index.document_scores(question)
     assert restored is not None
@@ -159,7 +156,7 @@ def test_index_from_before_document_vectors_gets_them_without_reembedding_passag
 def test_renamed_file_keeps_its_passages_vectors_and_document_vector(settings, corpus, fake_embedder) -> None:
     write_corpus(corpus)
     refresh_index(settings, lambda: fake_embedder)
-    before = live(settings)
+    before = live_index(settings)
     old_ids = before.chunk_ids_of("ovh.txt")
     question = fake_embedder.embed_queries(["Roubaix datacentre"])[0]
     old_scores = before.dense_scores(question, old_ids)
@@ -168,7 +165,7 @@ def test_renamed_file_keeps_its_passages_vectors_and_document_vector(settings, c
     report = refresh_index(settings, lambda: counting)
     assert report.renamed == [{"from": "ovh.txt", "to": "ovh-roubaix.txt"}]
     assert report.embedded_chunks == 0 and report.embedded_documents == 0 and counting.embedded == []
-    index = live(settings)
+    index = live_index(settings)
     new_ids = index.chunk_ids_of("ovh-roubaix.txt")
     assert index.chunk_ids_of("ovh.txt") == [] and len(new_ids) == len(old_ids)
     assert np.allclose(index.dense_scores(question, new_ids), old_scores)

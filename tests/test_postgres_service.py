@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -15,6 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from api_server import free_port
 from conftest import BUNDLED_CORPUS, clean_env
 
 pytestmark = pytest.mark.model  # each process loads the real model
@@ -48,12 +48,6 @@ def test_index_then_ask_from_the_database(postgres_url: str, tmp_path: Path) -> 
     assert json.loads(again.stdout)["unchanged"] == [PANORAMA]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture()
 def two_servers(postgres_url: str, tmp_path: Path) -> Iterator[tuple[list[str], Path, dict[str, str]]]:
     corpus = tmp_path / "corpus"
@@ -62,7 +56,7 @@ def two_servers(postgres_url: str, tmp_path: Path) -> Iterator[tuple[list[str], 
     assert cli("--corpus", str(corpus), "index", env=env).returncode == 0
     procs, urls = [], []
     for _ in range(2):  # two machines, in effect: nothing shared but the database
-        port = _free_port()
+        port = free_port()
         procs.append(subprocess.Popen(
             [sys.executable, "-m", "hdf_assistant", "--corpus", str(corpus), "serve", "--port", str(port)],
             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=tmp_path))

@@ -4,9 +4,6 @@ gradio_client, and the document route's confinement to the corpus."""
 from __future__ import annotations
 
 import shutil
-import socket
-import threading
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -23,15 +20,9 @@ CHROMIUM = "/usr/bin/chromium"
 OUTPUT = REPO / "test-output"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory, e5_embedder) -> Iterator[tuple[str, Assistant]]:
-    import uvicorn
+    from api_server import running
 
     from hdf_assistant.web.server import create_app
 
@@ -40,21 +31,8 @@ def server(tmp_path_factory: pytest.TempPathFactory, e5_embedder) -> Iterator[tu
     shutil.copytree(BUNDLED_CORPUS, corpus)
     settings = load_settings(env={}, corpus_dir=corpus, index_dir=root / "index", progress=False)
     assistant = build_assistant(settings, embedder=e5_embedder)
-    port = _free_port()
-    config = uvicorn.Config(create_app(assistant), host="127.0.0.1", port=port, log_level="warning")
-    srv = uvicorn.Server(config)
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(200):
-        try:
-            urllib.request.urlopen(url + "/", timeout=1)
-            break
-        except OSError:
-            time.sleep(0.1)
-    yield url, assistant
-    srv.should_exit = True
-    thread.join(timeout=10)
+    with running(create_app(assistant)) as url:
+        yield url, assistant
 
 
 @pytest.fixture()

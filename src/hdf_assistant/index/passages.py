@@ -109,14 +109,7 @@ class PassageStore:
     def terms(self) -> list[list[str]]:
         """The analysed terms of every passage, in :meth:`chunk_ids` order
         (from disk for the passages not added since loading)."""
-        out: list[list[str]] = []
-        for source in self.sources():
-            ids = self._by_source[source]
-            if all(cid in self._terms for cid in ids):
-                out.extend(self._terms[cid] for cid in ids)
-            else:
-                out.extend(self._stored_terms(source, ids))
-        return out
+        return [terms for source in self.sources() for terms in self.stored_terms_of(source)]
 
     def _stored_terms(self, source: str, ids: list[str]) -> list[list[str]]:
         if self._origin is None:
@@ -155,7 +148,8 @@ class PassageStore:
         return removed
 
     def stored_terms_of(self, source: str) -> list[list[str]]:
-        """The terms of one source's passages (to carry them over a rename)."""
+        """The terms of one source's passages, in text order: in memory for passages
+        added since loading, from disk for the others."""
         ids = self._by_source.get(source, [])
         if all(cid in self._terms for cid in ids):
             return [self._terms[cid] for cid in ids]

@@ -96,8 +96,10 @@ class ConversationStore:
         with self._engine.begin() as connection:
             if sqlite:
                 connection.exec_driver_sql("PRAGMA journal_mode=WAL")
-            elif schema:
-                connection.exec_driver_sql(f"CREATE SCHEMA IF NOT EXISTS {schema}")
+            else:  # servers starting together: CREATE ... IF NOT EXISTS is not safe concurrently in PostgreSQL
+                connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock(hashtext('hdf-assistant:conversations:{schema}'))")
+                if schema:
+                    connection.exec_driver_sql(f"CREATE SCHEMA IF NOT EXISTS {schema}")
             metadata.create_all(connection)
         self._lock = threading.Lock()  # appends number their messages one at a time
 

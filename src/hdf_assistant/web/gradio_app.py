@@ -22,7 +22,7 @@ from hdf_assistant.assistant import Assistant
 from hdf_assistant.errors import HdfError, QuestionError
 from hdf_assistant.schema import Answer
 from hdf_assistant.uploads import UploadRejected, save_upload
-from hdf_assistant.web.auth import load_api_keys, load_users, request_user
+from hdf_assistant.web.auth import request_user
 from hdf_assistant.web.conversations import ConversationStore, save_exchange
 from hdf_assistant.web.labels import EXAMPLES, LABELS, language_of
 from hdf_assistant.web.render import format_answer, sources_html
@@ -50,11 +50,12 @@ def earlier_turns(history: list[dict[str, Any]]) -> list[str]:
 class ChatHandlers:
     """What the page's controls do; each returns what Gradio displays."""
 
-    def __init__(self, assistant: Assistant, conversations: ConversationStore) -> None:
+    def __init__(self, assistant: Assistant, conversations: ConversationStore,
+                 users: dict[str, str] | None = None, keys: dict[str, str] | None = None) -> None:
         self.assistant = assistant
         self.conversations = conversations
-        self._users = load_users(assistant.settings.auth)
-        self._keys = load_api_keys(assistant.settings.api_keys)
+        self._users = users or {}  # the server's logins and keys (auth.py), to name the page's user
+        self._keys = keys or {}
 
     # -- saved conversations -------------------------------------------------
     def user_of(self, headers: Any) -> str:
@@ -185,12 +186,13 @@ def relabel(choice: str) -> list[Any]:
     ]
 
 
-def build_ui(assistant: Assistant, conversations: ConversationStore) -> Any:
-    """The Gradio Blocks app."""
+def build_ui(assistant: Assistant, conversations: ConversationStore, users: dict[str, str] | None = None,
+             keys: dict[str, str] | None = None) -> Any:
+    """The Gradio Blocks app (``users`` and ``keys``: the server's, see auth.py)."""
     import gradio as gr
 
     t = LABELS["fr"]
-    handlers = ChatHandlers(assistant, conversations)
+    handlers = ChatHandlers(assistant, conversations, users, keys)
     settings = assistant.settings
 
     def rebuild(progress: Any = gr.Progress(track_tqdm=True)) -> tuple[str, list[list[Any]], str]:

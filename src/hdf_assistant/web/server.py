@@ -53,7 +53,7 @@ def create_app(assistant: Assistant) -> Any:
 
     app.include_router(api_router(assistant, IndexJobs(assistant), conversations))
     app.include_router(openai_router(assistant))
-    demo = build_ui(assistant, conversations)
+    demo = build_ui(assistant, conversations, users, keys)
     demo.queue(default_concurrency_limit=2)
     if users or keys:
         app.add_middleware(AccessMiddleware, users=users, keys=keys)
