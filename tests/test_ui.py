@@ -146,7 +146,7 @@ def _ask(page, question: str, answers_so_far: int) -> str:
 
 
 def test_a_follow_up_typed_in_the_chat_is_about_the_previous_question(page) -> None:
-    first = _ask(page, "Who founded OVH?", 0)
+    first = _ask(page, "When was OVH founded?", 0)
     assert "OVH" in first
     second = _ask(page, "And how many people does it employ?", 1)
     # without the conversation, this question is answered with Isagri's sector

@@ -13,8 +13,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 
-from hdf_assistant.analysis import analyze, detect_language
-from hdf_assistant.answer import ExtractiveAnswerer, answer_params_for, english_concepts, quote_best_passage
+from hdf_assistant.answer import ExtractiveAnswerer, analyse_question, answer_params_for, quote_best_passage
 from hdf_assistant.config import Settings
 from hdf_assistant.conversation import contextualize
 from hdf_assistant.embeddings import Embedder, build_embedder
@@ -126,19 +125,7 @@ class Assistant:
                 fallback=lambda: self._answer(question, history, search_query, results, "extractive", None),
                 on_token=on_token,
             )
-        index = self.index
-        terms = analyze(search_query, detect_language(search_query)) + analyze(search_query)
-        terms += [t for _, t in english_concepts(question)]
-        sources = {r.chunk.source for r in results}
-        return self._extractive.answer(
-            question,
-            results,
-            search_query=search_query,
-            document_text={s: index.source_text(s) for s in sources},
-            page_text=index.page_text,
-            document_frequency=index.document_frequency(terms),
-            n_documents=index.size,
-        )
+        return self._extractive.answer(analyse_question(question, search_query), results, self.index)
 
     def follow_index(self) -> bool:
         """Switch to a newer index if another process saved one; True if it did.

@@ -99,6 +99,10 @@ class Answer:
     rejected: list[str] = field(default_factory=list)
     #: things the user should know (a question cut because it was too long...)
     warnings: list[str] = field(default_factory=list)
+    #: the exact span that answers a number, year, place, organisation or person question ("1791")
+    short_answer: str | None = None
+    #: the numbers the abstention decision weighed (similarity, coverage...)
+    signals: dict[str, float] = field(default_factory=dict)
     #: every chunk retrieved for the question, best first (for evaluation)
     retrieved: list[ScoredChunk] = field(default_factory=list, repr=False)
 
@@ -114,6 +118,7 @@ class Answer:
             verified=data.get("verified"),
             search_query=data.get("search_query"),
             abstain_reason=data.get("abstain_reason"),
+            short_answer=data.get("short_answer"),
             rejected=list(data.get("rejected", [])),
             warnings=list(data.get("warnings", [])),
         )
@@ -129,6 +134,8 @@ class Answer:
             "verified": self.verified,
             "search_query": self.search_query,
             "abstain_reason": self.abstain_reason,
+            "short_answer": self.short_answer,
+            "signals": {k: round(v, 4) for k, v in self.signals.items()},
             "rejected": list(self.rejected),
             "warnings": list(self.warnings),
         }

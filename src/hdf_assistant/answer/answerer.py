@@ -1,0 +1,191 @@
+"""The extractive answerer: the analysed question, the retrieved passages and
+a read-only view of the index in, a cited answer (or an abstention) out.
+
+Candidate sentences and table rows are scored against the question:
+similarity with the same embedding model, overlap of the question's terms,
+whether the candidate holds the expected kind of answer, and whether it
+meets the question's constraints (a year or number the question gives).
+The best one is checked by the abstention rules, then quoted, with the
+items of the list it introduces when it introduces one, and the short
+answer first when the question has one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
+from hdf_assistant.analysis import analyze, fold
+from hdf_assistant.answer.abstention import (
+    AbstentionModel,
+    default_model,
+    first_rule,
+    low_confidence,
+    signals,
+)
+from hdf_assistant.answer.candidates import HEADING, ITEM, Candidate, candidate_sentences, list_items, previous_sentence
+from hdf_assistant.answer.compose import abstain, compose
+from hdf_assistant.answer.evidence import IndexView, gather_evidence, term_match
+from hdf_assistant.answer.lexicon import ANAPHORA, LIST_COUNT, NUMBER, YEAR
+from hdf_assistant.answer.question import Question, question_entities
+from hdf_assistant.answer.short_answer import short_answer
+from hdf_assistant.metrics import normalize_answer
+from hdf_assistant.schema import Answer, ScoredChunk
+
+
+class SentenceEmbedder(Protocol):
+    def embed_passages(self, texts: list[str], progress: None = None) -> np.ndarray: ...
+
+    def embed_queries(self, texts: list[str]) -> np.ndarray: ...
+
+
+@dataclass(frozen=True)
+class AnswerParams:
+    """Weights of the sentence score (benchmarks/README.md says where they come from)."""
+
+    passages: int = 5  # best chunks whose sentences are candidates
+    lexical_weight: float = 0.25
+    type_weight: float = 0.06
+    #: penalty for a sentence without a number (year) when one is asked for
+    missing_type_penalty: float = 0.1
+    #: penalty for very short sentences (list stubs) and for headings
+    short_penalty: float = 0.1
+    short_words: int = 5
+    heading_penalty: float = 0.1
+    rank_weight: float = 0.03
+    #: models without a trained abstention model: abstain below this similarity
+    min_similarity: float = 0.25
+    #: also quote the second sentence when it scores this close to the first
+    second_sentence_margin: float = 0.02
+    #: list items quoted at most
+    max_items: int = 8
+
+
+def answer_params_for(model_id: str) -> AnswerParams:
+    return AnswerParams()
+
+
+def _type_match(q: Question, sentence: str) -> float:
+    if q.kind == "number":
+        return 1.0 if any(m.group(0) not in q.years + q.numbers for m in NUMBER.finditer(sentence)) else 0.0
+    if q.kind == "year":
+        return 1.0 if any(y not in q.years for y in YEAR.findall(sentence)) else 0.0
+    if q.kind in ("place", "org", "person"):
+        asked = {fold(n.lower()) for n in q.names}
+        return 1.0 if [n for n in question_entities(sentence) if fold(n.lower()) not in asked] else 0.0
+    return 0.0
+
+
+def meets_constraints(q: Question, candidate: Candidate) -> bool:
+    """Every year and number the question gives is in the candidate (or what introduces it)."""
+    text = normalize_answer(candidate.context + " " + (candidate.result.chunk.section or ""))
+    return all(normalize_answer(v) in text for v in q.years + q.numbers)
+
+
+def introduces_list(candidate: Candidate) -> bool:
+    return candidate.text.rstrip().endswith(":")
+
+
+class ExtractiveAnswerer:
+    """Selects and quotes the sentences that answer the question."""
+
+    mode = "extractive"
+
+    def __init__(self, embedder: SentenceEmbedder, params: AnswerParams | None = None,
+                 model: AbstentionModel | None = None) -> None:
+        self.embedder = embedder
+        self.params = params or AnswerParams()
+        e5 = "e5" in getattr(embedder, "model_id", "e5").lower()
+        #: the abstention model was trained with e5 similarities; other models use the similarity floor
+        self.model = model or (default_model() if e5 else None)
+        self._cache: dict[str, np.ndarray] = {}
+
+    def clear_cache(self) -> None:
+        """Forget the remembered sentence vectors."""
+        self._cache.clear()
+
+    def _sentence_vectors(self, texts: list[str]) -> np.ndarray:
+        """Passage vectors of candidate sentences; the ones seen before are not embedded again."""
+        missing = [t for t in dict.fromkeys(texts) if t not in self._cache]
+        if missing:
+            for text, vector in zip(missing, self.embedder.embed_passages(missing)):
+                if len(self._cache) >= 50_000:
+                    self._cache.pop(next(iter(self._cache)))
+                self._cache[text] = vector
+        return np.vstack([self._cache[t] for t in texts])
+
+    def score(self, q: Question, results: list[ScoredChunk], index: IndexView | None) -> list[Candidate]:
+        """Candidates, best first, each with its score and the signals it came from."""
+        p = self.params
+        candidates = candidate_sentences(results, p.passages, index.page_text if index is not None else None)
+        if not candidates:
+            return []
+        query_vec = self.embedder.embed_queries([q.query])[0]
+        similarities = self._sentence_vectors([c.context for c in candidates]) @ query_vec
+        for cand, sim in zip(candidates, similarities):
+            terms = set(analyze(cand.context))
+            overlap = sum(term_match(t, terms) for t in q.query_terms) / len(q.query_terms) if q.query_terms else 0.0
+            typed = _type_match(q, cand.text)
+            cand.similarity = float(sim)
+            cand.score = float(sim) + p.lexical_weight * overlap + p.type_weight * typed + p.rank_weight / cand.rank
+            if q.kind in ("number", "year") and not typed:
+                cand.score -= p.missing_type_penalty
+            if len(cand.text.split()) < p.short_words:
+                cand.score -= p.short_penalty
+            elif cand.kind == HEADING:
+                cand.score -= p.heading_penalty
+            cand.signals = {"overlap": overlap, "typed": typed}
+        return sorted(candidates, key=lambda c: -c.score)
+
+    def answer(self, q: Question, results: list[ScoredChunk], index: IndexView | None = None) -> Answer:
+        """Answer the analysed question ``q`` from ``results``."""
+        if not results:
+            return abstain(q.text, q.language, results, "nothing retrieved")
+        ranked = self.score(q, results, index)
+        if not ranked:
+            return abstain(q.text, q.language, results, "no sentence")
+        # a year or number the question gives is a requirement, not a preference
+        meeting = [c for c in ranked if meets_constraints(q, c)]
+        best = meeting[0] if meeting else ranked[0]
+        second = next((c for c in ranked if c is not best), None)
+        previous = previous_sentence(best, ranked)
+        evidence = gather_evidence(best, previous, index, list(q.lookup_terms))
+        reason = first_rule(q, best, evidence)
+        values = signals(q, best, second, evidence)
+        if reason is None:
+            if self.model is not None:
+                reason = low_confidence(values, self.model)
+            elif best.similarity < self.params.min_similarity:
+                reason = f"low_similarity: {best.similarity:.3f}"
+        if reason is not None:
+            answer = abstain(q.text, q.language, results, reason)
+            answer.signals = values
+            return answer
+        used = self._quoted(q, best, previous, second, index)
+        antecedent = previous if previous is not None and previous in used and ANAPHORA.match(best.text) else None
+        answer = compose(q.text, q.language, used, short_answer(q, best, antecedent))
+        answer.signals = values
+        return answer
+
+    def _quoted(self, q: Question, best: Candidate, previous: Candidate | None, second: Candidate | None,
+                index: IndexView | None) -> list[Candidate]:
+        """The sentences the answer quotes: the best one; the sentence before it
+        when it starts with "ce / il / this"; a whole list when it introduces
+        one or is one of its items and several things are asked; a second
+        sentence when it scores as well."""
+        page_text = index.page_text if index is not None else None
+        lead = best if introduces_list(best) else best.lead_in if best.kind == ITEM else None
+        if lead is not None and (lead is best or q.plural or LIST_COUNT.search(lead.text)):
+            items = list_items(lead, page_text, self.params.max_items)
+            if items:
+                for item in items:
+                    item.score = best.score
+                lead.score = best.score
+                return [lead, *items]
+        used = [previous, best] if previous is not None and ANAPHORA.match(best.text) else [best]
+        if (second is not None and best.score - second.score <= self.params.second_sentence_margin
+                and second not in used and second.text not in best.text):
+            used.append(second)
+        return used

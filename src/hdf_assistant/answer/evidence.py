@@ -1,0 +1,88 @@
+"""What the answerer knows about the documents an answer would come from,
+read through the index's interface (never written)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Protocol
+
+from hdf_assistant.analysis import analyze
+from hdf_assistant.answer.candidates import Candidate
+from hdf_assistant.answer.question import acronyms
+
+
+class IndexView(Protocol):
+    """The read-only part of the index the answerer uses (``SearchIndex`` has it)."""
+
+    @property
+    def size(self) -> int: ...
+
+    def source_text(self, source: str) -> str: ...
+
+    def page_text(self, source: str, page: int | None) -> str: ...
+
+    def document_frequency(self, terms: list[str]) -> dict[str, int]: ...
+
+
+#: characters at the start of a document that name what it is about (its title, its opening)
+DOCUMENT_OPENING = 300
+
+
+def term_match(term: str, terms: set[str] | frozenset[str]) -> bool:
+    """Exact term, one that starts like it ("lill" / "lilloi"), or one that
+    shares a long beginning with it ("plafond" / "plafonne")."""
+    if term in terms:
+        return True
+    if len(term) < 4:
+        return False
+    for t in terms:
+        if len(t) < 4:
+            continue
+        if t.startswith(term) or term.startswith(t):
+            return True
+        if len(term) >= 6 and len(t) >= 6 and t[:6] == term[:6]:
+            return True
+    return False
+
+
+def mentions(terms: set[str] | frozenset[str], name: str) -> bool:
+    """True when one of the name's words occurs ("Île-de-France" / "France")."""
+    words = [t for t in analyze(name) if len(t) >= 3 and not t.isdigit()]
+    return not words or any(term_match(t, terms) for t in words)
+
+
+def mentions_group(terms: set[str] | frozenset[str], group: str) -> bool:
+    """A multi-word name, or the initials it is known by ("Internet of Things" / "IOT")."""
+    return any(a.lower() in terms for a in acronyms(group))
+
+
+def idf(term: str, document_frequency: dict[str, int], n_docs: int) -> float:
+    return math.log(1 + (n_docs + 1) / (document_frequency.get(term, 0) + 0.5))
+
+
+@dataclass
+class Evidence:
+    """Terms of the document the best sentence comes from, and of its surroundings."""
+
+    #: every term of the best sentence's document
+    document: set[str]
+    #: terms near the best sentence: its passage, its list's lead-in, the sentence
+    #: before it, its section heading and the document's opening
+    near: set[str]
+    document_frequency: dict[str, int]
+    n_documents: int
+
+
+def gather_evidence(best: Candidate, previous: Candidate | None, index: IndexView | None,
+                    lookup_terms: list[str]) -> Evidence:
+    chunk = best.result.chunk
+    source_text = index.source_text(chunk.source) if index is not None else chunk.text
+    near_text = " ".join([chunk.text, best.context, previous.text if previous else "", chunk.section or "",
+                          source_text[:DOCUMENT_OPENING]])
+    return Evidence(
+        document=set(analyze(source_text or chunk.text)),
+        near=set(analyze(near_text)),
+        document_frequency=index.document_frequency(lookup_terms) if index is not None else {},
+        n_documents=index.size if index is not None else 1,
+    )

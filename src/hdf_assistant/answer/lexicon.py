@@ -1,0 +1,123 @@
+"""Every word list and pattern the answerer uses, in one place.
+
+Lists hold words that frame a question (what kind of answer it wants)
+rather than its topic, the words that introduce names, and a small
+English -> French glossary for English questions about French documents.
+"""
+
+from __future__ import annotations
+
+import re
+
+# -- the expected kind of answer -------------------------------------------------------
+#: (kind, pattern): the first pattern that matches a question gives its kind
+ANSWER_TYPES: list[tuple[str, re.Pattern[str]]] = [
+    ("year", re.compile(
+        r"\bquand\b|en quelle ann[ée]e|depuis quelle ann[ée]e|\bwhen\b|what year|which year|since when", re.I)),
+    ("number", re.compile(
+        r"\bcombien\b|how many|how much|\bquel(?:le)?s? (?:est |sont )?(?:le |la |les )?(?:nombre|taux|part|"
+        r"pourcentage|montant|proportion|chiffre|effectif|budget|co[uû]t|prix|plafond|maximum|minimum)|"
+        r"what (?:is the )?(?:share|percentage|proportion|rate|number|amount|maximum|minimum|cap|limit|size|total)|"
+        r"\bquel taux\b|\bquelle part\b|\bnombre de\b|\bhow (?:long|old|big|large)\b", re.I)),
+    ("place", re.compile(r"\bo[uù]\b|\bwhere\b|quelle ville|which city|in which (?:city|town|region)|"
+                         r"dans quelle (?:ville|commune|r[ée]gion|m[ée]tropole)", re.I)),
+    ("org", re.compile(
+        r"quel(?:le)?s? (?:est |sont )?(?:le |la |les |l['’])?(?:\w+ )?"
+        r"(?:entreprises?|soci[ée]t[ée]s?|organisations?|organismes?|structures?|p[ôo]les?|"
+        r"associations?|acteurs?|groupes?|incubateurs?|centres?|clusters?|laboratoires?|[ée]diteurs?)\b|"
+        r"(?:which|what) (?:\w+ ){0,2}(?:company|companies|firms?|organi[sz]ations?|centres?|centers?|hubs?|"
+        r"clusters?|groups?|labs?|laboratory|publishers?)\b", re.I)),
+    # a named person: "qui dirige / préside / a fondé", "qui est le président", "who leads"
+    ("person", re.compile(
+        r"\bqui (?:dirige|pr[ée]side|g[èe]re|anime|a (?:fond[ée]|cr[ée]{2}|lanc[ée]|dirig[ée])|"
+        r"est (?:le|la|l['’]) ?(?:pr[ée]sident|directeur|directrice|maire|fondateur|fondatrice|responsable|"
+        r"ministre|pr[ée]fet|dirigeant|chef|pdg))|"
+        r"\bwho (?:is|was) the\b|\bwho (?:leads|runs|heads|founded|created|directs|manages|chairs)\b", re.I)),
+]
+
+YEAR = re.compile(r"\b(1[89]\d\d|20\d\d)\b")
+#: a number as written in French or English text: "1791", "1 791", "15 000", "2,7 %", "6 000€"
+NUMBER = re.compile(r"(?<![\w,.])\d{1,3}(?:[ \u00a0\u202f]\d{3})+(?![\d])|(?<![\w,.])\d+(?:[,.]\d+)?(?![\d])")
+PROPER = re.compile(r"(?:(?<=\b[lLdD]['’])|(?<=\b[qQ]u['’])|(?<![\w'’]))([A-ZÀ-ÖØ-Þ][\w\-]*[\w])")
+
+#: words that start questions or join them: never names, never topics
+QUESTION_WORDS = {
+    "quel", "quelle", "quels", "quelles", "combien", "comment", "pourquoi", "qui", "que", "quoi", "ou", "où",
+    "what", "which", "who", "where", "when", "how", "why", "is", "are", "does", "do", "et", "and", "le", "la",
+    "les", "l", "d", "de", "des", "en", "dans", "a", "à", "au", "aux", "the", "in", "of", "un", "une",
+    "est", "sont", "parle", "parle-moi", "tell", "me", "about", "y", "il", "elle", "son", "sa", "ses",
+}
+#: small words inside a multi-word name ("Grande Ecole du Numérique", "Internet of Things")
+NAME_JOINERS = {"de", "du", "des", "d", "la", "le", "of", "the", "and", "et", "for", "pour"}
+
+#: Words that describe the kind of answer rather than the topic ("en quelle
+#: année", "quel rang"): the documents need not contain them.
+FRAME_WORDS = {
+    "annee", "annees", "an", "ans", "date", "jour", "mois", "ville", "villes", "lieu", "endroit", "nombre",
+    "quantite", "rang", "position", "classement", "montant", "prix", "cout", "part", "pourcentage",
+    "proportion", "nom", "noms", "personne", "personnes", "gens", "exemple", "exemples", "chose", "choses",
+    "type", "types", "sorte", "sortes", "genre", "genres", "maniere", "facon", "quoi", "plan", "prevoit", "veut",
+    "faut", "peut", "doit", "difference", "differences", "consequence", "consequences", "effet", "effets",
+    "condition", "conditions", "demarche", "demarches", "regle", "regles", "droit", "droits", "obligation",
+    "obligations", "modalites", "avantage", "avantages", "role", "definition", "fonctionnement", "formalites",
+    "etapes", "solution", "solutions", "recours", "interet", "objectif", "objectifs", "but", "sens",
+    "signification", "domaine", "domaines", "categorie", "categories", "liste", "forme", "formes",
+}
+#: words after which a noun is a topic ("le président", "du chômage")
+DETERMINERS = {
+    "le", "la", "les", "l", "du", "de", "des", "d", "un", "une", "au", "aux", "son", "sa", "ses", "leur",
+    "leurs", "ce", "cet", "cette", "ces", "notre", "votre",
+}
+#: interrogative determiners: the noun after them names the kind of answer ("quels domaines")
+INTERROGATIVE_DETERMINERS = {"quel", "quelle", "quels", "quelles", "lequel", "laquelle", "lesquels", "lesquelles"}
+INVERSION = re.compile(r"-(?:t-)?(?:il|elle|ils|elles|on)$")
+
+#: English words for things people commonly ask about, in French: an English
+#: question about one of them is checked like a French one (is it mentioned
+#: at all?), since English words cannot be looked up in French text.
+ENGLISH_CONCEPTS = {
+    "president": "président", "presidents": "président", "mayor": "maire", "mayors": "maire",
+    "director": "directeur", "ceo": "PDG", "chairman": "président", "founder": "fondateur",
+    "founders": "fondateur", "minister": "ministre", "prefect": "préfet",
+    "population": "population", "inhabitants": "habitants", "residents": "habitants",
+    "unemployment": "chômage", "jobless": "chômage", "gdp": "PIB", "budget": "budget",
+    "turnover": "affaires", "revenue": "affaires", "revenues": "affaires", "salary": "salaire",
+    "salaries": "salaire", "wage": "salaire", "wages": "salaire", "students": "étudiants",
+    "student": "étudiant", "university": "université", "universities": "université",
+    "temperature": "température", "weather": "météo", "climate": "climat", "price": "prix",
+    "prices": "prix", "ticket": "ticket", "tax": "impôt", "taxes": "impôt", "election": "élection",
+    "elections": "élection", "hospital": "hôpital", "hospitals": "hôpital", "football": "football",
+    "club": "club", "museum": "musée", "crime": "criminalité", "tourists": "touristes",
+    "airport": "aéroport", "train": "train", "metro": "métro", "subway": "métro",
+}
+
+# -- sentences ---------------------------------------------------------------------------
+BULLET = re.compile(r"^\s*(?:[-•*–—▪●]|\d+[.)])\s")
+#: a table row as PDF extraction writes it: "Année: 2020 | Apprenants: 1 050"
+TABLE_ROW = re.compile(r"^[^|:\n]{1,60}: [^|\n]*(?: \| [^|:\n]{1,60}: [^|\n]*)+$")
+ANAPHORA = re.compile(
+    r"^(?:ce|cet|cette|ces|celui|celle|ceux|il|elle|ils|elles|celui-ci|celle-ci|"
+    r"this|these|it|they|he|she)\b",
+    re.IGNORECASE,
+)
+#: a sentence that announces a list: "... en quatre axes :", "deux secteurs d'avenir :"
+LIST_COUNT = re.compile(r"\b(?:deux|trois|quatre|cinq|six|sept|huit|plusieurs|two|three|four|five|several|\d)\b",
+                        re.I)
+#: a question that asks for several things
+PLURAL_QUESTION = re.compile(r"\b(?:quels|quelles|lesquels|lesquelles|what are|which are|list)\b|"
+                             r"\b(?:deux|trois|quatre|cinq|two|three|four|five)\b", re.I)
+#: where a sentence's clauses part: the figure before "mais aussi X" is not X's
+CLAUSE_BREAK = re.compile(r";|\bmais\b|\btandis que\b|\balors que\b|\bwhereas\b|\bwhile\b|\bbut\b", re.I)
+#: a sentence framed by a place: "A Amiens, un campus numérique a ouvert en 2019."
+PLACE_FRAME = re.compile(r"^\s*(?:À|A|En|Au|Aux|Dans|In|At)\s+(?:l['’]|la |le )?([A-ZÀ-Þ][\w\-]+)\s*,")
+#: words before a place name
+PLACE_PREPOSITIONS = {"à", "a", "en", "au", "aux", "dans", "de", "d", "near", "in", "at"}
+#: words that start a name but make it an institution rather than a person
+NOT_PERSON = {
+    "ecole", "école", "grande", "centre", "région", "region", "université", "universite", "pôle", "pole",
+    "french", "tech", "business", "conseil", "chiffres", "institut", "agence", "service", "ministère",
+    "caisse", "direction", "maison", "fédération", "association", "groupe", "banque", "société", "la", "le",
+    "les", "l", "de", "du", "des", "internet", "cloud", "top", "stratégie", "économie", "données",
+}
+#: titles before a person's name
+PERSON_TITLES = re.compile(r"\b(?:M\.|Mme|Mlle|Monsieur|Madame|Dr|Pr|Me)\s+[A-ZÀ-Þ]")

@@ -1,0 +1,114 @@
+"""Each abstention rule on its own (no model): the question analysed once,
+a candidate sentence, the evidence around it."""
+
+from __future__ import annotations
+
+from hdf_assistant.analysis import analyze
+from hdf_assistant.answer import analyse_question, default_model
+from hdf_assistant.answer.abstention import (
+    FEATURES,
+    attribute_of_other_name,
+    constraint_not_met,
+    names_not_mentioned,
+    no_person_named,
+    topic_never_mentioned,
+)
+from hdf_assistant.answer.candidates import ITEM, ROW, Candidate, candidate_sentences
+from hdf_assistant.answer.evidence import Evidence
+from hdf_assistant.answer.short_answer import short_answer
+from hdf_assistant.schema import Chunk, ScoredChunk
+
+OVH = ("On retrouve d’abord des acteurs historiques, avec notamment OVH, créé en 1999 à Roubaix, qui emploie "
+       "1000 salariés dans la région mais aussi CapGemini, Atos, CGI...")
+
+
+def candidate(text: str, section: str | None = None) -> Candidate:
+    chunk = Chunk("c1", text, "doc.txt", None, 0, len(text), "h", section)
+    return Candidate(ScoredChunk(chunk, 1.0), 1, 0, len(text), text, text)
+
+
+def evidence(text: str, frequencies: dict[str, int] | None = None) -> Evidence:
+    terms = set(analyze(text))
+    return Evidence(terms, terms, frequencies if frequencies is not None else {t: 1 for t in terms}, 10)
+
+
+def test_a_figure_in_another_clause_belongs_to_another_name() -> None:
+    ev = evidence(OVH)
+    capgemini = analyse_question("Combien de salariés CapGemini emploie-t-il dans la région ?")
+    assert attribute_of_other_name(capgemini, candidate(OVH), ev) == "the figure is about another name than CapGemini"
+    ovh = analyse_question("Combien de salariés OVH emploie-t-il dans la région ?")
+    assert attribute_of_other_name(ovh, candidate(OVH), ev) is None
+    assert short_answer(ovh, candidate(OVH)) == "1000"
+
+
+def test_a_sentence_framed_by_another_place_does_not_answer_for_this_one() -> None:
+    amiens = "A Amiens, un campus numerique a ouvert en 2019."
+    lille = analyse_question("Quand le campus numérique de Lille a-t-il ouvert ?")
+    assert attribute_of_other_name(lille, candidate(amiens), evidence(amiens)) == \
+        "the passage is about Amiens, not Lille"
+    assert attribute_of_other_name(analyse_question("Quand le campus d'Amiens a-t-il ouvert ?"), candidate(amiens),
+                                   evidence(amiens)) is None
+
+
+def test_a_year_the_question_gives_must_be_in_the_row() -> None:
+    row = "Année: 2019 | Formations labellisées: 41 | Apprenants: 905"
+    q = analyse_question("Combien d'apprenants en 2020 ?")
+    assert q.years == ("2020",)
+    assert constraint_not_met(q, candidate(row), evidence(row)) == "not in the passage: 2020"
+    q2019 = analyse_question("Combien d'apprenants en 2019 ?")
+    assert constraint_not_met(q2019, candidate(row), evidence(row)) is None
+    assert short_answer(q2019, candidate_sentences([ScoredChunk(candidate(row).result.chunk, 1.0)], 1)[0]) == "905"
+
+
+def test_a_name_missing_from_the_evidence_but_spelled_out_initials_count() -> None:
+    text = "La région est positionnée sur l’IOT et la cybersécurité."
+    ev = evidence(text)
+    assert names_not_mentioned(analyse_question("Combien de startups à Amiens ?"), candidate(text), ev) == \
+        "not mentioned: Amiens"
+    iot = analyse_question("Is the region positioned on the Internet of Things?")
+    assert iot.name_groups == ("Internet of Things",)
+    assert names_not_mentioned(iot, candidate(text), ev) is None
+
+
+def test_a_topic_no_document_mentions_but_not_the_words_that_frame_the_question() -> None:
+    text = "La Région veut développer les usages : tourisme, santé, culture."
+    ev = evidence(text, {"usag": 3, "region": 5, "taux": 2})
+    assert topic_never_mentioned(analyse_question("Quel est le taux de chômage dans la région ?"), candidate(text),
+                                 ev) == "never mentioned: chomage"
+    framed = analyse_question("Dans quels domaines la Région veut-elle développer les usages ?")
+    assert topic_never_mentioned(framed, candidate(text), ev) is None
+    assert topic_never_mentioned(analyse_question("Quels types d'usages la Région développe-t-elle ?"),
+                                 candidate(text), ev) is None
+
+
+def test_a_person_question_needs_a_person_in_the_sentence() -> None:
+    q = analyse_question("Qui dirige EuraTechnologies ?")
+    assert q.kind == "person"
+    pole = "EuraTechnologies réunit de grands groupes, des laboratoires comme l’INRIA et des startups."
+    assert no_person_named(q, candidate(pole), evidence(pole)) == "no person is named"
+    named = "EuraTechnologies est dirigé par Raouti Chehih depuis 2009."
+    assert no_person_named(q, candidate(named), evidence(named)) is None
+    assert short_answer(q, candidate(named)) == "Raouti Chehih"
+    # "qui peut" asks who is eligible, not for a named person
+    assert analyse_question("Qui peut demander une carte grise ?").kind == "other"
+
+
+def test_items_without_bullets_follow_their_lead_in_and_rows_stand_alone() -> None:
+    text = ("Votre bail peut être résilié :\nsi vos revenus dépassent le plafond deux années de suite,\n"
+            "et si votre logement est situé en zone A.\nChiffres clés\nAnnée: 2020 | Apprenants: 1 050")
+    chunk = Chunk("c1", text, "doc.txt", None, 0, len(text), "h")
+    found = candidate_sentences([ScoredChunk(chunk, 1.0)], 1)
+    kinds = {c.text: c.kind for c in found}
+    assert kinds["si vos revenus dépassent le plafond deux années de suite,"] == ITEM
+    assert kinds["Année: 2020 | Apprenants: 1 050"] == ROW
+    item = next(c for c in found if c.kind == ITEM)
+    assert item.lead_in is not None and item.lead_in.text == "Votre bail peut être résilié :"
+
+
+def test_the_shipped_abstention_model_weighs_every_signal() -> None:
+    model = default_model()
+    assert set(model.weights) == set(FEATURES) and 0 < model.threshold < 1
+    strong = {"similarity": 0.9, "score": 1.25, "margin": 0.2, "overlap": 1.0, "coverage": 1.0,
+              "sentence_coverage": 1.0, "typed": 1.0, "names_in_sentence": 1.0, "kind_other": 0.0}
+    weak = dict(strong, score=0.85, similarity=0.78, overlap=0.2, coverage=0.3, sentence_coverage=0.0)
+    assert model.probability(strong) > model.threshold > model.probability(weak)
