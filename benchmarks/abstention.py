@@ -106,7 +106,8 @@ def _decisions(rows: list[dict[str, Any]], p_answer: np.ndarray, threshold: floa
     }
 
 
-def train(rows: list[dict[str, Any]], threshold: float, folds: int = 5) -> tuple[dict[str, Any], dict[str, float]]:
+def train(rows: list[dict[str, Any]], threshold: float, c: float = 0.1,
+          folds: int = 5) -> tuple[dict[str, Any], dict[str, float]]:
     from sklearn.linear_model import LogisticRegression
     from sklearn.model_selection import StratifiedKFold
 
@@ -118,7 +119,7 @@ def train(rows: list[dict[str, Any]], threshold: float, folds: int = 5) -> tuple
     mean, std = X[open_rows].mean(axis=0), X[open_rows].std(axis=0) + 1e-9
 
     def fit(idx: np.ndarray) -> LogisticRegression:
-        model = LogisticRegression(C=1.0, class_weight="balanced", max_iter=1000)
+        model = LogisticRegression(C=c, class_weight="balanced", max_iter=1000)
         model.fit((X[idx] - mean) / std, y[idx])
         return model
 
@@ -141,7 +142,8 @@ def train(rows: list[dict[str, Any]], threshold: float, folds: int = 5) -> tuple
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--squad", type=Path, default=SQUAD, help="the PIAF SQuAD file (its fiches are a corpus)")
-    parser.add_argument("--threshold", type=float, default=0.5)
+    parser.add_argument("--threshold", type=float, default=0.3, help="abstain below this probability")
+    parser.add_argument("--c", type=float, default=0.1, help="inverse regularisation strength")
     parser.add_argument("--rows", type=Path, help="reuse (or save) the collected signals in this JSON file")
     parser.add_argument("--write", action="store_true", help="save the model in the package")
     args = parser.parse_args()
@@ -151,7 +153,7 @@ def main() -> None:
         rows = collect(args.squad)
         if args.rows:
             args.rows.write_text(json.dumps(rows, ensure_ascii=False, indent=1), encoding="utf-8")
-    model, cv = train(rows, args.threshold)
+    model, cv = train(rows, args.threshold, args.c)
     print(json.dumps({"cross_validated": cv, "model": model}, indent=2, ensure_ascii=False))
     if args.write:
         from hdf_assistant.answer.abstention import MODEL_FILE

@@ -39,13 +39,16 @@ def main() -> None:
         for values in itertools.product(*GRID.values()):
             params = replace(AnswerParams(), **dict(zip(GRID, values)))
             right = 0
+            spf = 0
             for corpus, item in items:
                 assistant = assistants[corpus]
                 assistant._extractive.params = params
                 answer = assistant.ask(item.question, history=item.history)
-                right += (not answer.abstained) and answer_matches(answer.text, item.expected)
+                hit = (not answer.abstained) and answer_matches(answer.text, item.expected)
+                right += hit
+                spf += hit and corpus == "squad"
             results.append((right, dict(zip(GRID, values))))
-            print(f"{right}/{len(items)}  {dict(zip(GRID, values))}", flush=True)
+            print(f"{right}/{len(items)} (Service-Public fiches: {spf})  {dict(zip(GRID, values))}", flush=True)
         best = max(results, key=lambda r: r[0])
         print(f"best: {best[0]}/{len(items)} {best[1]}")
 

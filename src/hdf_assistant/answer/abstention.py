@@ -109,7 +109,7 @@ RULES = (names_not_mentioned, topic_never_mentioned, constraint_not_met, attribu
 
 # -- the learned part ----------------------------------------------------------------
 FEATURES = ("similarity", "score", "margin", "overlap", "coverage", "sentence_coverage", "typed",
-            "names_in_sentence", "kind_other")
+            "names_in_sentence", "kind_other", "english")
 
 
 def signals(q: Question, best: Candidate, second: Candidate | None, ev: Evidence) -> dict[str, float]:
@@ -138,6 +138,8 @@ def signals(q: Question, best: Candidate, second: Candidate | None, ev: Evidence
         "typed": best.signals.get("typed", 0.0) if q.kind != "other" else 1.0,
         "names_in_sentence": found / len(names) if names else 1.0,
         "kind_other": 1.0 if q.kind == "other" else 0.0,
+        # an English question's words are not found in French text: overlap means less there
+        "english": 1.0 if q.language == "en" else 0.0,
     }
 
 

@@ -49,7 +49,10 @@ class Candidate:
 
 
 def _whole_line(base: str, start: int, end: int) -> bool:
-    return (start == 0 or base[start - 1] == "\n") and (end == len(base) or base[end:end + 1] == "\n")
+    """The sentence fills its line (spaces and tabs around it aside)."""
+    before = base[:start].rstrip(" \t\u00a0")
+    after = base[end:].lstrip(" \t\u00a0")
+    return (not before or before.endswith("\n")) and (not after or after.startswith("\n"))
 
 
 def _kind(base: str, start: int, end: int, text: str, after_lead_in: bool) -> str:

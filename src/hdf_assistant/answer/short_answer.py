@@ -8,6 +8,7 @@ import re
 
 from hdf_assistant.analysis import analyze, fold
 from hdf_assistant.answer.candidates import ROW, Candidate
+from hdf_assistant.answer.evidence import term_match
 from hdf_assistant.answer.lexicon import NOT_PERSON, NUMBER, PERSON_TITLES, PLACE_PREPOSITIONS, PROPER, YEAR
 from hdf_assistant.answer.question import Question
 
@@ -93,6 +94,8 @@ def _names(text: str, q: Question, kind: str) -> list[tuple[str, int]]:
         word = m.group(1)
         if fold(word.lower()) in asked or len(word) < 2 or m.start(1) == 0:
             continue
+        if any(term_match(t, q.query_terms) for t in analyze(word)):
+            continue  # "France" does not answer a question about "un Français"
         before = text[:m.start(1)].replace("’", "'").rstrip("' ").split()
         after_preposition = bool(before) and before[-1].lower() in PLACE_PREPOSITIONS
         if kind == "place" and not after_preposition:
