@@ -112,3 +112,12 @@ def test_the_shipped_abstention_model_weighs_every_signal() -> None:
               "sentence_coverage": 1.0, "typed": 1.0, "names_in_sentence": 1.0, "kind_other": 0.0}
     weak = dict(strong, score=0.85, similarity=0.78, overlap=0.2, coverage=0.3, sentence_coverage=0.0)
     assert model.probability(strong) > model.threshold > model.probability(weak)
+
+
+def test_a_table_row_is_never_joined_to_the_title_above_it() -> None:
+    # a page's blocks are stored one after the other: the title line follows the prose on the same line
+    text = "Le réseau a accueilli 4 380 visiteurs en 2022.   Chiffres clés\nAnnée: 2021 | Ateliers: 310"
+    chunk = Chunk("c1", text, "doc.pdf", 2, 0, len(text), "h")
+    found = {c.text: c.kind for c in candidate_sentences([ScoredChunk(chunk, 1.0)], 1)}
+    assert found["Année: 2021 | Ateliers: 310"] == ROW
+    assert not any("Chiffres clés" in t and "Année" in t for t in found)

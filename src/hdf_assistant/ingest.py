@@ -2,7 +2,9 @@
 
 One reader per file type. Each file is read in isolation: a file that cannot
 be read is reported as :class:`Skipped` with a reason and never stops the
-others.
+others. Scanned PDF pages and image files are read by OCR (``ocr.py``); a
+page that cannot be read is reported too ("rapport.pdf, p. 3: ..."), and the
+file's other pages are still indexed.
 """
 
 from __future__ import annotations
@@ -14,12 +16,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hdf_assistant.errors import IngestError
+from hdf_assistant.ocr import OcrOptions
 from hdf_assistant.schema import Skipped, SourceDocument
 from hdf_assistant.textclean import clean_text, decode_text, looks_binary
 
 log = logging.getLogger(__name__)
 
-SUPPORTED_EXTENSIONS = (".txt", ".md", ".pdf", ".html", ".htm", ".docx")
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".tif", ".tiff")
+SUPPORTED_EXTENSIONS = (".txt", ".md", ".pdf", ".html", ".htm", ".docx", *IMAGE_EXTENSIONS)
 
 
 @dataclass(frozen=True)
@@ -99,24 +103,59 @@ def _check_pdf(path: Path) -> None:
 
 
 
-def pdf_pages(item: CorpusFile) -> list[SourceDocument]:
+def _paged(item: CorpusFile, pages: list, notes: list[str] | None, kind: str) -> list[SourceDocument]:
+    """Documents of the pages that have text; the others' reasons go to ``notes``."""
+    single = kind == "image" and len(pages) == 1
+    documents = [
+        SourceDocument(item.source, page.text, item.file_hash, None if single else page.number, page.headings,
+                       page.ocr)
+        for page in pages
+        if page.text.strip()
+    ]
+    reasons = [(page.number, page.skipped) for page in pages if page.skipped and not page.text.strip()]
+    if not documents:
+        distinct = list(dict.fromkeys(r for _, r in reasons))
+        if len(distinct) == 1 and distinct[0]:
+            raise IngestError(distinct[0] if single or len(reasons) == 1 else f"{distinct[0]} ({len(reasons)} pages)")
+        if reasons:
+            raise IngestError("; ".join(f"p. {n}: {r}" for n, r in reasons))
+        raise IngestError("PDF has no extractable text" if kind == "pdf" else "no text found in the image")
+    if notes is not None:
+        notes.extend(f"p. {n}: {r}" for n, r in reasons)
+    return documents
+
+
+def pdf_pages(item: CorpusFile, ocr: OcrOptions | None = None, notes: list[str] | None = None,
+              on_page: Callable[[], None] | None = None) -> list[SourceDocument]:
     """One document per page: tables as rows with headers, columns in order,
-    running headers and footers removed (see pdf_extract.py)."""
+    running headers and footers removed, scanned pages read by OCR (see
+    pdf_extract.py); the reasons pages were left out go to ``notes``."""
     from hdf_assistant.pdf_extract import extract_pdf
 
     _check_pdf(item.path)
     try:
-        pages = extract_pdf(item.path)
+        pages = extract_pdf(item.path, ocr, item.file_hash, on_page)
+    except IngestError:
+        raise
     except Exception as exc:  # pdfminer raises many types on damaged files
         raise IngestError(f"not a valid PDF ({type(exc).__name__}: {exc})") from exc
-    documents = [
-        SourceDocument(item.source, page.text, item.file_hash, page.number, page.headings)
-        for page in pages
-        if page.text.strip()
-    ]
-    if not documents:
-        raise IngestError("PDF has no extractable text (scanned?)")
-    return documents
+    return _paged(item, pages, notes, "pdf")
+
+
+def image_pages(item: CorpusFile, ocr: OcrOptions | None = None, notes: list[str] | None = None,
+                on_page: Callable[[], None] | None = None) -> list[SourceDocument]:
+    """An image read by OCR: one document, or one per frame of a multi-page TIFF."""
+    from PIL import UnidentifiedImageError
+
+    from hdf_assistant.pdf_extract import extract_image
+
+    try:
+        pages = extract_image(item.path, ocr, item.file_hash, on_page)
+    except IngestError:
+        raise
+    except (UnidentifiedImageError, OSError, ValueError) as exc:
+        raise IngestError(f"not a valid image ({type(exc).__name__})") from exc
+    return _paged(item, pages, notes, "image")
 
 
 def _read_html(path: Path) -> list[tuple[int | None, str]]:
@@ -155,15 +194,20 @@ _READERS: dict[str, Callable[[Path], list[tuple[int | None, str]]]] = {
 }
 
 
-def read_file(item: CorpusFile, max_bytes: int | None = None) -> list[SourceDocument]:
-    """Extract the documents of one file, or raise :class:`IngestError`."""
+def read_file(item: CorpusFile, max_bytes: int | None = None, ocr: OcrOptions | None = None,
+              notes: list[str] | None = None, on_page: Callable[[], None] | None = None) -> list[SourceDocument]:
+    """Extract the documents of one file, or raise :class:`IngestError`; pages
+    left out of a file that is read (a scanned page without OCR...) are told in ``notes``."""
     size = item.path.stat().st_size
     if size == 0:
         raise IngestError("empty file")
     if max_bytes is not None and size > max_bytes:
         raise IngestError(f"larger than the limit of {max_bytes // (1024 * 1024)} MB")
-    if item.path.suffix.lower() == ".pdf":
-        return pdf_pages(item)
+    suffix = item.path.suffix.lower()
+    if suffix == ".pdf":
+        return pdf_pages(item, ocr, notes, on_page)
+    if suffix in IMAGE_EXTENSIONS:
+        return image_pages(item, ocr, notes, on_page)
     reader = _READERS.get(item.path.suffix.lower())
     if reader is None:
         raise IngestError(f"unsupported file type '{item.path.suffix}'")
@@ -179,14 +223,20 @@ def read_file(item: CorpusFile, max_bytes: int | None = None) -> list[SourceDocu
 
 
 def read_files(
-    items: list[CorpusFile], max_bytes: int | None = None
+    items: list[CorpusFile], max_bytes: int | None = None, ocr: OcrOptions | None = None,
+    on_page: Callable[[], None] | None = None,
 ) -> tuple[dict[str, list[SourceDocument]], list[Skipped]]:
-    """Read every file in isolation; unreadable ones are returned as skipped."""
+    """Read every file in isolation; unreadable ones are returned as skipped,
+    and so are the pages left out of the files that were read (with ``page``)."""
     documents: dict[str, list[SourceDocument]] = {}
     skipped: list[Skipped] = []
     for item in items:
+        notes: list[str] = []
         try:
-            documents[item.source] = read_file(item, max_bytes)
+            documents[item.source] = read_file(item, max_bytes, ocr, notes, on_page)
+            for note in notes:
+                log.warning("event=skip_page file=%s reason=%s", item.source, note)
+                skipped.append(Skipped(item.source, note, partial=True))
         except IngestError as exc:
             log.warning("event=skip file=%s reason=%s", item.source, exc)
             skipped.append(Skipped(item.source, str(exc)))

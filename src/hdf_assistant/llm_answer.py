@@ -224,7 +224,7 @@ class LLMAnswerer:
                 numbers[key] = len(citations) + 1
                 start, end = c.support_span or (r.chunk.start, r.chunk.end)
                 citations.append(Citation(numbers[key], r.chunk.source, r.chunk.page, c.support or r.chunk.text,
-                                          round(r.score, 4), start, end, r.chunk.section))
+                                          round(r.score, 4), start, end, r.chunk.section, r.chunk.ocr))
             sentence = c.text.rstrip()
             parts.append(f"{sentence} [{numbers[key]}]")
         answer = Answer(question, " ".join(parts), abstained=False, citations=citations)

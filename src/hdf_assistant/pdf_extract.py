@@ -6,6 +6,10 @@ Uses pdfplumber (pure Python, MIT licence): its table finder works on the
 ruled tables of regional reports and its word boxes let us find columns.
 Each page becomes blocks separated by a form feed ("\\f"), which the chunker
 never packs across: a table's rows stay together, away from the prose.
+
+A page without a text layer, or mostly image with little text, is rendered
+(pypdfium2) and read by OCR (``ocr.py``); its lines then go through the same
+cleaning. Image files (PNG, JPEG, TIFF frames) are read the same way.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from hdf_assistant.ocr import OcrLine, OcrOptions, OcrPage, OcrUnavailable, png_bytes, recognise_pages
 from hdf_assistant.textclean import clean_text
 
 BLOCK_BREAK = "\f"
@@ -46,6 +51,11 @@ class Page:
     number: int
     lines: list[Line] = field(default_factory=list)
     tables: list[Table] = field(default_factory=list)
+    #: the page is (mostly) an image: its text must be read by OCR
+    needs_ocr: bool = False
+    ocr: bool = False
+    #: why the page gives no text (OCR unavailable, too unsure...)
+    skipped: str | None = None
 
 
 @dataclass(frozen=True)
@@ -55,6 +65,15 @@ class PageText:
     number: int
     text: str
     headings: tuple[tuple[int, str], ...] = ()
+    #: read by OCR
+    ocr: bool = False
+    #: why this page has no text, when it was skipped
+    skipped: str | None = None
+
+#: a page needs OCR when images cover at least this share of it...
+_IMAGE_SHARE = 0.5
+#: ... and its text layer covers less than this share
+_TEXT_SHARE = 0.02
 
 
 def _inside(obj: dict[str, Any], boxes: list[tuple[float, float, float, float]]) -> bool:
@@ -90,8 +109,24 @@ def _gutter(words: list[dict[str, Any]], width: float) -> float | None:
     return None if best is None else float(best[1])
 
 
+def _needs_ocr(page: Any) -> bool:
+    """No text layer but images, or images over most of the page and little text."""
+    area = float(page.width * page.height) or 1.0
+    images = sum(max(0.0, min(float(i["x1"]), float(page.width)) - max(float(i["x0"]), 0.0))
+                 * max(0.0, min(float(i["bottom"]), float(page.height)) - max(float(i["top"]), 0.0))
+                 for i in page.images)
+    if images / area < _IMAGE_SHARE and not (images and not page.chars):
+        return False
+    text = sum((float(c["x1"]) - float(c["x0"])) * (float(c["bottom"]) - float(c["top"]))
+               for c in page.chars if c.get("text", "").strip())
+    return text / area < _TEXT_SHARE
+
+
 def _read_page(page: Any, number: int) -> Page:
     result = Page(number)
+    if _needs_ocr(page):
+        result.needs_ocr = True
+        return result
     found = page.find_tables()
     boxes = [t.bbox for t in found]
     for t in found:
@@ -191,12 +226,110 @@ def _blocks(lines: list[Line], body_size: float, known_compounds: set[str]) -> l
     return blocks
 
 
-def extract_pdf(path: Path) -> list[PageText]:
-    """Clean text of every page of a PDF (raises on unreadable files)."""
+def _cells(line: OcrLine) -> list[tuple[str, float]]:
+    """A line's words grouped into cells where the gap between two words is
+    wider than the line is high: (cell text, left)."""
+    cells: list[tuple[list[str], float, float]] = []
+    for word, left, right in line.words:
+        if cells and left - cells[-1][2] <= line.height * 1.2:
+            cells[-1][0].append(word)
+            cells[-1] = (cells[-1][0], cells[-1][1], right)
+        else:
+            cells.append(([word], left, right))
+    return [(" ".join(words), left) for words, left, _ in cells]
+
+
+def _aligned(a: list[tuple[str, float]], b: list[tuple[str, float]], tolerance: float) -> bool:
+    return len(a) == len(b) >= 2 and all(abs(x[1] - y[1]) <= tolerance for x, y in zip(a, b))
+
+
+def _ocr_lines_and_tables(page: OcrPage) -> tuple[list[Line], list[Table]]:
+    """OCR lines, with the runs of three or more lines whose cells line up
+    (a table drawn in the image) turned into a table with its header row."""
+    lines = list(page.lines)
+    cells = [_cells(ln) for ln in lines]
+    out: list[Line] = []
+    tables: list[Table] = []
+    i = 0
+    while i < len(lines):
+        j = i + 1
+        while j < len(lines) and _aligned(cells[i], cells[j], tolerance=max(lines[i].height * 2, 12.0)):
+            j += 1
+        if j - i >= 3:
+            tables.append(Table([[text for text, _ in row] for row in cells[i:j]], lines[i].top))
+            i = j
+            continue
+        ln = lines[i]
+        out.append(Line(ln.text, ln.top, ln.bottom, ln.x0, ln.height))
+        i += 1
+    return out, tables
+
+
+def _read_by_ocr(pages: list[Page], renders: dict[int, Any], key: str, ocr: OcrOptions | None,
+                 on_page: Any = None) -> None:
+    """Fill the lines of the pages that need OCR (or say why they stay empty)."""
+    wanted = [p for p in pages if p.needs_ocr]
+    if not wanted:
+        return
+    if ocr is None:
+        ocr = OcrOptions(enabled=False)
+    for page in wanted[ocr.max_pages:]:
+        page.skipped = f"beyond the OCR limit of {ocr.max_pages} pages per file (ocr_max_pages)"
+    wanted = wanted[: ocr.max_pages]
+    try:
+        results = recognise_pages([(f"{key}:{p.number}", renders[p.number]) for p in wanted], ocr, on_page)
+    except OcrUnavailable as exc:
+        for page in wanted:
+            page.skipped = f"scanned page, not read: {exc}"
+        return
+    for page, read in zip(wanted, results):
+        if read.words == 0 or read.confidence < ocr.min_page_confidence:
+            page.skipped = (f"OCR too unsure to index (mean confidence {read.confidence:.0f} below "
+                            f"{ocr.min_page_confidence:.0f})")
+            continue
+        page.lines, page.tables = _ocr_lines_and_tables(read)
+        page.ocr = True
+
+
+def extract_pdf(path: Path, ocr: OcrOptions | None = None, file_hash: str = "",
+                on_page: Any = None) -> list[PageText]:
+    """Clean text of every page of a PDF (raises on unreadable files); pages
+    without a text layer are read by OCR when ``ocr`` allows it."""
     import pdfplumber
 
     with pdfplumber.open(str(path)) as pdf:
         pages = [_read_page(page, i + 1) for i, page in enumerate(pdf.pages)]
+    if any(p.needs_ocr for p in pages):
+        import pypdfium2
+
+        document = pypdfium2.PdfDocument(str(path))
+        dpi = (ocr or OcrOptions()).dpi
+        try:
+            def render(number: int) -> Any:
+                return lambda: png_bytes(document[number - 1].render(scale=dpi / 72).to_pil())
+
+            renders = {p.number: render(p.number) for p in pages if p.needs_ocr}
+            _read_by_ocr(pages, renders, file_hash or str(path), ocr, on_page)
+        finally:
+            document.close()
+    return page_texts(pages)
+
+
+def extract_image(path: Path, ocr: OcrOptions | None, file_hash: str = "", on_page: Any = None) -> list[PageText]:
+    """The text of an image file by OCR, one page per frame (a multi-page TIFF)."""
+    from PIL import Image, ImageSequence
+
+    with Image.open(path) as image:
+        frames = [frame.copy() for frame in ImageSequence.Iterator(image)]
+    pages = [Page(i + 1, needs_ocr=True) for i in range(len(frames))]
+    renders = {i + 1: (lambda f=frame: png_bytes(f)) for i, frame in enumerate(frames)}
+    _read_by_ocr(pages, renders, file_hash or str(path), ocr, on_page)
+    return page_texts(pages)
+
+
+def page_texts(pages: list[Page]) -> list[PageText]:
+    """Pages read from a PDF or by OCR -> clean text: running headers and
+    footers removed, hyphenation joined, paragraphs and headings, tables as rows."""
     margins = _repeated_margins(pages)
     all_text = " ".join(ln.text for p in pages for ln in p.lines)
     known_compounds = {m.lower() for m in re.findall(r"\b[\wÀ-ÿ]+-[\wÀ-ÿ]+\b", all_text.replace("-\n", ""))}
@@ -209,7 +342,8 @@ def extract_pdf(path: Path) -> list[PageText]:
         heading_of_table: dict[int, str] = {}
         blocks = _blocks(lines, body, known_compounds)
         for i, table in enumerate(page.tables):
-            above = [b for b in blocks if b[0] < table.top]
+            # the table's title: the heading (or short title line) above it, never a sentence
+            above = [b for b in blocks if b[0] < table.top and (b[2] or (len(b[1]) < 90 and not b[1].endswith(".")))]
             heading_of_table[i] = above[-1][1] if above else ""
             if _is_header_row(table.rows[0]):
                 table.header = table.rows[0]
@@ -244,5 +378,5 @@ def extract_pdf(path: Path) -> list[PageText]:
             if table.caption:
                 headings.append((table_offset, table.caption))
             table_offset += len(clean_text(_table_text(table))) + 3
-        out.append(PageText(page.number, page_text, tuple(sorted(headings))))
+        out.append(PageText(page.number, page_text, tuple(sorted(headings)), page.ocr, page.skipped))
     return out

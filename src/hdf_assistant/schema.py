@@ -6,10 +6,12 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 
-def place(source: str, page: int | None = None, section: str | None = None, page_label: str = "p.") -> str:
+def place(source: str, page: int | None = None, section: str | None = None, page_label: str = "p.",
+          ocr: bool = False) -> str:
     """Where a passage is, the one way citations say it: "rapport.pdf, p. 3, Chiffres clés"
-    (the page and the section when known)."""
-    parts = [source] + ([f"{page_label} {page}"] if page else []) + ([section] if section else [])
+    (the page and the section when known; "OCR" when the text was read from an image)."""
+    parts = [source] + ([f"{page_label} {page}"] if page else []) + (["OCR"] if ocr else []) + \
+        ([section] if section else [])
     return ", ".join(parts)
 
 
@@ -23,6 +25,8 @@ class SourceDocument:
     page: int | None = None  # 1-based PDF page, None for other formats
     #: (offset in text, heading) of the section headings, in order
     headings: tuple[tuple[int, str], ...] = ()
+    #: the text was read from an image by OCR
+    ocr: bool = False
 
 
 @dataclass(frozen=True)
@@ -38,6 +42,8 @@ class Chunk:
     file_hash: str
     #: heading of the section the chunk starts in ("Chiffres clés"), if known
     section: str | None = None
+    #: read from an image by OCR
+    ocr: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -45,7 +51,7 @@ class Chunk:
     @property
     def where(self) -> str:
         """"rapport.pdf, p. 3, Chiffres clés" (see :func:`place`)."""
-        return place(self.source, self.page, self.section)
+        return place(self.source, self.page, self.section, ocr=self.ocr)
 
 
 @dataclass(frozen=True)
@@ -68,14 +74,16 @@ class Citation:
     start: int | None = None
     end: int | None = None
     section: str | None = None
+    #: the passage was read from an image by OCR
+    ocr: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     @property
     def where(self) -> str:
-        """"rapport.pdf, p. 3, Chiffres clés" (see :func:`place`)."""
-        return place(self.source, self.page, self.section)
+        """"rapport.pdf, p. 3, OCR, Chiffres clés" (see :func:`place`)."""
+        return place(self.source, self.page, self.section, ocr=self.ocr)
 
 
 @dataclass
@@ -143,10 +151,12 @@ class Answer:
 
 @dataclass(frozen=True)
 class Skipped:
-    """A corpus file that could not be indexed, and why."""
+    """A corpus file that could not be indexed, and why; with ``partial``, only
+    part of it (a page: the reason starts with "p. 3:"), the rest being indexed."""
 
     file: str
     reason: str
+    partial: bool = False
 
 
 @dataclass

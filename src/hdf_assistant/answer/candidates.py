@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from hdf_assistant.answer.lexicon import ANAPHORA, BULLET, TABLE_ROW
-from hdf_assistant.chunking import split_sentences
+from hdf_assistant.chunking import Span, split_sentences
 from hdf_assistant.schema import ScoredChunk
 
 #: sentence kinds
@@ -71,6 +71,26 @@ def _kind(base: str, start: int, end: int, text: str, after_lead_in: bool) -> st
     return SENTENCE
 
 
+def _rows_apart(base: str, spans: list[Span]) -> list[Span]:
+    """Sentences with a table row on one of their lines cut at their line
+    breaks: a row stands alone, never joined to the title above it."""
+    out = []
+    for span in spans:
+        text = base[span.start : span.end]
+        lines = text.split("\n")
+        if len(lines) > 1 and any(TABLE_ROW.match(line.strip()) for line in lines):
+            position = span.start
+            for line in lines:
+                stripped = line.strip()
+                if stripped:
+                    first = position + line.index(stripped)
+                    out.append(Span(first, first + len(stripped)))
+                position += len(line) + 1
+        else:
+            out.append(span)
+    return out
+
+
 def candidate_sentences(
     results: list[ScoredChunk],
     passages: int,
@@ -92,7 +112,7 @@ def candidate_sentences(
             spans = split_sentences(base)
         lead_in: Candidate | None = None
         before: Candidate | None = None
-        for span in spans:
+        for span in _rows_apart(base, spans):
             text = base[span.start : span.end]
             kind = _kind(base, span.start, span.end, text, lead_in is not None)
             candidate = Candidate(result, rank, offset + span.start, offset + span.end, text, text, kind)

@@ -18,7 +18,7 @@ SEE_ALSO = {"fr": "Passages les plus proches (qui ne répondent pas) :", "en": "
 def cite(n: int, candidate: Candidate) -> Citation:
     chunk = candidate.result.chunk
     return Citation(n, chunk.source, chunk.page, candidate.text, round(candidate.score, 4), candidate.start,
-                    candidate.end, chunk.section)
+                    candidate.end, chunk.section, chunk.ocr)
 
 
 def abstain(question: str, language: str, results: list[ScoredChunk], reason: str) -> Answer:
@@ -56,5 +56,5 @@ def quote_best_passage(question: str, results: list[ScoredChunk]) -> Answer:
         return abstain(question, language, results, "nothing retrieved")
     r = results[0]
     citation = Citation(1, r.chunk.source, r.chunk.page, r.chunk.text, round(r.score, 4), r.chunk.start, r.chunk.end,
-                        r.chunk.section)
+                        r.chunk.section, r.chunk.ocr)
     return Answer(question, f"« {r.chunk.text.strip()} » [1] ({citation.where})", False, [citation])

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from hdf_assistant.chunking import DOCUMENT_VECTOR_VERSION, chunk_document, document_lead
-from hdf_assistant.config import Settings
+from hdf_assistant.config import Settings, ocr_options
 from hdf_assistant.embeddings import Embedder
 from hdf_assistant.errors import EmptyCorpusError, IndexMismatchError
 from hdf_assistant.index import open_backend
@@ -29,6 +29,28 @@ log = logging.getLogger(__name__)
 
 #: (stage, done, total): "passages" or "documents" embedded so far
 ProgressCallback = Callable[[str, int, int], None]
+
+
+class _OcrProgress:
+    """Pages read by OCR: a bar that appears with the first one (most corpora have none)."""
+
+    def __init__(self, enabled: bool, callback: ProgressCallback | None) -> None:
+        self._enabled, self._callback, self._bar, self._done = enabled, callback, None, 0
+
+    def __call__(self) -> None:
+        self._done += 1
+        if self._enabled and self._bar is None:
+            from tqdm import tqdm
+
+            self._bar = tqdm(desc="OCR", unit="page")
+        if self._bar is not None:
+            self._bar.update(1)
+        if self._callback is not None:
+            self._callback("ocr", self._done, 0)
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
 
 
 class Progress:
@@ -140,8 +162,12 @@ def _refresh(
             raise IndexMismatchError(f"{exc} (an incremental refresh cannot change this)") from exc
     plan = plan_refresh(manifest, {f.source: f.file_hash for f in files})
     to_read = [f for f in files if f.source in set(plan.added) | set(plan.updated)]
-    documents, skipped = read_files(to_read, settings.max_file_mb * 1024 * 1024)
-    skipped_names = {s.file for s in skipped}
+    ocr_bar = _OcrProgress(progress, on_progress)
+    try:
+        documents, skipped = read_files(to_read, settings.max_file_mb * 1024 * 1024, ocr_options(settings), ocr_bar)
+    finally:
+        ocr_bar.close()
+    skipped_names = {s.file for s in skipped if not s.partial}
     if manifest is None and not documents:  # said before any model is loaded
         reasons = "; ".join(f"{s.file}: {s.reason}" for s in skipped) or "no supported files"
         raise EmptyCorpusError(f"nothing could be indexed in {settings.corpus_dir} ({reasons})")

@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -177,8 +178,7 @@ class LocalIndex:
         moved = [self._passages.chunk(cid) for cid in ids]
         vectors = self.vectors_of(ids)
         terms = self._passages.stored_terms_of(old)
-        renamed = [Chunk(chunk_id(new, c.file_hash, c.page, Span(c.start, c.end)), c.text, new, c.page, c.start,
-                         c.end, c.file_hash, c.section) for c in moved]
+        renamed = [replace(c, id=chunk_id(new, c.file_hash, c.page, Span(c.start, c.end)), source=new) for c in moved]
         self._documents.rename(old, new)
         self._remove(old)
         self._add(renamed, vectors, terms)

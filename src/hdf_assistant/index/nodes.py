@@ -13,7 +13,7 @@ from typing import Any
 from hdf_assistant.schema import Chunk
 
 #: metadata that locates a passage; none of it is embedded or shown to a model
-_PLACE_KEYS = ["source", "page", "start", "end", "file_hash", "section"]
+_PLACE_KEYS = ["source", "page", "start", "end", "file_hash", "section", "ocr"]
 
 
 def chunk_to_node(chunk: Chunk) -> Any:
@@ -24,7 +24,7 @@ def chunk_to_node(chunk: Chunk) -> Any:
         id_=chunk.id,
         text=chunk.text,
         metadata={"source": chunk.source, "page": chunk.page, "start": chunk.start, "end": chunk.end,
-                  "file_hash": chunk.file_hash, "section": chunk.section},
+                  "file_hash": chunk.file_hash, "section": chunk.section, "ocr": chunk.ocr},
         excluded_embed_metadata_keys=_PLACE_KEYS,
         excluded_llm_metadata_keys=["start", "end", "file_hash"],
         relationships={NodeRelationship.SOURCE: RelatedNodeInfo(node_id=chunk.source)},
@@ -50,4 +50,5 @@ def node_to_chunk(node: Any) -> Chunk:
         end=meta["end"],
         file_hash=meta["file_hash"],
         section=meta.get("section"),
+        ocr=bool(meta.get("ocr", False)),
     )

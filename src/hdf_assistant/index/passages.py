@@ -192,7 +192,8 @@ class PassageStore:
         for cid in ids:
             c = self._chunks[cid]
             rows.append({"id": c.id, "faiss_id": self._faiss_ids[cid], "page": c.page, "start": c.start,
-                         "end": c.end, "section": c.section, "file_hash": c.file_hash, "text": c.text})
+                         "end": c.end, "section": c.section, "file_hash": c.file_hash, "text": c.text,
+                         **({"ocr": True} if c.ocr else {})})
         return {"source": source, "passages": rows}
 
     @classmethod
@@ -205,7 +206,7 @@ class PassageStore:
                 source = data["source"]
                 rows = data["passages"]
                 chunks = [Chunk(r["id"], r["text"], source, r["page"], r["start"], r["end"], r["file_hash"],
-                                r["section"]) for r in rows]
+                                r["section"], bool(r.get("ocr", False))) for r in rows]
             except (ValueError, KeyError, TypeError) as exc:
                 raise IndexCorruptError(f"{path} cannot be read ({exc!r}); rebuild the index with: {REBUILD}") from exc
             store._put(chunks, [r["faiss_id"] for r in rows])

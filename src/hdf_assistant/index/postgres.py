@@ -73,6 +73,7 @@ class PostgresBackend:
         if live is None:
             raise IndexMissingError(f"no {self.db.where}: run hdf-assistant index")
         version, manifest, passages, total = live
+        self.db.upgrade()
         return PostgresIndex(self.db, version, manifest, passages, total)
 
     def create(self, manifest: Manifest) -> PostgresWriter:
@@ -84,6 +85,7 @@ class PostgresBackend:
         if live is None:
             raise IndexMissingError(f"no {self.db.where}: run hdf-assistant index")
         version, manifest, _, _ = live
+        self.db.upgrade()
         if self.db.dim() != manifest.dim:
             raise IndexCorruptError(f"{self.db.where} does not match its manifest; rebuild it with: {REBUILD}")
         return PostgresWriter(self.db, manifest, version, fresh=False)

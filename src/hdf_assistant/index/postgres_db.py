@@ -26,7 +26,7 @@ HNSW_EF_SEARCH = 400
 RETIRED_GRACE = "10 minutes"
 TABLE = "passages"  # PGVectorStore names its table data_<table_name>
 LIVE = "v_from <= %(v)s AND (v_to IS NULL OR v_to > %(v)s)"
-CHUNK_COLUMNS = "node_id, text, source, page, start_char, end_char, file_hash, section"
+CHUNK_COLUMNS = "node_id, text, source, page, start_char, end_char, file_hash, section, ocr"
 INSTALL = "pip install -e '.[postgres]'"
 #: Keyword candidates: each term's postings of highest weight, at most this many
 #: (a term in fewer passages contributes all of them, so small corpora are exact)
@@ -62,8 +62,8 @@ def parse_vector(text: str) -> np.ndarray:
 
 
 def chunk_of(row: Sequence[Any]) -> Chunk:
-    node_id, text, source, page, start, end, file_hash, section = row
-    return Chunk(node_id, text, source, page, start, end, file_hash, section)
+    node_id, text, source, page, start, end, file_hash, section, ocr = row
+    return Chunk(node_id, text, source, page, start, end, file_hash, section, bool(ocr))
 
 
 class Database:
@@ -81,6 +81,7 @@ class Database:
             connect_args={"options": "-c hnsw.iterative_scan=relaxed_order", "application_name": "hdf-assistant"},
         )
         self._store: Any = None
+        self._upgraded = False
 
     @property
     def where(self) -> str:
@@ -118,6 +119,20 @@ class Database:
                 (f"{self.schema}.data_{TABLE}",))
             row = cur.fetchone()
             return int(row[0]) if row else None
+
+    def upgrade(self) -> None:
+        """Columns added since an index was created (``ocr``), added once: an
+        index made by an earlier version keeps working without a rebuild."""
+        if self._upgraded:
+            return
+        table = f"{self.schema}.data_{TABLE}"
+        with self.cursor() as cur:
+            cur.execute("SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass(%s) AND attname = 'ocr'", (table,))
+            present = cur.fetchone() is not None
+        if not present and self.dim() is not None:
+            with self.cursor(commit=True) as cur:
+                cur.execute(f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS ocr boolean NOT NULL DEFAULT false")
+        self._upgraded = True
 
     def vector_store(self, dim: int, setup: bool = False) -> Any:
         """llama-index's ``PGVectorStore`` on the passages table (HNSW, cosine)."""
@@ -159,6 +174,7 @@ class Database:
                   ADD COLUMN IF NOT EXISTS source text, ADD COLUMN IF NOT EXISTS page int,
                   ADD COLUMN IF NOT EXISTS start_char int, ADD COLUMN IF NOT EXISTS end_char int,
                   ADD COLUMN IF NOT EXISTS section text, ADD COLUMN IF NOT EXISTS file_hash text,
+                  ADD COLUMN IF NOT EXISTS ocr boolean NOT NULL DEFAULT false,
                   ADD COLUMN IF NOT EXISTS dl int, ADD COLUMN IF NOT EXISTS v_from int NOT NULL DEFAULT 0,
                   ADD COLUMN IF NOT EXISTS v_to int;
                 CREATE INDEX IF NOT EXISTS passages_node ON {table} (node_id);

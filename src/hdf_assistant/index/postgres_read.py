@@ -138,7 +138,7 @@ class PostgresIndex:
                         f"FROM {self._db.schema}.data_{TABLE} WHERE {LIVE} "
                         "ORDER BY embedding <=> %(q)s::vector LIMIT %(k)s",
                         self._params(q=vector_text(vector), k=k))
-            return [ScoredChunk(chunk_of(row[:8]), float(row[8])) for row in cur.fetchall()]
+            return [ScoredChunk(chunk_of(row[:9]), float(row[9])) for row in cur.fetchall()]
 
     def dense_scores(self, vector: np.ndarray, chunk_ids: Sequence[str]) -> np.ndarray:
         if not chunk_ids:

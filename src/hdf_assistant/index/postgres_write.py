@@ -12,6 +12,7 @@ import os
 from collections import Counter
 from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -116,9 +117,10 @@ class PostgresWriter(PostgresIndex):
                 for chunks, vectors, terms in pending for c, v, t in zip(chunks, vectors, terms)]
         self._copy(f"data_{TABLE}",
                    "text, metadata_, node_id, embedding, source, page, start_char, end_char, section, file_hash, "
-                   "dl, v_from",
+                   "ocr, dl, v_from",
                    ((c.text, json.dumps(node_metadata(c), ensure_ascii=False), c.id, vector_text(v), c.source,
-                     c.page, c.start, c.end, c.section, c.file_hash, n, self._version) for c, v, _, n in rows),
+                     c.page, c.start, c.end, c.section, c.file_hash, c.ocr, n, self._version)
+                    for c, v, _, n in rows),
                    nullable="page, section")
         self._copy("postings", "node_id, source, term, tf, dl, v_from",
                    ((c.id, c.source, term, tf, n, self._version)
@@ -166,10 +168,9 @@ class PostgresWriter(PostgresIndex):
                 postings.setdefault(node_id, []).extend([term] * tf)
         if not rows:
             return 0
-        moved = [chunk_of(row[:8]) for row in rows]
-        renamed = [Chunk(chunk_id(new, c.file_hash, c.page, Span(c.start, c.end)), c.text, new, c.page, c.start, c.end,
-                         c.file_hash, c.section) for c in moved]
-        vectors = np.vstack([parse_vector(row[8]) for row in rows])
+        moved = [chunk_of(row[:9]) for row in rows]
+        renamed = [replace(c, id=chunk_id(new, c.file_hash, c.page, Span(c.start, c.end)), source=new) for c in moved]
+        vectors = np.vstack([parse_vector(row[9]) for row in rows])
         terms = [postings.get(c.id, []) for c in moved]
         with self._cursor() as cur:
             cur.execute(f"INSERT INTO {self._db.schema}.documents (source, embedding, v_from) "

@@ -20,6 +20,7 @@ from typing import Any
 
 from hdf_assistant.assistant import Assistant
 from hdf_assistant.errors import HdfError, QuestionError
+from hdf_assistant.ingest import SUPPORTED_EXTENSIONS
 from hdf_assistant.schema import Answer
 from hdf_assistant.uploads import UploadRejected, save_upload
 from hdf_assistant.web.auth import request_user
@@ -245,7 +246,7 @@ def build_ui(assistant: Assistant, conversations: ConversationStore, users: dict
             table = gr.Dataframe(headers=["fichier", "pages", "passages", "indexé le"], value=handlers.documents_rows(),
                                  interactive=False, label=t["files"])
             upload = gr.File(label=t["upload"], file_count="multiple",
-                             file_types=[".pdf", ".txt", ".md", ".html", ".htm", ".docx"], elem_id="upload")
+                             file_types=list(SUPPORTED_EXTENSIONS), elem_id="upload")
             replace = gr.Checkbox(label=t["replace"], value=False)
             add_btn = gr.Button(t["add"], elem_id="add-files")
             rebuild_btn = gr.Button(t["rebuild"], variant="primary", elem_id="rebuild")

@@ -53,7 +53,7 @@ def sources_html(answer: Answer | None, lang: str = "fr") -> str:
         return f"<div class='empty'>{t['no_sources']}</div>"
     parts = [f"<h4>{t['sources']}</h4>"]
     for c in answer.citations:
-        where = html.escape(place(c.source, c.page, c.section, page_label=t["page"]))
+        where = html.escape(place(c.source, c.page, c.section, page_label=t["page"], ocr=c.ocr))
         parts.append(
             f"<div class='source'><b>[{c.n}] {where}</b> "
             f"<a href='{html.escape(doc_link(c))}' target='_blank'>{t['open']}</a>"

@@ -20,7 +20,7 @@ def create_app(assistant: Assistant) -> Any:
     from fastapi import FastAPI, HTTPException
     from fastapi.responses import FileResponse, HTMLResponse
 
-    from hdf_assistant.ingest import CorpusFile, read_file
+    from hdf_assistant.ingest import IMAGE_EXTENSIONS, CorpusFile, read_file
     from hdf_assistant.web.api import api_router
     from hdf_assistant.web.conversations import ConversationStore
     from hdf_assistant.web.gradio_app import build_ui
@@ -45,6 +45,8 @@ def create_app(assistant: Assistant) -> Any:
             raise HTTPException(status_code=404, detail="not a document of the corpus")
         if path.suffix.lower() == ".pdf":
             return FileResponse(path, media_type="application/pdf")
+        if path.suffix.lower() in IMAGE_EXTENSIONS:  # read by OCR: the image itself is the page
+            return FileResponse(path)
         try:
             text = read_file(CorpusFile(name, path, ""))[0].text
         except HdfError as exc:
