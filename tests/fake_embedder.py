@@ -51,3 +51,7 @@ class FakeEmbedder:
 
     def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
         return np.vstack([self._vector(t) for t in texts]) if texts else np.zeros((0, self.dim), dtype=np.float32)
+
+    def embed_sentences(self, texts: Sequence[str]) -> np.ndarray:
+        """Answer-time sentence vectors: not counted as embedded passages."""
+        return np.vstack([self._vector(t) for t in texts]) if texts else np.zeros((0, self.dim), dtype=np.float32)

@@ -158,8 +158,30 @@ def test_onnx_export_is_made_once_and_reused(tmp_path) -> None:
     shutil.copytree(source, cache / source.name)
     first = build_embedder(settings.replace(model_cache_dir=cache))
     exported = sorted(p.name for p in (cache / "onnx").rglob("*.onnx"))
-    assert exported == ["model-int8.onnx", "model.onnx"]
+    assert exported == ["model-int8.onnx", "model-query.onnx", "model.onnx"]
+    assert (next((cache / "onnx").rglob("tokenizer.spm"))).is_file()
     stamp = next((cache / "onnx").rglob("model-int8.onnx")).stat().st_mtime_ns
     second = build_embedder(settings.replace(model_cache_dir=cache))
     assert next((cache / "onnx").rglob("model-int8.onnx")).stat().st_mtime_ns == stamp
+    second.embed_passages(["Lille"])  # the passage model loads on the first passage
     assert np.allclose(first.embed_queries(["Lille"]), second.embed_queries(["Lille"]))
+
+
+def test_the_compact_tokenizer_gives_the_model_tokenizers_ids(e5_embedder) -> None:
+    """The sentencepiece copy of the tokenizer (a fifth of its memory) splits
+    French, English and odd text exactly as the model's own tokenizer."""
+    from hdf_assistant.onnx_model import _fast_tokenizer, load_tokenizer
+
+    model_dir = e5_embedder._model_dir
+    compact = e5_embedder._tokenizer
+    assert compact is not None and compact.pad_id == 1
+    reference = _fast_tokenizer(model_dir)
+    corpus = Path(__file__).resolve().parents[1] / "corpus" / "panorama_numerique_hauts_de_france.txt"
+    text = corpus.read_text(encoding="utf-8")
+    texts = TEXTS + text.splitlines() + [text[i : i + 400] for i in range(0, len(text), 97)]
+    texts += ["passage: " + t for t in TEXTS] + ["query: " + t for t in TEXTS]
+    texts += ["", "   ", "mot " * 700, "🧿 𝔘𝔫𝔦𝔠𝔬𝔡𝔢 中文 العربية ß ẞ İ ™ ½ a\u0301", "\x00\x01\x02 contrôle\u200b"]
+    assert compact.ids(texts) == reference.ids(texts)
+    assert len(compact.ids(["mot " * 700])[0]) == 512  # truncated like the model's tokenizer
+    again = load_tokenizer(model_dir, e5_embedder._tokenizer_cache)
+    assert again.ids(texts[:5]) == reference.ids(texts[:5])

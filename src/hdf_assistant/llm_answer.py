@@ -172,7 +172,7 @@ class LLMAnswerer:
         chunk = result.chunk
         sentences = split_sentences(chunk.text)
         candidates = [chunk.text[s.start : s.end] for s in sentences] or [chunk.text]
-        vectors = self.embedder.embed_passages(candidates)
+        vectors = self.embedder.embed_sentences(candidates)
         query = self.embedder.embed_queries([text])[0]
         sims = vectors @ query
         best = int(np.argmax(sims))

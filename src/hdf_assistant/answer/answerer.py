@@ -36,7 +36,7 @@ from hdf_assistant.schema import Answer, ScoredChunk
 
 
 class SentenceEmbedder(Protocol):
-    def embed_passages(self, texts: list[str], progress: None = None) -> np.ndarray: ...
+    def embed_sentences(self, texts: list[str]) -> np.ndarray: ...
 
     def embed_queries(self, texts: list[str]) -> np.ndarray: ...
 
@@ -110,7 +110,7 @@ class ExtractiveAnswerer:
         """Passage vectors of candidate sentences; the ones seen before are not embedded again."""
         missing = [t for t in dict.fromkeys(texts) if t not in self._cache]
         if missing:
-            for text, vector in zip(missing, self.embedder.embed_passages(missing)):
+            for text, vector in zip(missing, self.embedder.embed_sentences(missing)):
                 if len(self._cache) >= 50_000:
                     self._cache.pop(next(iter(self._cache)))
                 self._cache[text] = vector
