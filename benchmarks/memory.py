@@ -56,11 +56,16 @@ def question_pool() -> list[str]:
     return pool
 
 
-def _ask(url: str, question: str) -> None:
+def _ask(url: str, question: str) -> bool:
+    """True when the question was answered (an error is counted, not raised)."""
     body = json.dumps({"question": question}).encode()
     request = urllib.request.Request(url + "/api/v1/ask", body, {"Content-Type": "application/json"})
-    with urllib.request.urlopen(request, timeout=120) as response:
-        response.read()
+    try:
+        with urllib.request.urlopen(request, timeout=120) as response:
+            response.read()
+        return True
+    except OSError:  # HTTPError included
+        return False
 
 
 def serving_memory(corpus: Path, index_dir: Path, checkpoints: list[int], env_extra: dict[str, str] | None = None,
@@ -69,7 +74,7 @@ def serving_memory(corpus: Path, index_dir: Path, checkpoints: list[int], env_ex
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("HDF_")} | (env_extra or {})
     base = [sys.executable, "-m", "hdf_assistant", "--corpus", str(corpus), "--index-dir", str(index_dir)]
-    if not (index_dir / "manifest.json").is_file() and not (index_dir / "live").exists():
+    if not (index_dir / "CURRENT").is_file():  # no local index there yet: build it
         subprocess.run(base + ["index"], check=True, capture_output=True, env=env)
     pool = question_pool()
     started = time.perf_counter()
@@ -89,7 +94,8 @@ def serving_memory(corpus: Path, index_dir: Path, checkpoints: list[int], env_ex
                 time.sleep(0.05)
         out["page_s"] = round(time.perf_counter() - started, 2)
         out["start_mb"] = _status(proc.pid)["VmRSS"]
-        _ask(url, pool[0])
+        if not _ask(url, pool[0]):
+            raise RuntimeError("the first question was not answered")
         out["first_answer_s"] = round(time.perf_counter() - started, 2)
         out["after_1_mb"] = _status(proc.pid)["VmRSS"]
         asked = 1
@@ -97,7 +103,7 @@ def serving_memory(corpus: Path, index_dir: Path, checkpoints: list[int], env_ex
             for checkpoint in checkpoints:
                 batch = [f"{pool[i % len(pool)]} ({i // len(pool)})" if i >= len(pool) else pool[i]
                          for i in range(asked, checkpoint)]
-                list(workers.map(lambda q: _ask(url, q), batch))
+                out["errors"] = out.get("errors", 0) + sum(not ok for ok in workers.map(lambda q: _ask(url, q), batch))
                 asked = checkpoint
                 out[f"after_{checkpoint}_mb"] = _status(proc.pid)["VmRSS"]
         out["peak_mb"] = _status(proc.pid)["VmHWM"]

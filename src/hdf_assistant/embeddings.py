@@ -33,6 +33,8 @@ from hdf_assistant.errors import ModelUnavailableError
 log = logging.getLogger(__name__)
 
 ProgressFn = Callable[[int], None]
+#: question vectors remembered per process
+QUERY_CACHE = 512
 
 
 class Embedder(Protocol):
@@ -100,13 +102,21 @@ class _PrefixedEmbedder:
     def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
         """Unit vectors of ``texts`` as search queries (recent ones are remembered:
         retrieval and answer selection embed the same question)."""
-        missing = [t for t in dict.fromkeys(texts) if t not in self._query_cache]
+        if not texts:
+            return np.zeros((0, self.dim), np.float32)
+        # this call's own copy: another thread may trim the cache meanwhile
+        found = {t: v for t in dict.fromkeys(texts) if (v := self._query_cache.get(t)) is not None}
+        missing = [t for t in dict.fromkeys(texts) if t not in found]
         if missing:
             for text, vector in zip(missing, self._encode_queries([self.query_prefix + t for t in missing])):
+                found[text] = vector
                 self._query_cache[text] = vector
-                if len(self._query_cache) > 512:
-                    self._query_cache.pop(next(iter(self._query_cache)))
-        return np.vstack([self._query_cache[t] for t in texts]) if texts else np.zeros((0, self.dim), np.float32)
+                while len(self._query_cache) > QUERY_CACHE:
+                    try:
+                        self._query_cache.pop(next(iter(self._query_cache)), None)
+                    except (StopIteration, RuntimeError):  # emptied or changed by another thread
+                        break
+        return np.vstack([found[t] for t in texts])
 
 
 class SentenceTransformerEmbedder(_PrefixedEmbedder):

@@ -12,6 +12,7 @@ answer first when the question has one.
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -33,6 +34,9 @@ from hdf_assistant.answer.question import Question, question_entities
 from hdf_assistant.answer.short_answer import short_answer
 from hdf_assistant.metrics import normalize_answer
 from hdf_assistant.schema import Answer, ScoredChunk
+
+#: sentence vectors remembered per process (about 1.6 kB each: 20,000 are 31 MB)
+SENTENCE_CACHE = 20_000
 
 
 class SentenceEmbedder(Protocol):
@@ -101,20 +105,27 @@ class ExtractiveAnswerer:
         #: the abstention model was trained with e5 similarities; other models use the similarity floor
         self.model = model or (default_model() if e5 else None)
         self._cache: dict[str, np.ndarray] = {}
+        self._cache_lock = threading.Lock()
 
     def clear_cache(self) -> None:
         """Forget the remembered sentence vectors."""
         self._cache.clear()
 
     def _sentence_vectors(self, texts: list[str]) -> np.ndarray:
-        """Passage vectors of candidate sentences; the ones seen before are not embedded again."""
-        missing = [t for t in dict.fromkeys(texts) if t not in self._cache]
+        """Passage vectors of candidate sentences; the ones seen before are not
+        embedded again. Safe with questions answered side by side: a vector is
+        read from this call's own copy, never from the cache another thread trims."""
+        found = {t: v for t in dict.fromkeys(texts) if (v := self._cache.get(t)) is not None}
+        missing = [t for t in dict.fromkeys(texts) if t not in found]
         if missing:
             for text, vector in zip(missing, self.embedder.embed_sentences(missing)):
-                if len(self._cache) >= 50_000:
-                    self._cache.pop(next(iter(self._cache)))
-                self._cache[text] = vector
-        return np.vstack([self._cache[t] for t in texts])
+                found[text] = vector
+            with self._cache_lock:
+                for text in missing:
+                    if len(self._cache) >= SENTENCE_CACHE:
+                        self._cache.pop(next(iter(self._cache)), None)
+                    self._cache[text] = found[text]
+        return np.vstack([found[t] for t in texts])
 
     def score(self, q: Question, results: list[ScoredChunk], index: IndexView | None) -> list[Candidate]:
         """Candidates, best first, each with its score and the signals it came from."""
