@@ -236,6 +236,8 @@ def build_ui(assistant: Assistant, conversations: ConversationStore, users: dict
                         additional_outputs=[sources, conversation, saved],
                         examples=[[e] for e in EXAMPLES],
                         examples_label=t["examples"],
+                        # no "share" button: it has no accessible name (axe-core: button-name)
+                        chatbot=gr.Chatbot(buttons=["copy", "copy_all"], label="Chatbot"),
                         api_name="chat",
                         fill_height=False,
                     )
@@ -256,6 +258,9 @@ def build_ui(assistant: Assistant, conversations: ConversationStore, users: dict
         gr.api(handlers.api_ask, api_name="ask")
 
         demo.load(on_load, None, [user, saved], api_visibility="private")
+        # the page's language, for screen readers (RGAA 8.3): French, or English when chosen
+        demo.load(None, None, None, js="() => { document.documentElement.lang = 'fr'; }")
+        lang.change(None, lang, None, js="(l) => { document.documentElement.lang = l === 'English' ? 'en' : 'fr'; }")
         saved.input(handlers.open_conversation, [saved, user, lang], [chat.chatbot, chat.chatbot_state, conversation,
                                                                       sources], api_visibility="private")
 

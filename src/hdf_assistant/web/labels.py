@@ -12,7 +12,7 @@ EXAMPLES = [
 
 LABELS = {
     "fr": {
-        "title": "## hdf-assistant\nQuestions sur les documents régionaux ; chaque réponse cite ses sources.",
+        "title": "# hdf-assistant\nQuestions sur les documents régionaux ; chaque réponse cite ses sources.",
         "chat_tab": "Discussion", "docs_tab": "Documents", "settings": "Réglages (pour cette session)",
         "mode": "Mode de réponse", "retriever": "Recherche", "top_k": "Passages cités au plus",
         "sources": "Sources", "no_sources": "Les sources de la réponse s'afficheront ici.",
@@ -25,7 +25,7 @@ LABELS = {
         "delete": "Supprimer", "new_title": "Nouveau titre", "no_conversation": "Aucune conversation enregistrée.",
     },
     "en": {
-        "title": "## hdf-assistant\nQuestions about the regional documents; every answer cites its sources.",
+        "title": "# hdf-assistant\nQuestions about the regional documents; every answer cites its sources.",
         "chat_tab": "Chat", "docs_tab": "Documents", "settings": "Settings (this session)",
         "mode": "Answer mode", "retriever": "Retriever", "top_k": "Passages cited at most",
         "sources": "Sources", "no_sources": "The sources of the answer will appear here.",

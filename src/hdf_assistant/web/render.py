@@ -10,6 +10,11 @@ from hdf_assistant.schema import Answer, Citation, place
 from hdf_assistant.web.labels import LABELS
 
 CSS = """
+/* contrast of at least 4.5:1 (WCAG 2.1 AA, RGAA 3.2) where Gradio's default theme is lighter */
+button.stop {background: #b91c1c !important; border-color: #b91c1c !important; color: #fff !important;}
+button.primary {background: #c2410c !important; border-color: #c2410c !important; color: #fff !important;}
+footer .show-api, footer .built-with, footer .settings, .or {color: #55555f !important;}
+#sources h2.sources-title {font-size: 1.1em; margin: 0 0 4px 0;}
 #sources .source {border-left: 3px solid #1f5fa8; padding: 4px 10px; margin: 8px 0;}
 #sources mark {background: #ffe58a; padding: 0 2px;}
 #sources .passage {color: #333; font-size: 0.92em; white-space: pre-wrap;}
@@ -51,7 +56,7 @@ def sources_html(answer: Answer | None, lang: str = "fr") -> str:
         if answer is not None and answer.abstained:
             return f"<div class='abstained'><b>{t['abstained']}.</b></div>"
         return f"<div class='empty'>{t['no_sources']}</div>"
-    parts = [f"<h4>{t['sources']}</h4>"]
+    parts = [f"<h2 class='sources-title'>{t['sources']}</h2>"]
     for c in answer.citations:
         where = html.escape(place(c.source, c.page, c.section, page_label=t["page"], ocr=c.ocr))
         parts.append(
