@@ -134,15 +134,15 @@ class ChatHandlers:
         files = self.assistant.manifest.files
         return [[name, e.pages, e.chunks, e.indexed_at] for name, e in sorted(files.items())]
 
-    def manifest_md(self) -> str:
+    def manifest_md(self, lang: str = "fr") -> str:
         m = self.assistant.manifest
-        return (f"**Index** : {len(m.files)} documents, {m.chunk_count} passages — "
-                f"modèle `{m.model_id}` ({m.dim} dimensions), passages de {m.chunk_size} caractères "
-                f"(recouvrement {m.chunk_overlap} phrase), construit le {m.built_at}")
+        return LABELS[lang]["manifest"].format(files=len(m.files), chunks=m.chunk_count, model=m.model_id, dim=m.dim,
+                                               size=m.chunk_size, overlap=m.chunk_overlap, built=m.built_at)
 
-    def add_files(self, files: list[Any] | None, replace: bool) -> str:
+    def add_files(self, files: list[Any] | None, replace: bool, lang: str = "fr") -> str:
+        t = LABELS[lang]
         if not files:
-            return "Aucun fichier choisi."
+            return str(t["no_file"])
         settings = self.assistant.settings
         lines = []
         for f in files:
@@ -150,25 +150,29 @@ class ChatHandlers:
             try:
                 saved = save_upload(settings.corpus_dir, path.name, path.read_bytes(), replace=replace,
                                     max_mb=settings.max_file_mb)
-                lines.append(f"✅ {saved.name} ajouté. Reconstruisez l'index pour l'utiliser.")
+                lines.append(str(t["added"]).format(name=saved.name))
             except UploadRejected as exc:
                 lines.append(f"❌ {path.name} : {exc}")
         return "\n\n".join(lines)
 
-    def rebuild(self, progress: Any = None) -> tuple[str, list[list[Any]], str]:
+    def rebuild(self, progress: Any = None, lang: str = "fr") -> tuple[str, list[list[Any]], str]:
+        t = LABELS[lang]
+        colon = " :" if lang == "fr" else ":"
         if progress is not None:
-            progress(0, desc="Indexation…")
+            progress(0, desc=t["indexing"])
         try:
             report = self.assistant.reindex(progress=True)
         except HdfError as exc:
-            return f"❌ {exc}", self.documents_rows(), self.manifest_md()
-        parts = [f"✅ Index à jour en {report.seconds:.1f} s : {report.documents} documents, {report.chunks} passages."]
-        for label, names in (("ajoutés", report.added), ("modifiés", report.updated), ("retirés", report.removed)):
+            return f"❌ {exc}", self.documents_rows(), self.manifest_md(lang)
+        parts = [str(t["up_to_date"]).format(seconds=f"{report.seconds:.1f}", documents=report.documents,
+                                             chunks=report.chunks)]
+        for key, names in (("added_files", report.added), ("updated_files", report.updated),
+                           ("removed_files", report.removed)):
             if names:
-                parts.append(f"{label} : {', '.join(names)}")
+                parts.append(f"{t[key]}{colon} {', '.join(names)}")
         for s in report.skipped:
-            parts.append(f"ignoré : {s.file} ({s.reason})")
-        return "\n\n".join(parts), self.documents_rows(), self.manifest_md()
+            parts.append(f"{t['skipped']}{colon} {s.file} ({s.reason})")
+        return "\n\n".join(parts), self.documents_rows(), self.manifest_md(lang)
 
 
 def relabel(choice: str) -> list[Any]:
@@ -196,8 +200,8 @@ def build_ui(assistant: Assistant, conversations: ConversationStore, users: dict
     handlers = ChatHandlers(assistant, conversations, users, keys)
     settings = assistant.settings
 
-    def rebuild(progress: Any = gr.Progress(track_tqdm=True)) -> tuple[str, list[list[Any]], str]:
-        return handlers.rebuild(progress)
+    def rebuild(lang_choice: str, progress: Any = gr.Progress(track_tqdm=True)) -> tuple[str, list[list[Any]], str]:
+        return handlers.rebuild(progress, language_of(lang_choice))
 
     def on_load(request: gr.Request) -> tuple[str, Any]:
         user = handlers.user_of(request.headers)
@@ -245,7 +249,7 @@ def build_ui(assistant: Assistant, conversations: ConversationStore, users: dict
                     sources.render()
         with gr.Tab(t["docs_tab"]) as docs_tab:
             manifest_box = gr.Markdown(handlers.manifest_md())
-            table = gr.Dataframe(headers=["fichier", "pages", "passages", "indexé le"], value=handlers.documents_rows(),
+            table = gr.Dataframe(headers=list(t["columns"]), value=handlers.documents_rows(),
                                  interactive=False, label=t["files"])
             upload = gr.File(label=t["upload"], file_count="multiple",
                              file_types=list(SUPPORTED_EXTENSIONS), elem_id="upload")
@@ -253,8 +257,10 @@ def build_ui(assistant: Assistant, conversations: ConversationStore, users: dict
             add_btn = gr.Button(t["add"], elem_id="add-files")
             rebuild_btn = gr.Button(t["rebuild"], variant="primary", elem_id="rebuild")
             status = gr.Markdown(elem_id="index-status")
-        add_btn.click(handlers.add_files, [upload, replace], status, api_visibility="private")
-        rebuild_btn.click(rebuild, None, [status, table, manifest_box], api_visibility="private", concurrency_limit=1)
+        add_btn.click(lambda files, replace_it, choice: handlers.add_files(files, replace_it, language_of(choice)),
+                      [upload, replace, lang], status, api_visibility="private")
+        rebuild_btn.click(rebuild, [lang], [status, table, manifest_box], api_visibility="private",
+                          concurrency_limit=1)
         gr.api(handlers.api_ask, api_name="ask")
 
         demo.load(on_load, None, [user, saved], api_visibility="private")
@@ -289,4 +295,8 @@ def build_ui(assistant: Assistant, conversations: ConversationStore, users: dict
         lang.change(relabel, lang, [title, chat_tab, docs_tab, settings_box, mode, retriever, top_k, textbox,
                                     upload, replace, add_btn, rebuild_btn, table, new_chat, saved, rename_btn,
                                     delete_btn, title_box], api_visibility="private")
+        lang.change(lambda choice: (handlers.manifest_md(language_of(choice)),
+                                    gr.update(headers=list(LABELS[language_of(choice)]["columns"]),
+                                              value=handlers.documents_rows())),
+                    lang, [manifest_box, table], api_visibility="private")
     return demo
