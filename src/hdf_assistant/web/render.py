@@ -14,6 +14,7 @@ CSS = """
 button.stop {background: #b91c1c !important; border-color: #b91c1c !important; color: #fff !important;}
 button.primary {background: #c2410c !important; border-color: #c2410c !important; color: #fff !important;}
 footer .show-api, footer .built-with, footer .settings, .or {color: #55555f !important;}
+#sources a, .prose a {color: #1d4ed8 !important;}
 #sources h2.sources-title {font-size: 1.1em; margin: 0 0 4px 0;}
 #sources .source {border-left: 3px solid #1f5fa8; padding: 4px 10px; margin: 8px 0;}
 #sources mark {background: #ffe58a; padding: 0 2px;}
