@@ -52,6 +52,9 @@ def test_no_critical_or_serious_violation_on_either_tab(served: str, language: s
         box.press("Enter")
         page.wait_for_function("[...document.querySelectorAll(\"[data-testid='bot']\")].some(b => "
                                "b.innerText.includes('[1]'))", timeout=60_000)
+        # the sources panel filled and nothing still dimmed as "pending" (contrast is measured on what shows)
+        page.locator("#sources a").first.wait_for(timeout=30_000)
+        page.wait_for_function("!document.querySelector('.pending, .generating')", timeout=30_000)
         assert page.locator("[role=log][aria-live=polite]").count() >= 1  # the answer is announced
         assert page.locator("h1").count() == 1
         axe = Axe()
