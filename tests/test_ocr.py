@@ -5,7 +5,6 @@ indexed, and OCR results are never computed twice for the same file."""
 
 from __future__ import annotations
 
-import os
 import shutil
 from pathlib import Path
 
@@ -147,10 +146,6 @@ def test_ocr_is_not_run_again_on_a_rebuild_or_an_unchanged_refresh(ocr_settings,
     assert open_backend(ocr_settings).open().page_text("fabriques.pdf", 2) == text
 
 
-def test_pages_are_read_in_parallel_up_to_the_cores() -> None:
-    assert ocr_module.OcrOptions().workers == max(1, os.cpu_count() or 1)
-
-
 def test_a_figure_read_by_ocr_is_answered_with_its_page_marked_ocr(ocr_settings, e5_embedder) -> None:
     from hdf_assistant.assistant import build_assistant
 
@@ -221,9 +216,8 @@ def test_both_stores_keep_the_ocr_mark(backend_settings, tmp_path: Path) -> None
     assert {c.page: c.ocr for c in chunks_of(settings, "annexe.pdf")} == {1: False, 2: False, 3: True}
 
 
-def test_a_postgres_index_made_before_ocr_existed_is_read_without_a_rebuild(backend_settings) -> None:
-    if backend_settings.store != "postgres":
-        pytest.skip("a postgres upgrade")
+def test_a_postgres_index_made_before_ocr_existed_is_read_without_a_rebuild(settings, postgres_url) -> None:
+    backend_settings = settings.replace(store="postgres", database_url=postgres_url, index_name="before_ocr")
     write(backend_settings.corpus_dir, "a.txt", "OVH a été créé en 1999 à Roubaix.")
     refresh_index(backend_settings, FakeEmbedder)
     backend = open_backend(backend_settings)

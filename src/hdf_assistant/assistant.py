@@ -13,7 +13,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 
-from hdf_assistant.answer import ExtractiveAnswerer, analyse_question, answer_params_for, quote_best_passage
+from hdf_assistant.answer import ExtractiveAnswerer, analyse_question, quote_best_passage
 from hdf_assistant.config import Settings
 from hdf_assistant.conversation import contextualize
 from hdf_assistant.embeddings import Embedder, build_embedder
@@ -47,7 +47,7 @@ class Assistant:
         self._lock = threading.Lock()
         self._asking = threading.BoundedSemaphore(CONCURRENT_QUESTIONS)
         self._llm_answerer: LLMAnswerer | None = None
-        self._extractive = ExtractiveAnswerer(embedder, answer_params_for(embedder.model_id))
+        self._extractive = ExtractiveAnswerer(embedder)
         self._use(self.backend.open())
 
     def _use(self, index: SearchIndex) -> None:

@@ -12,7 +12,7 @@ The parts, in the order a question meets them:
 """
 
 from hdf_assistant.answer.abstention import AbstentionModel, default_model
-from hdf_assistant.answer.answerer import AnswerParams, ExtractiveAnswerer, SentenceEmbedder, answer_params_for
+from hdf_assistant.answer.answerer import AnswerParams, ExtractiveAnswerer, SentenceEmbedder
 from hdf_assistant.answer.candidates import Candidate, candidate_sentences
 from hdf_assistant.answer.compose import LEAD, NO_ANSWER, abstain, quote_best_passage
 from hdf_assistant.answer.evidence import IndexView
@@ -20,6 +20,6 @@ from hdf_assistant.answer.question import Question, analyse_question, answer_typ
 
 __all__ = [
     "AbstentionModel", "AnswerParams", "Candidate", "ExtractiveAnswerer", "IndexView", "LEAD", "NO_ANSWER",
-    "Question", "SentenceEmbedder", "abstain", "analyse_question", "answer_params_for", "answer_type",
+    "Question", "SentenceEmbedder", "abstain", "analyse_question", "answer_type",
     "candidate_sentences", "default_model", "question_entities", "quote_best_passage",
 ]

@@ -76,7 +76,7 @@ def attribute_of_other_name(q: Question, best: Candidate, ev: Evidence) -> str |
         return None
     folded_sentence = fold(best.text.lower())
     frame = PLACE_FRAME.match(best.text)
-    if frame and not any(fold(n.lower()) in folded_sentence for n in q.names):
+    if frame and not any(n in folded_sentence for n in q.folded_names):
         return f"the passage is about {frame.group(1)}, not {', '.join(q.names)}"
     pattern = YEAR if q.kind == "year" else NUMBER if q.kind == "number" else _PLACE_NAME
     given = set(q.years + q.numbers)
@@ -98,8 +98,7 @@ def no_person_named(q: Question, best: Candidate, ev: Evidence) -> str | None:
     """A question about a person ("qui dirige", "who leads") and a sentence that names nobody."""
     if q.kind != "person":
         return None
-    asked = {fold(n.lower()) for n in q.names}
-    people = [p for p in person_names(best.text) if fold(p.lower()) not in asked]
+    people = [p for p in person_names(best.text) if fold(p.lower()) not in q.folded_names]
     return None if people else "no person is named"
 
 
@@ -123,7 +122,7 @@ def signals(q: Question, best: Candidate, second: Candidate | None, ev: Evidence
         weights = {t: idf(t, ev.document_frequency, ev.n_documents) for t in topic}
         total = sum(weights.values())
         coverage = sum(w for t, w in weights.items() if term_match(t, ev.document)) / total
-        sentence_terms = set(analyze(f"{best.context} {best.result.chunk.section or ''}"))
+        sentence_terms = best.terms | set(analyze(best.result.chunk.section or ""))
         sentence_coverage = sum(w for t, w in weights.items() if term_match(t, sentence_terms)) / total
     names = q.names
     folded = fold(best.context.lower())

@@ -67,18 +67,13 @@ class AnswerParams:
     max_items: int = 8
 
 
-def answer_params_for(model_id: str) -> AnswerParams:
-    return AnswerParams()
-
-
 def _type_match(q: Question, sentence: str) -> float:
     if q.kind == "number":
         return 1.0 if any(m.group(0) not in q.years + q.numbers for m in NUMBER.finditer(sentence)) else 0.0
     if q.kind == "year":
         return 1.0 if any(y not in q.years for y in YEAR.findall(sentence)) else 0.0
     if q.kind in ("place", "org", "person"):
-        asked = {fold(n.lower()) for n in q.names}
-        return 1.0 if [n for n in question_entities(sentence) if fold(n.lower()) not in asked] else 0.0
+        return 1.0 if any(fold(n.lower()) not in q.folded_names for n in question_entities(sentence)) else 0.0
     return 0.0
 
 
@@ -136,7 +131,7 @@ class ExtractiveAnswerer:
         query_vec = self.embedder.embed_queries([q.query])[0]
         similarities = self._sentence_vectors([c.context for c in candidates]) @ query_vec
         for cand, sim in zip(candidates, similarities):
-            terms = set(analyze(cand.context))
+            cand.terms = terms = frozenset(analyze(cand.context))
             overlap = sum(term_match(t, terms) for t in q.query_terms) / len(q.query_terms) if q.query_terms else 0.0
             typed = _type_match(q, cand.text)
             cand.similarity = float(sim)

@@ -37,6 +37,8 @@ class Candidate:
     similarity: float = 0.0
     #: what each part of the score came from (for the abstention model and debugging)
     signals: dict[str, float] = field(default_factory=dict)
+    #: analyser terms of ``context`` (set when scored)
+    terms: frozenset[str] = frozenset()
 
     @property
     def key(self) -> tuple[str, int | None, int]:

@@ -95,6 +95,8 @@ class Question:
     #: names the question gives ("OVH", "Lille"), and multi-word ones
     names: tuple[str, ...]
     name_groups: tuple[str, ...]
+    #: the names, lower-case without accents, as sentences are compared with them
+    folded_names: frozenset[str]
     #: names that only the conversation brings (in ``query``, not in ``text``)
     context_names: tuple[str, ...]
     #: years and other numbers the question gives: the answer must hold them
@@ -176,6 +178,7 @@ def analyse_question(question: str, search_query: str | None = None) -> Question
         kind=answer_type(question),
         names=tuple(names),
         name_groups=tuple(name_groups(question)),
+        folded_names=frozenset(fold(n.lower()) for n in names),
         context_names=context_names,
         years=years,
         numbers=numbers,

@@ -88,11 +88,10 @@ def _numbers(text: str, q: Question, kind: str) -> list[tuple[str, int]]:
 
 
 def _names(text: str, q: Question, kind: str) -> list[tuple[str, int]]:
-    asked = {fold(n.lower()) for n in q.names}
     spans = []
     for m in PROPER.finditer(text):
         word = m.group(1)
-        if fold(word.lower()) in asked or len(word) < 2 or m.start(1) == 0:
+        if fold(word.lower()) in q.folded_names or len(word) < 2 or m.start(1) == 0:
             continue
         if any(term_match(t, q.query_terms) for t in analyze(word)):
             continue  # "France" does not answer a question about "un Français"
@@ -132,6 +131,6 @@ def _short_answer(q: Question, candidate: Candidate) -> str | None:
     if q.kind in ("place", "org"):
         return _nearest(_names(text, q, q.kind), anchors)
     if q.kind == "person":
-        people = [p for p in person_names(text) if fold(p.lower()) not in {fold(n.lower()) for n in q.names}]
+        people = [p for p in person_names(text) if fold(p.lower()) not in q.folded_names]
         return people[0] if people else None
     return None
