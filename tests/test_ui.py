@@ -71,30 +71,45 @@ def test_example_question_answers_with_cited_sources(page) -> None:
     assert "1791 startups" in page.locator("mark#passage").inner_text()
 
 
-def test_uploaded_pdf_is_indexed_and_cited_with_its_page(page, tmp_path) -> None:
+def test_upload_indexes_at_once_and_deleting_it_in_the_tab_makes_the_question_unanswered(page, server,
+                                                                                         tmp_path) -> None:
+    uploaded = server[1].settings.corpus_dir / "chiffres_cles_gen.pdf"
     pdf = make_pdf(tmp_path / "chiffres_cles_gen.pdf", [
         ["Grande Ecole du Numerique : rapport d'impact."],
         ["En 2021, la region compte 54 formations labellisees et 1230 apprenants."],
     ])
+    question = "Combien de formations labellisées en 2021 ?"
     page.get_by_role("tab", name="Documents").click()
     page.locator("#upload input[type=file]").set_input_files(str(pdf))
-    page.wait_for_timeout(1500)
-    page.locator("#add-files").click()
-    page.get_by_text("chiffres_cles_gen.pdf ajouté").wait_for(timeout=30_000)
-    page.locator("#rebuild").click()
+    # no second button: the upload refreshes the index by itself
     page.get_by_text("Index à jour").wait_for(timeout=120_000)
-    assert "chiffres_cles_gen.pdf" in page.locator("#index-status").inner_text()
+    assert "ajoutés : chiffres_cles_gen.pdf" in page.locator("#index-status").inner_text()
+    row = page.locator("#documents [role=row]", has_text="chiffres_cles_gen.pdf")
+    assert "indexé" in row.inner_text() and "2" in row.inner_text()
     page.get_by_role("tab", name="Discussion").click()
-    box = page.locator("#question textarea")
-    box.fill("Combien de formations labellisées en 2021 ?")
-    box.press("Enter")
-    page.wait_for_function("document.body.innerText.includes('54 formations')", timeout=60_000)
+    answer = _ask(page, question, 0)
+    assert "54 formations" in answer
     sources = page.locator("#sources")
     sources.get_by_text("chiffres_cles_gen.pdf, p. 2").wait_for(timeout=10_000)
-    link = sources.locator("a").first.get_attribute("href")
-    assert link.endswith("#page=2")
+    assert sources.locator("a").first.get_attribute("href").endswith("#page=2")
     OUTPUT.mkdir(exist_ok=True)
     page.screenshot(path=str(OUTPUT / "ui-upload.png"), full_page=True)
+
+    # deleted from the Documents tab, after a confirmation
+    page.get_by_role("tab", name="Documents").click()
+    page.locator("#document-choice input").click()
+    page.get_by_role("option", name="chiffres_cles_gen.pdf").click()
+    page.locator("#delete-document").click()
+    page.locator("#confirm-question").get_by_text("chiffres_cles_gen.pdf").wait_for(timeout=10_000)
+    assert uploaded.exists()  # nothing deleted before the confirmation
+    page.locator("#confirm").click()
+    page.get_by_text("chiffres_cles_gen.pdf supprimé").wait_for(timeout=120_000)
+    assert "retirés : chiffres_cles_gen.pdf" in page.locator("#index-status").inner_text()
+    assert page.locator("#documents [role=row]", has_text="chiffres_cles_gen.pdf").count() == 0 and not uploaded.exists()
+    page.get_by_role("tab", name="Discussion").click()
+    page.locator("#new-chat").click()
+    refused = _ask(page, question, 0, marker="documents ne contiennent pas")
+    assert "54 formations" not in refused and "chiffres_cles_gen.pdf" not in refused
 
 
 def test_gradio_client_calls_the_ask_endpoint(server) -> None:
@@ -132,15 +147,16 @@ def _browser(p):
         "--disable-sync"])
 
 
-def _ask(page, question: str, answers_so_far: int) -> str:
-    """Type a question in the chat box; the text of the answer once it is there."""
+def _ask(page, question: str, answers_so_far: int, marker: str = "[1]") -> str:
+    """Type a question in the chat box; the text of the answer once it is there
+    (once it shows ``marker``)."""
     box = page.locator("#question textarea")
     box.fill(question)
     box.press("Enter")
     bot = page.locator("[data-testid='bot']")
     page.wait_for_function(
         f"document.querySelectorAll(\"[data-testid='bot']\").length > {answers_so_far} && "
-        f"document.querySelectorAll(\"[data-testid='bot']\")[{answers_so_far}].innerText.includes('[1]')",
+        f"document.querySelectorAll(\"[data-testid='bot']\")[{answers_so_far}].innerText.includes({marker!r})",
         timeout=60_000)
     return bot.nth(answers_so_far).inner_text()
 

@@ -41,18 +41,33 @@ def safe_file_name(name: str) -> str:
     return f"{stem[:120]}.{ext.lower()}"
 
 
-def save_upload(corpus_dir: Path, name: str, data: bytes, replace: bool = False, max_mb: int = 50) -> Path:
-    """Write an uploaded file into the corpus (atomically) and return its path."""
+def _check_size(data: bytes, max_mb: int) -> None:
     if len(data) > max_mb * 1024 * 1024:
         raise UploadRejected(f"larger than the limit of {max_mb} MB", "too_large")
     if not data:
         raise UploadRejected("empty file", "empty")
+
+
+def save_upload(corpus_dir: Path, name: str, data: bytes, replace: bool = False, max_mb: int = 50) -> Path:
+    """Write an uploaded file into the corpus (atomically) and return its path."""
+    _check_size(data, max_mb)
     target = corpus_dir / safe_file_name(name)
     if not target.resolve().is_relative_to(corpus_dir.resolve()):
         raise UploadRejected("invalid file name")
     if target.exists() and not replace:
         raise UploadRejected("a file with this name already exists (tick 'replace' to overwrite it)", "exists")
     atomic_write_bytes(target, data)  # the partial file is hidden (a dot name) until complete
+    return target
+
+
+def replace_corpus_file(corpus_dir: Path, name: str, data: bytes, max_mb: int = 50) -> Path:
+    """Write a new version of the corpus file called ``name`` (a relative path,
+    subfolders kept) in its place, atomically."""
+    target = corpus_file(corpus_dir, name)
+    if target is None:
+        raise UploadRejected(f"no document '{name}' in the corpus")
+    _check_size(data, max_mb)
+    atomic_write_bytes(target, data)
     return target
 
 

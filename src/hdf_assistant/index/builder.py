@@ -22,7 +22,7 @@ from hdf_assistant.index import open_backend
 from hdf_assistant.index.backend import IndexBackend, WritableIndex
 from hdf_assistant.index.manifest import FileEntry, Manifest, check_compatible, new_manifest, now_iso
 from hdf_assistant.ingest import read_files, scan_corpus
-from hdf_assistant.schema import Chunk, IndexReport, SourceDocument
+from hdf_assistant.schema import Chunk, IndexReport, Skipped, SourceDocument
 
 log = logging.getLogger(__name__)
 
@@ -187,7 +187,7 @@ def _refresh(
         report.chunks = manifest.chunk_count
     else:
         index, report.embedded_chunks, report.embedded_documents = _apply(
-            settings, backend, embedder_factory, manifest, plan, documents, progress, on_progress
+            settings, backend, embedder_factory, manifest, plan, documents, skipped, progress, on_progress
         )
         # an updated file that no longer reads is dropped from the index
         report.removed += [n for n in plan.updated if n in skipped_names]
@@ -206,6 +206,7 @@ def _apply(
     manifest: Manifest | None,
     plan: Plan,
     documents: dict[str, list[SourceDocument]],
+    skipped: list[Skipped],
     progress: bool,
     on_progress: ProgressCallback | None,
 ) -> tuple[WritableIndex, int, int]:
@@ -218,7 +219,8 @@ def _apply(
     else:
         index = backend.edit()
     try:
-        embedded = _edit(settings, index, embedder, embedder_factory, plan, documents, progress, on_progress)
+        embedded = _edit(settings, index, embedder, embedder_factory, plan, documents, skipped, progress,
+                         on_progress)
     except BaseException:
         index.discard()
         raise
@@ -232,6 +234,7 @@ def _edit(
     embedder_factory: Callable[[], Embedder],
     plan: Plan,
     documents: dict[str, list[SourceDocument]],
+    skipped: list[Skipped],
     progress: bool,
     on_progress: ProgressCallback | None,
 ) -> tuple[int, int]:
@@ -275,7 +278,9 @@ def _edit(
     stamp = now_iso()
     for name, docs in documents.items():
         files[name] = FileEntry(hash=docs[0].file_hash, pages=len(docs), chunks=len(chunks_by_file[name]),
-                                indexed_at=stamp)
+                                indexed_at=stamp, ocr_pages=sum(d.ocr for d in docs),
+                                notes=[s.reason for s in skipped if s.partial and s.file == name])
+    index.manifest.skipped = {s.file: s.reason for s in skipped if not s.partial}
     index.update_keyword_index()
     index.update_approximate_index()
     index.commit()

@@ -39,6 +39,10 @@ class FileEntry(BaseModel):
     pages: int
     chunks: int
     indexed_at: str
+    #: pages read by OCR (scans, images)
+    ocr_pages: int = 0
+    #: pages that could not be read, with why ("p. 3: scanned page, not read: ...")
+    notes: list[str] = []
 
 
 class Manifest(BaseModel):
@@ -67,6 +71,8 @@ class Manifest(BaseModel):
     #: size of the index when the IVF quantizer was trained (0: no IVF index)
     ann_trained_on: int = 0
     files: dict[str, FileEntry] = {}
+    #: corpus files the last refresh could not index at all, and why
+    skipped: dict[str, str] = {}
 
     @property
     def chunk_count(self) -> int:

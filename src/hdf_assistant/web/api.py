@@ -88,15 +88,16 @@ def api_router(assistant: Assistant, jobs: IndexJobs, conversations: Conversatio
 
     @router.get("/documents", summary="The indexed documents, and corpus files not indexed yet")
     def documents() -> dict[str, Any]:
-        from hdf_assistant.ingest import discover
+        from hdf_assistant.index.status import INDEXED, PARTIAL, REMOVED, SKIPPED, document_statuses
 
-        files = assistant.manifest.files
-        on_disk = sorted(p.relative_to(settings.corpus_dir).as_posix() for p in discover(settings.corpus_dir))
+        statuses = document_statuses(assistant.manifest, settings.corpus_dir)
         return {
-            "documents": [{"name": name, "pages": e.pages, "passages": e.chunks, "indexed_at": e.indexed_at}
-                          for name, e in sorted(files.items())],
-            "not_indexed": [name for name in on_disk if name not in files],
-            "removed_from_corpus": sorted(set(files) - set(on_disk)),
+            "documents": [{"name": d.name, "pages": d.pages, "passages": d.passages, "indexed_at": d.indexed_at,
+                           "ocr_pages": d.ocr_pages, "unread_pages": d.reasons}
+                          for d in statuses if d.state in (INDEXED, PARTIAL)],
+            "not_indexed": [d.name for d in statuses if d.state not in (INDEXED, PARTIAL, REMOVED)],
+            "skipped": [{"name": d.name, "reason": d.reasons[0]} for d in statuses if d.state == SKIPPED],
+            "removed_from_corpus": [d.name for d in statuses if d.state == REMOVED],
         }
 
     @router.post("/documents", status_code=201, summary="Add a file to the corpus (then POST /api/v1/index)")

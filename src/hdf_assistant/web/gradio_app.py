@@ -3,7 +3,8 @@
 - Chat: streamed answers with [n] markers, a sources panel (file, page, the
   passage with the answering sentence highlighted, a link that opens the
   document: PDFs at the page, text at the passage), examples, clear button.
-- Documents: indexed files, index manifest, upload, rebuild with progress.
+- Documents (documents_tab.py): each file's status, upload that indexes at once,
+  delete or replace with a confirmation, refresh with progress.
 - Saved conversations (conversations.py): listed beside the chat, opened,
   renamed, deleted; each user sees their own (the login's name).
 - Settings per session (answer mode, retriever, top-k); French or English labels.
@@ -15,18 +16,28 @@ from __future__ import annotations
 import queue
 import threading
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 from hdf_assistant.assistant import Assistant
 from hdf_assistant.errors import HdfError, QuestionError
-from hdf_assistant.ingest import SUPPORTED_EXTENSIONS
 from hdf_assistant.schema import Answer
-from hdf_assistant.uploads import UploadRejected, save_upload
 from hdf_assistant.web.auth import request_user
 from hdf_assistant.web.conversations import ConversationStore, save_exchange
+from hdf_assistant.web.documents_tab import DocumentManager, documents_tab
 from hdf_assistant.web.labels import EXAMPLES, LABELS, language_of
 from hdf_assistant.web.render import format_answer, sources_html
+
+MARK_LIVE_REGION = """() => {
+  const mark = () => {
+    const s = document.getElementById('index-status');
+    if (s && s.getAttribute('aria-live') !== 'polite') {
+      s.setAttribute('role', 'status');
+      s.setAttribute('aria-live', 'polite');
+    }
+  };
+  mark();
+  new MutationObserver(mark).observe(document.body, {childList: true, subtree: true});
+}"""
 
 
 def message_text(content: Any) -> str:
@@ -130,50 +141,6 @@ class ChatHandlers:
         except QuestionError as exc:
             return {"question": question, "error": str(exc)}
 
-    def documents_rows(self) -> list[list[Any]]:
-        files = self.assistant.manifest.files
-        return [[name, e.pages, e.chunks, e.indexed_at] for name, e in sorted(files.items())]
-
-    def manifest_md(self, lang: str = "fr") -> str:
-        m = self.assistant.manifest
-        return LABELS[lang]["manifest"].format(files=len(m.files), chunks=m.chunk_count, model=m.model_id, dim=m.dim,
-                                               size=m.chunk_size, overlap=m.chunk_overlap, built=m.built_at)
-
-    def add_files(self, files: list[Any] | None, replace: bool, lang: str = "fr") -> str:
-        t = LABELS[lang]
-        if not files:
-            return str(t["no_file"])
-        settings = self.assistant.settings
-        lines = []
-        for f in files:
-            path = Path(getattr(f, "name", f))
-            try:
-                saved = save_upload(settings.corpus_dir, path.name, path.read_bytes(), replace=replace,
-                                    max_mb=settings.max_file_mb)
-                lines.append(str(t["added"]).format(name=saved.name))
-            except UploadRejected as exc:
-                lines.append(f"❌ {path.name} : {exc}")
-        return "\n\n".join(lines)
-
-    def rebuild(self, progress: Any = None, lang: str = "fr") -> tuple[str, list[list[Any]], str]:
-        t = LABELS[lang]
-        colon = " :" if lang == "fr" else ":"
-        if progress is not None:
-            progress(0, desc=t["indexing"])
-        try:
-            report = self.assistant.reindex(progress=True)
-        except HdfError as exc:
-            return f"❌ {exc}", self.documents_rows(), self.manifest_md(lang)
-        parts = [str(t["up_to_date"]).format(seconds=f"{report.seconds:.1f}", documents=report.documents,
-                                             chunks=report.chunks)]
-        for key, names in (("added_files", report.added), ("updated_files", report.updated),
-                           ("removed_files", report.removed)):
-            if names:
-                parts.append(f"{t[key]}{colon} {', '.join(names)}")
-        for s in report.skipped:
-            parts.append(f"{t['skipped']}{colon} {s.file} ({s.reason})")
-        return "\n\n".join(parts), self.documents_rows(), self.manifest_md(lang)
-
 
 def relabel(choice: str) -> list[Any]:
     """New labels for the controls listed in :func:`build_ui`'s ``lang.change``."""
@@ -184,8 +151,7 @@ def relabel(choice: str) -> list[Any]:
         gr.update(value=lab["title"]), gr.update(label=lab["chat_tab"]), gr.update(label=lab["docs_tab"]),
         gr.update(label=lab["settings"]), gr.update(label=lab["mode"]), gr.update(label=lab["retriever"]),
         gr.update(label=lab["top_k"]), gr.update(placeholder=lab["placeholder"]),
-        gr.update(label=lab["upload"]), gr.update(label=lab["replace"]), gr.update(value=lab["add"]),
-        gr.update(value=lab["rebuild"]), gr.update(label=lab["files"]), gr.update(value=lab["new_chat"]),
+        gr.update(value=lab["new_chat"]),
         gr.update(label=lab["conversations"]), gr.update(value=lab["rename"]), gr.update(value=lab["delete"]),
         gr.update(placeholder=lab["new_title"]),
     ]
@@ -198,10 +164,8 @@ def build_ui(assistant: Assistant, conversations: ConversationStore, users: dict
 
     t = LABELS["fr"]
     handlers = ChatHandlers(assistant, conversations, users, keys)
+    docs = DocumentManager(assistant)
     settings = assistant.settings
-
-    def rebuild(lang_choice: str, progress: Any = gr.Progress(track_tqdm=True)) -> tuple[str, list[list[Any]], str]:
-        return handlers.rebuild(progress, language_of(lang_choice))
 
     def on_load(request: gr.Request) -> tuple[str, Any]:
         user = handlers.user_of(request.headers)
@@ -248,25 +212,16 @@ def build_ui(assistant: Assistant, conversations: ConversationStore, users: dict
                 with gr.Column(scale=2):
                     sources.render()
         with gr.Tab(t["docs_tab"]) as docs_tab:
-            manifest_box = gr.Markdown(handlers.manifest_md())
-            table = gr.Dataframe(headers=list(t["columns"]), value=handlers.documents_rows(),
-                                 interactive=False, label=t["files"])
-            upload = gr.File(label=t["upload"], file_count="multiple",
-                             file_types=list(SUPPORTED_EXTENSIONS), elem_id="upload")
-            replace = gr.Checkbox(label=t["replace"], value=False)
-            add_btn = gr.Button(t["add"], elem_id="add-files")
-            rebuild_btn = gr.Button(t["rebuild"], variant="primary", elem_id="rebuild")
-            status = gr.Markdown(elem_id="index-status")
-        add_btn.click(lambda files, replace_it, choice: handlers.add_files(files, replace_it, language_of(choice)),
-                      [upload, replace, lang], status, api_visibility="private")
-        rebuild_btn.click(rebuild, [lang], [status, table, manifest_box], api_visibility="private",
-                          concurrency_limit=1)
+            documents = documents_tab(docs, lang)
         gr.api(handlers.api_ask, api_name="ask")
 
         demo.load(on_load, None, [user, saved], api_visibility="private")
         # the page's language, for screen readers (RGAA 8.3): French, or English when chosen
         demo.load(None, None, None, js="() => { document.documentElement.lang = 'fr'; }")
         lang.change(None, lang, None, js="(l) => { document.documentElement.lang = l === 'English' ? 'en' : 'fr'; }")
+        # what a change of the corpus did is announced (a polite live region, RGAA 7.5); the
+        # Documents tab is drawn when first opened, so its status line is marked when it appears
+        demo.load(None, None, None, js=MARK_LIVE_REGION)
         saved.input(handlers.open_conversation, [saved, user, lang], [chat.chatbot, chat.chatbot_state, conversation,
                                                                       sources], api_visibility="private")
 
@@ -293,10 +248,6 @@ def build_ui(assistant: Assistant, conversations: ConversationStore, users: dict
         delete_btn.click(delete, [conversation, user, lang], [chat.chatbot, chat.chatbot_state, conversation, sources,
                                                               saved], api_visibility="private")
         lang.change(relabel, lang, [title, chat_tab, docs_tab, settings_box, mode, retriever, top_k, textbox,
-                                    upload, replace, add_btn, rebuild_btn, table, new_chat, saved, rename_btn,
-                                    delete_btn, title_box], api_visibility="private")
-        lang.change(lambda choice: (handlers.manifest_md(language_of(choice)),
-                                    gr.update(headers=list(LABELS[language_of(choice)]["columns"]),
-                                              value=handlers.documents_rows())),
-                    lang, [manifest_box, table], api_visibility="private")
+                                    new_chat, saved, rename_btn, delete_btn, title_box], api_visibility="private")
+        lang.change(documents.relabel, lang, documents.labelled, api_visibility="private")
     return demo

@@ -13,13 +13,26 @@ CSS = """
 /* contrast of at least 4.5:1 (WCAG 2.1 AA, RGAA 3.2) where Gradio's default theme is lighter */
 button.stop {background: #b91c1c !important; border-color: #b91c1c !important; color: #fff !important;}
 button.primary {background: #c2410c !important; border-color: #c2410c !important; color: #fff !important;}
-footer .show-api, footer .built-with, footer .settings, .or {color: #55555f !important;}
+footer .show-api, footer .built-with, footer .settings, .or, input.subdued {color: #55555f !important;}
 #sources a, .prose a {color: #1d4ed8 !important;}
+#confirm-box {border: 2px solid #b91c1c !important; background: #fff !important; padding: 8px;}
+#confirm-question, #confirm-question * {color: #111827 !important; background: #fff !important;}
 #sources h2.sources-title {font-size: 1.1em; margin: 0 0 4px 0;}
 #sources .source {border-left: 3px solid #1f5fa8; padding: 4px 10px; margin: 8px 0;}
 #sources mark {background: #ffe58a; padding: 0 2px;}
 #sources .passage {color: #333; font-size: 0.92em; white-space: pre-wrap;}
+#sources button.copy-ref {font-size: 0.85em; margin-left: 8px; padding: 0 6px; border: 1px solid #55555f;
+  border-radius: 4px; background: #fff; color: #1f2937; cursor: pointer;}
+#sources button.copy-ref:focus-visible, #sources a:focus-visible {outline: 2px solid #1d4ed8; outline-offset: 2px;}
 """
+
+#: quotes longer than this (characters) show their beginning, the rest folded
+FOLD_AFTER = 300
+#: how much of a folded quote shows
+FOLDED_HEAD = 180
+
+#: copies the reference to the clipboard; says so in the button (and to screen readers: it is the button's name)
+_COPY = ("navigator.clipboard.writeText(this.dataset.ref).then(() => { this.textContent = this.dataset.done; })")
 
 
 def doc_link(citation: Citation) -> str:
@@ -60,19 +73,33 @@ def sources_html(answer: Answer | None, lang: str = "fr") -> str:
     parts = [f"<h2 class='sources-title'>{t['sources']}</h2>"]
     for c in answer.citations:
         where = html.escape(place(c.source, c.page, c.section, page_label=t["page"], ocr=c.ocr))
+        reference = html.escape(place(c.source, c.page, c.section, page_label=t["page"]), quote=True)
         parts.append(
             f"<div class='source'><b>[{c.n}] {where}</b> "
             f"<a href='{html.escape(doc_link(c))}' target='_blank'>{t['open']}</a>"
+            f"<button type='button' class='copy-ref' data-ref=\"{reference}\" data-done=\"{t['copied']}\" "
+            f"onclick=\"{_COPY}\">{t['copy']}</button>"
             f"<div class='passage'>{_passage_with_mark(answer, c)}</div></div>"
         )
     return "\n".join(parts)
 
 
+def _folded(quote: str, n: int, label: str) -> str:
+    """A long quote's beginning and its marker, the whole quote under a "read the whole quote" fold."""
+    head = quote[:FOLDED_HEAD].rsplit(" ", 1)[0]
+    return f"{head}… » [{n}] <details><summary>{html.escape(label)}</summary>« {html.escape(quote)} »</details>"
+
+
 def format_answer(answer: Answer, lang: str = "fr") -> str:
-    """The chat message for one answer."""
+    """The chat message for one answer: long quotes folded."""
     if answer.abstained:
         return f"*{answer.text}*"
-    return answer.text
+    text = answer.text
+    for c in answer.citations:
+        quote = " ".join(c.text.split())
+        if len(quote) > FOLD_AFTER:
+            text = text.replace(f"{quote} » [{c.n}]", _folded(quote, c.n, LABELS[lang]["more"]), 1)
+    return text
 
 
 def document_page(name: str, text: str, start: int | None = None, end: int | None = None) -> str:
