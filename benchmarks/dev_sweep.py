@@ -1,0 +1,119 @@
+"""Choose the retrieval defaults on the development set, report them on the
+test set, from one run.
+
+    python benchmarks/dev_sweep.py ../shared/benchmarks/piaf-spf/spf_qr_test.json
+
+Development set (tuning only), over the 530 Service-Public fiches of the PIAF
+file, none of them the 105 benchmark questions:
+- ``questions/spf_dev_retrieval.jsonl``: 60 questions written for this in the
+  benchmark's style (a fiche's subject asked as a person would: "Faut-il
+  assurer une caravane ?"), one per fiche, over 60 fiches drawn at random
+  (seed 21) among the 425 that carry no benchmark question;
+- ``questions/spf_calibration.jsonl``: the 57 answerable calibration
+  questions with a known fiche (short factual questions).
+Test set (reported, never swept on): the 105 PIAF questions.
+
+Every setting of the grid runs the real retrievers on the cached benchmark
+index (built by ``hdf-assistant eval FILE``); the setting with the best
+development MRR@10 (then hit@1) is the one to ship.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+from fusion_sweep import CachedQueries, measure  # noqa: E402
+
+DEV_FILES = ("spf_dev_retrieval.jsonl", "spf_calibration.jsonl")
+DOCUMENT_WEIGHTS = (0.0, 0.25, 0.4, 0.5, 0.6, 0.75, 0.9, 1.0, 1.5)
+KEYWORD_WEIGHTS = (0.0, 0.05, 0.1, 0.2)
+
+
+def dev_questions() -> list[Any]:
+    from hdf_assistant.eval_data import load_question_set
+
+    return [q for f in DEV_FILES for q in load_question_set(HERE / "questions" / f).questions if q.expected_source]
+
+
+def reciprocal_ranks(retriever: Any, questions: list[Any]) -> list[float]:
+    from hdf_assistant.metrics import source_rank
+
+    ranks = [source_rank([h.chunk.source for h in retriever.retrieve(q.question, 10)], q.expected_source)
+             for q in questions]
+    return [1.0 / r if r else 0.0 for r in ranks]
+
+
+def paired(best: list[float], current: list[float]) -> str:
+    """How many questions rank better / worse, and the two-sided sign test."""
+    from scipy.stats import binomtest
+
+    up = sum(b > c for b, c in zip(best, current))
+    down = sum(b < c for b, c in zip(best, current))
+    p = binomtest(up, up + down).pvalue if up + down else 1.0
+    return f"{up} better, {down} worse (sign test p = {p:.3f})"
+
+
+def main() -> None:
+    from hdf_assistant.config import load_settings
+    from hdf_assistant.embeddings import build_embedder
+    from hdf_assistant.eval_data import load_question_set
+    from hdf_assistant.evaluate import squad_workspace
+    from hdf_assistant.index import open_backend
+    from hdf_assistant.retrieve import DenseParams, FusionParams, HybridRetriever
+
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("squad", type=Path)
+    parser.add_argument("--json", action="store_true", help="print every row as JSON")
+    args = parser.parse_args()
+    test = load_question_set(args.squad).questions
+    dev = dev_questions()
+    settings = squad_workspace(load_settings(), args.squad, load_question_set(args.squad))
+    store = open_backend(settings).open()
+    if not store.has_document_vectors:
+        raise SystemExit("the cached index has no document vectors: run hdf-assistant eval on this file first")
+    embedder = CachedQueries(build_embedder(settings), [q.question for q in dev + test])
+    rows = []
+
+    def hybrid(doc_w: float, kw: float) -> HybridRetriever:
+        return HybridRetriever(store, embedder, FusionParams(keyword_weight_fr=kw, keyword_weight_en=kw),
+                               DenseParams(document_weight=doc_w))
+
+    for doc_w, kw in itertools.product(DOCUMENT_WEIGHTS, KEYWORD_WEIGHTS):
+        retriever = hybrid(doc_w, kw)
+        rows.append({"document_weight": doc_w, "keyword_weight": kw,
+                     "dev": measure(retriever, dev), "test": measure(retriever, test),
+                     "dev_parts": {f: measure(retriever, [q for q in dev if q.id.startswith(p)])
+                                   for f, p in (("written", "dr"), ("calibration", "sa"))}})
+    best = max(rows, key=lambda r: (r["dev"]["mrr@10"], r["dev"]["hit@1"]))
+    current = next(r for r in rows if r["document_weight"] == settings.document_weight
+                   and r["keyword_weight"] == FusionParams().keyword_weight_fr)
+    comparison = {name: paired(reciprocal_ranks(hybrid(best["document_weight"], best["keyword_weight"]), qs),
+                               reciprocal_ranks(hybrid(current["document_weight"], current["keyword_weight"]), qs))
+                  for name, qs in (("dev", dev), ("test", test))}
+    if args.json:
+        print(json.dumps({"rows": rows, "best_on_dev": best, "current_default": current,
+                          "best_against_current": comparison}, indent=1))
+        return
+    print(f"development set: {len(dev)} questions; test set: {len(test)} questions")
+    print("| document weight | keyword weight | dev hit@1 | dev MRR@10 | written hit@1 | calibration hit@1 "
+          "| test hit@1 | test MRR@10 |")
+    print("|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        mark = " (best on dev)" if r is best else " (current default)" if r is current else ""
+        print(f"| {r['document_weight']}{mark} | {r['keyword_weight']} | {r['dev']['hit@1']:.3f} "
+              f"| {r['dev']['mrr@10']:.3f} | {r['dev_parts']['written']['hit@1']:.3f} "
+              f"| {r['dev_parts']['calibration']['hit@1']:.3f} | {r['test']['hit@1']:.3f} | {r['test']['mrr@10']:.3f} |")
+    print(f"best on dev against the current default, question by question: development set {comparison['dev']}; "
+          f"test set {comparison['test']}")
+
+
+if __name__ == "__main__":
+    main()
