@@ -31,6 +31,11 @@ class Pending:
     upload: str | None = None  # the new version's temporary file
 
 
+def _count(n: int, noun: str) -> str:
+    """"1 document", "2 documents" (the same rule in French and English for these nouns)."""
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
 def _path_of(upload: Any) -> Path:
     return Path(getattr(upload, "name", upload))
 
@@ -65,7 +70,8 @@ class DocumentManager:
 
     def summary(self, lang: str = "fr") -> str:
         m = self.assistant.manifest
-        return LABELS[lang]["manifest"].format(files=len(m.files), chunks=m.chunk_count, model=m.model_id, dim=m.dim,
+        return LABELS[lang]["manifest"].format(files=_count(len(m.files), "document"),
+                                               chunks=_count(m.chunk_count, "passage"), model=m.model_id, dim=m.dim,
                                                size=m.chunk_size, overlap=m.chunk_overlap, built=m.built_at)
 
     # -- changes -------------------------------------------------------------
@@ -98,8 +104,8 @@ class DocumentManager:
             report = self.assistant.reindex(progress=True)
         except HdfError as exc:
             return [f"❌ {exc}"]
-        parts = [str(t["up_to_date"]).format(seconds=f"{report.seconds:.1f}", documents=report.documents,
-                                             chunks=report.chunks)]
+        parts = [str(t["up_to_date"]).format(seconds=f"{report.seconds:.1f}", documents=_count(report.documents,
+                                             "document"), chunks=_count(report.chunks, "passage"))]
         for key, names in (("added_files", report.added), ("updated_files", report.updated),
                            ("removed_files", report.removed)):
             if names:

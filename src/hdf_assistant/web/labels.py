@@ -27,11 +27,10 @@ LABELS: dict[str, dict[str, Any]] = {
         "conversations": "Conversations", "new_chat": "Nouvelle conversation", "rename": "Renommer",
         "delete": "Supprimer", "new_title": "Nouveau titre", "no_conversation": "Aucune conversation enregistrée.",
         "columns": ["fichier", "état", "pages", "passages", "indexé le"],
-        "manifest": "**Index** : {files} documents, {chunks} passages — modèle `{model}` ({dim} dimensions), "
+        "manifest": "**Index** : {files}, {chunks} — modèle `{model}` ({dim} dimensions), "
                     "passages de {size} caractères (recouvrement {overlap} phrase), construit le {built}",
         "no_file": "Aucun fichier choisi.", "added": "✅ {name} ajouté.",
-        "indexing": "Indexation…", "up_to_date": "✅ Index à jour en {seconds} s : {documents} documents, "
-                                                  "{chunks} passages.",
+        "indexing": "Indexation…", "up_to_date": "✅ Index à jour en {seconds} s : {documents}, {chunks}.",
         "added_files": "ajoutés", "updated_files": "modifiés", "removed_files": "retirés", "skipped": "ignoré",
         "state_indexed": "indexé", "state_partial": "indexé en partie", "state_skipped": "ignoré",
         "state_pending": "pas encore indexé", "state_removed": "retiré du dossier, encore dans l'index",
@@ -65,11 +64,10 @@ LABELS: dict[str, dict[str, Any]] = {
         "conversations": "Conversations", "new_chat": "New conversation", "rename": "Rename",
         "delete": "Delete", "new_title": "New title", "no_conversation": "No saved conversation.",
         "columns": ["file", "status", "pages", "passages", "indexed at"],
-        "manifest": "**Index**: {files} documents, {chunks} passages — model `{model}` ({dim} dimensions), "
+        "manifest": "**Index**: {files}, {chunks} — model `{model}` ({dim} dimensions), "
                     "passages of {size} characters ({overlap} sentence of overlap), built at {built}",
         "no_file": "No file chosen.", "added": "✅ {name} added.",
-        "indexing": "Indexing…", "up_to_date": "✅ Index up to date in {seconds} s: {documents} documents, "
-                                               "{chunks} passages.",
+        "indexing": "Indexing…", "up_to_date": "✅ Index up to date in {seconds} s: {documents}, {chunks}.",
         "added_files": "added", "updated_files": "updated", "removed_files": "removed", "skipped": "skipped",
         "state_indexed": "indexed", "state_partial": "partly indexed", "state_skipped": "skipped",
         "state_pending": "not indexed yet", "state_removed": "removed from the folder, still in the index",
