@@ -121,3 +121,11 @@ def test_a_table_row_is_never_joined_to_the_title_above_it() -> None:
     found = {c.text: c.kind for c in candidate_sentences([ScoredChunk(chunk, 1.0)], 1)}
     assert found["Année: 2021 | Ateliers: 310"] == ROW
     assert not any("Chiffres clés" in t and "Année" in t for t in found)
+
+
+def test_a_count_written_in_words_is_the_short_answer_when_there_is_no_figure() -> None:
+    q = analyse_question("Combien de tiers-lieux numériques dans la Somme ?")
+    assert short_answer(q, candidate("La Somme compte neuf tiers-lieux numériques labellisés.")) == "neuf"
+    # a figure, when there is one, is the answer; and "un" is an article, not a count
+    assert short_answer(q, candidate("La Somme compte 9 tiers-lieux, deux fois plus qu'en 2020.")) == "9"
+    assert short_answer(q, candidate("La Somme compte un réseau de tiers-lieux numériques.")) is None

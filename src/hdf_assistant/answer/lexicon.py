@@ -100,6 +100,14 @@ ANAPHORA = re.compile(
     r"this|these|it|they|he|she)\b",
     re.IGNORECASE,
 )
+#: counts written in words ("neuf tiers-lieux"), for the short answer when a sentence has no figure
+#: ("un"/"une" are left out: they are articles far more often than counts)
+NUMBER_WORDS = re.compile(
+    r"\b(?:deux|trois|quatre|cinq|six|sept|huit|neuf|dix|onze|douze|treize|quatorze|quinze|seize|vingt|"
+    r"trente|quarante|cinquante|soixante|cent|mille|two|three|four|five|six|seven|eight|nine|ten|eleven|"
+    r"twelve|twenty|hundred|thousand)\b",
+    re.I,
+)
 #: a sentence that announces a list: "... en quatre axes :", "deux secteurs d'avenir :"
 LIST_COUNT = re.compile(r"\b(?:deux|trois|quatre|cinq|six|sept|huit|plusieurs|two|three|four|five|several|\d)\b",
                         re.I)

@@ -9,7 +9,15 @@ import re
 from hdf_assistant.analysis import analyze, fold
 from hdf_assistant.answer.candidates import ROW, Candidate
 from hdf_assistant.answer.evidence import term_match
-from hdf_assistant.answer.lexicon import NOT_PERSON, NUMBER, PERSON_TITLES, PLACE_PREPOSITIONS, PROPER, YEAR
+from hdf_assistant.answer.lexicon import (
+    NOT_PERSON,
+    NUMBER,
+    NUMBER_WORDS,
+    PERSON_TITLES,
+    PLACE_PREPOSITIONS,
+    PROPER,
+    YEAR,
+)
 from hdf_assistant.answer.question import Question
 
 _WORD = re.compile(r"[\w’'\-]+")
@@ -84,6 +92,8 @@ def _numbers(text: str, q: Question, kind: str) -> list[tuple[str, int]]:
             unit = _UNIT.match(text, m.end())
             value = text[m.start():unit.end()] if unit else value
         spans.append((value, m.start()))
+    if kind == "number" and not spans and not NUMBER.search(text):
+        spans = [(m.group(0), m.start()) for m in NUMBER_WORDS.finditer(text)]
     return spans
 
 
