@@ -30,7 +30,7 @@ def test_defaults_without_file_or_environment(tmp_path: Path, monkeypatch: pytes
      ({"HDF_DOCUMENT_WEIGHT": "-0.5"}, "document_weight"), ({"HDF_DOCUMENT_WEIGHT": "nan"}, "document_weight"),
      ({"HDF_EMBED_BACKEND": "openvino"}, "embed_backend"), ({"HDF_STORE": "mysql"}, "store must be local or postgres"),
      ({"HDF_STORE": "postgres"}, "HDF_DATABASE_URL.*hdf-assistant db start"),
-     ({"HDF_INDEX_NAME": "Mon Index"}, "index_name")],
+     ({"HDF_INDEX_NAME": "Mon Index"}, "index_name"), ({"HDF_KEYWORD_WEIGHT": "1.5"}, "keyword_weight.*0 to 1")],
 )
 def test_bad_values_are_named(env: dict[str, str], message: str) -> None:
     with pytest.raises(ConfigError, match=message):

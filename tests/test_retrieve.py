@@ -146,3 +146,16 @@ def test_question_about_a_files_subject_finds_it_through_its_opening(settings, c
     hits = build_retriever("hybrid", store, e5_embedder).retrieve(question, 3)
     assert hits[0].chunk.source == "carte_grise.txt"
     assert [h.chunk.source for h in hits] == ["carte_grise.txt", "impots.txt", "electeur.txt"]
+
+
+def test_the_keyword_weight_setting_reaches_the_hybrid_blend(settings, corpus, fake_embedder) -> None:
+    from conftest import write
+
+    from hdf_assistant.assistant import build_assistant
+
+    write(corpus, "a.txt", "Le conciliateur de l'assurance maladie examine les litiges avec les caisses.")
+    write(corpus, "b.txt", "Le médiateur de l'éducation nationale règle les litiges avec les écoles.")
+    default = build_assistant(settings, embedder=fake_embedder).retriever("hybrid")
+    assert default.params.keyword_weight_fr == default.params.keyword_weight_en == 0.05  # type: ignore[attr-defined]
+    tuned = build_assistant(settings.replace(keyword_weight=0.2), embedder=fake_embedder).retriever("hybrid")
+    assert tuned.params.keyword_weight_fr == tuned.params.keyword_weight_en == 0.2  # type: ignore[attr-defined]

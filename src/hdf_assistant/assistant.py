@@ -63,7 +63,8 @@ class Assistant:
         name = name or self.settings.retriever
         retrievers = self._retrievers
         if name not in retrievers:
-            retrievers[name] = build_retriever(name, self.index, self.embedder, self.settings.document_weight)
+            retrievers[name] = build_retriever(name, self.index, self.embedder, self.settings.document_weight,
+                                               self.settings.keyword_weight)
         return retrievers[name]
 
     @property

@@ -20,7 +20,7 @@ from typing import Protocol
 import numpy as np
 
 from hdf_assistant.analysis import detect_language
-from hdf_assistant.config import DEFAULT_DOCUMENT_WEIGHT
+from hdf_assistant.config import DEFAULT_DOCUMENT_WEIGHT, DEFAULT_KEYWORD_WEIGHT
 from hdf_assistant.embeddings import Embedder
 from hdf_assistant.errors import ConfigError
 from hdf_assistant.index.backend import SearchIndex
@@ -124,8 +124,8 @@ class FusionParams:
     """Weights of the hybrid blend, chosen by measurement (benchmarks/README.md)."""
 
     #: weight of the normalised BM25 score for French / English questions
-    keyword_weight_fr: float = 0.05
-    keyword_weight_en: float = 0.05
+    keyword_weight_fr: float = DEFAULT_KEYWORD_WEIGHT
+    keyword_weight_en: float = DEFAULT_KEYWORD_WEIGHT
     #: candidates taken from each side before blending
     candidates: int = 20
     #: weight of a document's second-best passage in its document score
@@ -211,7 +211,8 @@ class HybridRetriever:
 
 
 def build_retriever(name: str, index: SearchIndex, embedder: Embedder,
-                    document_weight: float = DEFAULT_DOCUMENT_WEIGHT) -> Retriever:
+                    document_weight: float = DEFAULT_DOCUMENT_WEIGHT,
+                    keyword_weight: float = DEFAULT_KEYWORD_WEIGHT) -> Retriever:
     """The retriever called ``name`` (one of RETRIEVERS)."""
     dense = DenseParams(document_weight=document_weight)
     if name == "dense":
@@ -219,5 +220,5 @@ def build_retriever(name: str, index: SearchIndex, embedder: Embedder,
     if name == "bm25":
         return KeywordRetriever(index)
     if name == "hybrid":
-        return HybridRetriever(index, embedder, dense=dense)
+        return HybridRetriever(index, embedder, FusionParams(keyword_weight, keyword_weight), dense)
     raise ConfigError(f"unknown retriever '{name}' (choose one of: {', '.join(RETRIEVERS)})")
