@@ -5,6 +5,7 @@ indexed, and OCR results are never computed twice for the same file."""
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -14,7 +15,7 @@ from fake_embedder import FakeEmbedder
 from scanned import mixed_pdf, page_image, save_pdf
 
 import hdf_assistant.ocr as ocr_module
-from hdf_assistant.config import load_settings
+from hdf_assistant.config import load_settings, ocr_options
 from hdf_assistant.index import open_backend
 from hdf_assistant.index.builder import refresh_index
 from hdf_assistant.ocr import INSTALL_HINT
@@ -86,6 +87,7 @@ def test_without_tesseract_text_is_indexed_and_scans_are_listed_with_the_install
         ocr_settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     empty = tmp_path / "empty-bin"
     empty.mkdir()
+    path = os.environ["PATH"]
     monkeypatch.setenv("PATH", str(empty))  # no tesseract on the PATH
     ocr_module._languages.cache_clear()
     report = refresh_index(ocr_settings, FakeEmbedder)
@@ -96,6 +98,16 @@ def test_without_tesseract_text_is_indexed_and_scans_are_listed_with_the_install
     assert sorted(report.added) == ["lisez-moi.txt", "mixte.pdf"]
     assert {c.page for c in chunks_of(ocr_settings, "mixte.pdf")} == {1, 2}
     assert report.to_dict()["skipped"][0].keys() >= {"file", "reason", "partial"}
+    # Tesseract installed afterwards: a plain refresh reads the scans, the unchanged text file is left alone
+    monkeypatch.setenv("PATH", path)
+    ocr_module._languages.cache_clear()
+    if ocr_module.unavailable_reason(ocr_options(ocr_settings)) is not None:
+        pytest.skip("Tesseract with French data is not installed here")
+    again = refresh_index(ocr_settings, FakeEmbedder)
+    assert again.updated == ["mixte.pdf"] and sorted(again.added) == ["fabriques.pdf", "note.png"]
+    assert again.unchanged == ["lisez-moi.txt"] and again.skipped == []
+    assert {c.page for c in chunks_of(ocr_settings, "mixte.pdf")} == {1, 2, 3}
+    assert refresh_index(ocr_settings, FakeEmbedder).updated == []  # read once, not at every refresh
 
 
 def test_ocr_turned_off_skips_scans_and_says_so(ocr_settings) -> None:

@@ -35,6 +35,7 @@ from hdf_assistant.errors import IngestError
 log = logging.getLogger(__name__)
 
 INSTALL_HINT = "apt-get install tesseract-ocr tesseract-ocr-fra"
+OCR_OFF = "OCR is turned off (ocr = false)"
 #: bump when what is cached for a page changes
 OCR_VERSION = 2
 
@@ -98,7 +99,7 @@ def _languages(command: str) -> frozenset[str]:
 def unavailable_reason(options: OcrOptions) -> str | None:
     """Why OCR cannot run here (with the fix), or None when it can."""
     if not options.enabled:
-        return "OCR is turned off (ocr = false)"
+        return OCR_OFF
     if shutil.which(options.command) is None:
         return f"OCR needs Tesseract, which is not installed: {INSTALL_HINT}"
     missing = [lang for lang in options.languages.split("+") if lang not in _languages(options.command)]

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from hdf_assistant.chunking import DOCUMENT_VECTOR_VERSION, chunk_document, document_lead
 from hdf_assistant.config import Settings, ocr_options
@@ -22,6 +22,7 @@ from hdf_assistant.index import open_backend
 from hdf_assistant.index.backend import IndexBackend, WritableIndex
 from hdf_assistant.index.manifest import FileEntry, Manifest, check_compatible, new_manifest, now_iso
 from hdf_assistant.ingest import read_files, scan_corpus
+from hdf_assistant.ocr import INSTALL_HINT, OCR_OFF, unavailable_reason
 from hdf_assistant.schema import Chunk, IndexReport, Skipped, SourceDocument
 
 log = logging.getLogger(__name__)
@@ -118,6 +119,17 @@ def plan_refresh(manifest: Manifest | None, current: dict[str, str]) -> Plan:
     )
 
 
+def _reread_unread_scans(plan: Plan, manifest: Manifest, settings: Settings) -> Plan:
+    """Unchanged files with scanned pages left unread because OCR could not run
+    (Tesseract missing, OCR turned off) are read again once it can."""
+    unread = [name for name in plan.unchanged
+              if any(INSTALL_HINT in note or OCR_OFF in note for note in manifest.files[name].notes)]
+    if not unread or unavailable_reason(ocr_options(settings)) is not None:
+        return plan
+    return replace(plan, updated=sorted(plan.updated + unread),
+                   unchanged=[name for name in plan.unchanged if name not in unread])
+
+
 def refresh_index(
     settings: Settings,
     embedder_factory: Callable[[], Embedder],
@@ -161,6 +173,8 @@ def _refresh(
         except IndexMismatchError as exc:
             raise IndexMismatchError(f"{exc} (an incremental refresh cannot change this)") from exc
     plan = plan_refresh(manifest, {f.source: f.file_hash for f in files})
+    if manifest is not None:
+        plan = _reread_unread_scans(plan, manifest, settings)
     to_read = [f for f in files if f.source in set(plan.added) | set(plan.updated)]
     ocr_bar = _OcrProgress(progress, on_progress)
     try:
