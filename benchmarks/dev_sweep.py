@@ -5,10 +5,14 @@ test set, from one run.
 
 Development set (tuning only), over the 530 Service-Public fiches of the PIAF
 file, none of them the 105 benchmark questions:
-- ``questions/spf_dev_retrieval.jsonl``: 60 questions written for this in the
-  benchmark's style (a fiche's subject asked as a person would: "Faut-il
-  assurer une caravane ?"), one per fiche, over 60 fiches drawn at random
-  (seed 21) among the 425 that carry no benchmark question;
+- ``questions/spf_dev_retrieval.jsonl``: 167 questions written for this, one
+  per fiche, over fiches drawn at random (seed 21) among the 425 that carry no
+  benchmark question: dr01-dr60 a fiche's subject in the benchmark's style,
+  after reading its opening ("Faut-il assurer une caravane ?"); dr61-dr105 a
+  section deep in a fiche, after reading its headings ("Certificat W garage :
+  quelle est sa durée de validité ?"); dr106-dr167 as a person would ask
+  without having read the fiche, from its subject alone ("Mon CDD peut-il
+  devenir un CDI ?");
 - ``questions/spf_calibration.jsonl``: the 57 answerable calibration
   questions with a known fiche (short factual questions).
 Test set (reported, never swept on): the 105 PIAF questions.
@@ -35,6 +39,17 @@ from fusion_sweep import CachedQueries, measure  # noqa: E402
 DEV_FILES = ("spf_dev_retrieval.jsonl", "spf_calibration.jsonl")
 DOCUMENT_WEIGHTS = (0.0, 0.25, 0.4, 0.5, 0.6, 0.75, 0.9, 1.0, 1.5)
 KEYWORD_WEIGHTS = (0.0, 0.05, 0.1, 0.2)
+
+
+PARTS = ("subject", "section", "unread", "calibration")
+
+
+def part_of(question_id: str) -> str:
+    """Which part of the development set a question belongs to (see the module's docstring)."""
+    if question_id.startswith("sa"):
+        return "calibration"
+    n = int(question_id[2:])
+    return "subject" if n <= 60 else "section" if n <= 105 else "unread"
 
 
 def dev_questions() -> list[Any]:
@@ -90,29 +105,35 @@ def main() -> None:
         retriever = hybrid(doc_w, kw)
         rows.append({"document_weight": doc_w, "keyword_weight": kw,
                      "dev": measure(retriever, dev), "test": measure(retriever, test),
-                     "dev_parts": {f: measure(retriever, [q for q in dev if q.id.startswith(p)])
-                                   for f, p in (("written", "dr"), ("calibration", "sa"))}})
+                     "dev_parts": {part: measure(retriever, [q for q in dev if part_of(q.id) == part])
+                                   for part in PARTS}})
     best = max(rows, key=lambda r: (r["dev"]["mrr@10"], r["dev"]["hit@1"]))
     current = next(r for r in rows if r["document_weight"] == settings.document_weight
                    and r["keyword_weight"] == FusionParams().keyword_weight_fr)
+    current_ranks = {name: reciprocal_ranks(hybrid(current["document_weight"], current["keyword_weight"]), qs)
+                     for name, qs in (("dev", dev), ("test", test))}
     comparison = {name: paired(reciprocal_ranks(hybrid(best["document_weight"], best["keyword_weight"]), qs),
-                               reciprocal_ranks(hybrid(current["document_weight"], current["keyword_weight"]), qs))
+                               current_ranks[name])
                   for name, qs in (("dev", dev), ("test", test))}
+    # the document vectors themselves: the default without them (document weight 0)
+    without_documents = paired(reciprocal_ranks(hybrid(0.0, current["keyword_weight"]), dev), current_ranks["dev"])
     if args.json:
         print(json.dumps({"rows": rows, "best_on_dev": best, "current_default": current,
-                          "best_against_current": comparison}, indent=1))
+                          "best_against_current": comparison, "no_document_vectors_against_current_dev":
+                          without_documents}, indent=1))
         return
     print(f"development set: {len(dev)} questions; test set: {len(test)} questions")
-    print("| document weight | keyword weight | dev hit@1 | dev MRR@10 | written hit@1 | calibration hit@1 "
-          "| test hit@1 | test MRR@10 |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("| document weight | keyword weight | dev hit@1 | dev MRR@10 | "
+          + " | ".join(f"{part} hit@1" for part in PARTS) + " | test hit@1 | test MRR@10 |")
+    print("|---|---|---|---|" + "---|" * len(PARTS) + "---|---|")
     for r in rows:
         mark = " (best on dev)" if r is best else " (current default)" if r is current else ""
+        parts = " | ".join(f"{r['dev_parts'][part]['hit@1']:.3f}" for part in PARTS)
         print(f"| {r['document_weight']}{mark} | {r['keyword_weight']} | {r['dev']['hit@1']:.3f} "
-              f"| {r['dev']['mrr@10']:.3f} | {r['dev_parts']['written']['hit@1']:.3f} "
-              f"| {r['dev_parts']['calibration']['hit@1']:.3f} | {r['test']['hit@1']:.3f} | {r['test']['mrr@10']:.3f} |")
+              f"| {r['dev']['mrr@10']:.3f} | {parts} | {r['test']['hit@1']:.3f} | {r['test']['mrr@10']:.3f} |")
     print(f"best on dev against the current default, question by question: development set {comparison['dev']}; "
           f"test set {comparison['test']}")
+    print(f"document weight 0 against the current default, development set: {without_documents}")
 
 
 if __name__ == "__main__":

@@ -60,8 +60,8 @@ class Settings:
     chunk_overlap: int = 1
     #: Weight of the document score (the question's similarity to the file's
     #: opening sentences, embedded once per file) added to each passage's
-    #: cosine; 0 ranks passages alone. First chosen on the 105 PIAF questions; the
-    #: development set prefers other values (benchmarks/README.md, issue 21).
+    #: cosine; 0 ranks passages alone. First chosen on the 105 PIAF questions, kept by
+    #: the development set (no significantly better value; benchmarks/README.md).
     document_weight: float = DEFAULT_DOCUMENT_WEIGHT
     #: Weight of the normalised BM25 score in the hybrid retriever's blend (0 to 1).
     keyword_weight: float = DEFAULT_KEYWORD_WEIGHT
