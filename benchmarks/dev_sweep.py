@@ -17,9 +17,12 @@ file, none of them the 105 benchmark questions:
   questions with a known fiche (short factual questions).
 Test set (reported, never swept on): the 105 PIAF questions.
 
-Every setting of the grid runs the real retrievers on the cached benchmark
-index (built by ``hdf-assistant eval FILE``); the setting with the best
-development MRR@10 (then hit@1) is the one to ship.
+Every setting runs the real retrievers on the cached benchmark index (built
+by ``hdf-assistant eval FILE``): the grid of document and BM25 weights, then
+the other query-time defaults one at a time (candidates, nearest files, the
+document vector's lead). A default changes only when a setting beats it
+significantly on the development set, question by question (two-sided sign
+test over the questions whose rank changes, p < 0.05).
 """
 
 from __future__ import annotations
@@ -31,12 +34,19 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 from fusion_sweep import CachedQueries, measure  # noqa: E402
 
 DEV_FILES = ("spf_dev_retrieval.jsonl", "spf_calibration.jsonl")
+#: the other retrieval defaults, each tried alone at the default weights: candidates taken from each side of
+#: the hybrid blend, files whose passages are all scored, and the document vector's lead (sentences, characters)
+CANDIDATES = (10, 20, 50)
+NEAREST_FILES = (3, 5, 10)
+LEADS = ((1, 200), (2, 300), (3, 400), (5, 600))
 DOCUMENT_WEIGHTS = (0.0, 0.25, 0.4, 0.5, 0.6, 0.75, 0.9, 1.0, 1.5)
 KEYWORD_WEIGHTS = (0.0, 0.05, 0.1, 0.2)
 
@@ -74,6 +84,48 @@ def paired(best: list[float], current: list[float]) -> str:
     down = sum(b < c for b, c in zip(best, current))
     p = binomtest(up, up + down).pvalue if up + down else 1.0
     return f"{up} better, {down} worse (sign test p = {p:.3f})"
+
+
+def lead(text: str, sentences: int, chars: int) -> str:
+    """chunking.document_lead with other lengths."""
+    from hdf_assistant.chunking import split_sentences
+
+    spans = split_sentences(text)[:sentences]
+    return " ".join(" ".join(text[sp.start : sp.end].split()) for sp in spans)[:chars].strip()
+
+
+def other_defaults(store: Any, embedder: Any, settings: Any, dev: list[Any], test: list[Any],
+                   current_ranks: dict[str, list[float]], ranks: Any) -> list[dict[str, Any]]:
+    """Candidates, nearest files and lead length, one at a time, against the default."""
+    from hdf_assistant.chunking import LEAD_CHARS, LEAD_SENTENCES
+    from hdf_assistant.embeddings import build_embedder
+    from hdf_assistant.retrieve import DenseParams, FusionParams, HybridRetriever
+
+    def row(setting: str, retriever: Any) -> dict[str, Any]:
+        return {"setting": setting, "dev": measure(retriever, dev), "test": measure(retriever, test),
+                "against_default": paired(ranks(retriever, dev), current_ranks["dev"])}
+
+    weights = {"keyword_weight_fr": settings.keyword_weight, "keyword_weight_en": settings.keyword_weight}
+    dense = DenseParams(document_weight=settings.document_weight)
+    out = [row(f"candidates {c}", HybridRetriever(store, embedder, FusionParams(candidates=c, **weights), dense))
+           for c in CANDIDATES]
+    out += [row(f"nearest files {n}", HybridRetriever(store, embedder, FusionParams(**weights),
+                                                      DenseParams(document_weight=settings.document_weight,
+                                                                  documents=n)))
+            for n in NEAREST_FILES]
+    sources = store.sources()
+    passages = build_embedder(settings)
+    default_vectors = np.vstack([store.document_vector(src) for src in sources])
+    try:
+        for sentences, chars in LEADS:
+            vectors = passages.embed_passages([lead(store.source_text(src), sentences, chars) for src in sources])
+            store._documents.assign(sources, vectors)  # the probe swaps the file vectors in memory only
+            default = " (default)" if (sentences, chars) == (LEAD_SENTENCES, LEAD_CHARS) else ""
+            out.append(row(f"lead {sentences} sentences / {chars} characters{default}",
+                           HybridRetriever(store, embedder, FusionParams(**weights), dense)))
+    finally:
+        store._documents.assign(sources, default_vectors)
+    return out
 
 
 def main() -> None:
@@ -117,8 +169,9 @@ def main() -> None:
                   for name, qs in (("dev", dev), ("test", test))}
     # the document vectors themselves: the default without them (document weight 0)
     without_documents = paired(reciprocal_ranks(hybrid(0.0, current["keyword_weight"]), dev), current_ranks["dev"])
+    others = other_defaults(store, embedder, settings, dev, test, current_ranks, reciprocal_ranks)
     if args.json:
-        print(json.dumps({"rows": rows, "best_on_dev": best, "current_default": current,
+        print(json.dumps({"others": others, "rows": rows, "best_on_dev": best, "current_default": current,
                           "best_against_current": comparison, "no_document_vectors_against_current_dev":
                           without_documents}, indent=1))
         return
@@ -134,6 +187,12 @@ def main() -> None:
     print(f"best on dev against the current default, question by question: development set {comparison['dev']}; "
           f"test set {comparison['test']}")
     print(f"document weight 0 against the current default, development set: {without_documents}")
+    print("\n| setting (others at their default) | dev hit@1 | dev MRR@10 | against the default on dev "
+          "| test hit@1 | test MRR@10 |")
+    print("|---|---|---|---|---|---|")
+    for r in others:
+        print(f"| {r['setting']} | {r['dev']['hit@1']:.3f} | {r['dev']['mrr@10']:.3f} | {r['against_default']} "
+              f"| {r['test']['hit@1']:.3f} | {r['test']['mrr@10']:.3f} |")
 
 
 if __name__ == "__main__":
