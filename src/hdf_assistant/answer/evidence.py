@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Protocol
 
 from hdf_assistant.analysis import analyze
@@ -66,12 +67,20 @@ class Evidence:
     """Terms of the document the best sentence comes from, and of its surroundings."""
 
     #: every term of the best sentence's document
-    document: set[str]
+    document: set[str] | frozenset[str]
     #: terms near the best sentence: its passage, its list's lead-in, the sentence
     #: before it, its section heading and the document's opening
     near: set[str]
     document_frequency: dict[str, int]
     n_documents: int
+
+
+@lru_cache(maxsize=64)
+def document_terms(text: str) -> frozenset[str]:
+    """The analysed terms of a whole document, remembered for the documents
+    answers came from lately: analysing a 50-page PDF takes about a quarter
+    of a second, too long to repeat for every question about it."""
+    return frozenset(analyze(text))
 
 
 def gather_evidence(best: Candidate, previous: Candidate | None, index: IndexView | None,
@@ -81,7 +90,7 @@ def gather_evidence(best: Candidate, previous: Candidate | None, index: IndexVie
     near_text = " ".join([chunk.text, best.context, previous.text if previous else "", chunk.section or "",
                           source_text[:DOCUMENT_OPENING]])
     return Evidence(
-        document=set(analyze(source_text or chunk.text)),
+        document=document_terms(source_text or chunk.text),
         near=set(analyze(near_text)),
         document_frequency=index.document_frequency(lookup_terms) if index is not None else {},
         n_documents=index.size if index is not None else 1,
