@@ -10,15 +10,17 @@ What it measures, on the PIAF Service-Public texts (``../shared/benchmarks/piaf-
    carry a question with ``--quick``) built by the real ``refresh_index``; chunks/s,
    speed-up against torch, and the retrieval quality of that index (hit@1, MRR@10 with
    the default retriever, and dense alone) on the 105 PIAF questions.
-2. **Query latency at 1k, 10k and 100k chunks**: the default backend's chunks and vectors,
+2. **Query latency at 1k, 10k, 100k and 1M chunks**: the default backend's chunks and vectors,
    replicated with small perturbations (a word dropped from the text, noise of 0.01 on the
    vector) up to each size, saved as a real index (from 50k chunks on with its IVF index),
    then the PIAF questions asked through ``Assistant.ask``: retrieval alone and the full
    answer, p50 / p95, query embedding included and never served from a cache. The dense
    search alone is also timed (exact vs what the index uses), with the recall@10 of the
-   IVF index against exact search.
+   IVF index against exact search. Per size also the index's size on disk and the memory it
+   takes once opened, for reading (lean, as the assistant opens it) and whole (as the builder
+   does, and as every process did before), each in a fresh process.
 3. **The serving process** (``memory``, benchmarks/memory.py): ``hdf-assistant serve`` on a built
-   index, on the bundled corpus and on the largest local index: seconds to the page and to the first
+   index, on the bundled corpus and on the local indexes of 100k passages and more: seconds to the page and to the first
    answer, resident memory (VmRSS) at start, after the first question and after ``--memory-questions``
    questions (1,000 and 5,000 by default, each one different, two clients), and the peak (VmHWM);
    and the wall time of one ``ask`` command.
@@ -217,6 +219,9 @@ def query_latency(base_settings: Any, base: LocalIndex, embedder: Any, questions
         r50, r95 = _ms(retrieve)
         a50, a95 = _ms(total)
         kind = "hnsw" if store == "postgres" else ("ivf" if index.uses_approximate_search else "exact")  # type: ignore[attr-defined]
+        extra = {} if store == "postgres" else {"disk_mb": _disk_mb(settings.index_dir),
+                                                 "open_mb": {"lean": index_memory(settings.index_dir, lean=True),
+                                                             "whole": index_memory(settings.index_dir, lean=False)}}
         out[str(size)] = {
             "chunks": index.size,
             "index": kind,
@@ -230,9 +235,37 @@ def query_latency(base_settings: Any, base: LocalIndex, embedder: Any, questions
             "exact_search_p50_ms": _ms(search_exact)[0],
             "recall@10_vs_exact": round(float(np.mean(recall)), 4),
             "recall@10_originals": round(float(np.mean(recall_originals)), 4),
+            **extra,
         }
         print(f"[run] {store} {size} chunks: {out[str(size)]}", file=sys.stderr, flush=True)
     return out, settings
+
+
+def _disk_mb(index_dir: Path) -> float:
+    return round(sum(f.stat().st_size for f in index_dir.rglob("*") if f.is_file()) / 2**20, 1)
+
+
+_OPEN = """
+import sys
+from pathlib import Path
+import faiss, bm25s, numpy  # noqa: F401  (imports are not the index)
+from hdf_assistant.index.local import LocalBackend
+
+def rss():
+    return next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmRSS")) / 1024
+
+before = rss()
+backend = LocalBackend(Path(sys.argv[1]))
+index = backend.open() if sys.argv[2] == "lean" else backend.edit()
+print(round(rss() - before, 1))
+"""
+
+
+def index_memory(index_dir: Path, lean: bool) -> float:
+    """MB of resident memory an index takes once opened, in a fresh process."""
+    done = subprocess.run([sys.executable, "-c", _OPEN, str(index_dir), "lean" if lean else "whole"],
+                          check=True, capture_output=True, text=True)
+    return float(done.stdout.strip().splitlines()[-1])
 
 
 def postgres_part(base_settings: Any, base: LocalIndex, embedder: Any, questions: list, sizes: list[int],
@@ -292,6 +325,10 @@ def _print_query(rows: dict[str, Any]) -> None:
         print(f"| {size} | {row['index']} | {row.get('write_passages_per_s', '')} | {row['retrieve_p50_ms']} | "
               f"{row['retrieve_p95_ms']} | {row['answer_p50_ms']} | {row['p95']} | {row['dense_search_p50_ms']} | "
               f"{row['exact_search_p50_ms']} | {row['recall@10_vs_exact']} | {row['recall@10_originals']} |")
+    for size, row in rows.items():
+        if "open_mb" in row:
+            print(f"{size} chunks: build {row['build_s']} s, {row['disk_mb']} MB on disk; opened for reading "
+                  f"{row['open_mb']['lean']} MB, whole {row['open_mb']['whole']} MB")
 
 
 def print_table(result: dict[str, Any]) -> None:
@@ -327,7 +364,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="only the 105 articles with a question (a few minutes)")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
     parser.add_argument("--backends", default="torch,onnx,onnx-int8", help=f"comma-separated among {EMBED_BACKENDS}, torch first")
-    parser.add_argument("--sizes", default="1000,10000,100000")
+    parser.add_argument("--sizes", default="1000,10000,100000,1000000")
     parser.add_argument("--stores", default="local,postgres", help="local, postgres or both")
     parser.add_argument("--postgres-sizes", default="100000,1000000")
     parser.add_argument("--database-url", default="", help="a PostgreSQL with pgvector (default: one started here)")
@@ -362,7 +399,7 @@ def main() -> None:
         texts = [q.question for q in questions]
         if "local" in stores:
             sizes = [int(s) for s in args.sizes.split(",")]
-            result["query"], largest = query_latency(settings, base, embedder, texts, sizes, work)
+            result["query"], _ = query_latency(settings, base, embedder, texts, sizes, work)
             first, last = result["query"][str(sizes[0])], result["query"][str(sizes[-1])]
             result["retrieve_growth"] = round(last["retrieve_p50_ms"] / first["retrieve_p50_ms"], 2)
             if not args.skip_serve:
@@ -370,8 +407,9 @@ def main() -> None:
                 bundled_index = work / "bundled-index"
                 result["ask_command_s"] = ask_command_seconds(bundled, bundled_index)
                 checkpoints = [int(n) for n in args.memory_questions.split(",")]
-                targets = {"bundled corpus": (bundled, bundled_index),
-                           f"{sizes[-1]} chunks": (work / "piaf-corpus", largest.index_dir)}
+                targets = {"bundled corpus": (bundled, bundled_index)}
+                targets |= {f"{size} chunks": (work / "piaf-corpus", work / f"scaled-{size}")
+                            for size in sizes if size >= 100_000}
                 result["memory"] = {}
                 for name, (corpus, index_dir) in targets.items():
                     if args.baseline_src is not None:

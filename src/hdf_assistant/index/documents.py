@@ -84,7 +84,11 @@ class DocumentVectors:
             return cls()
         names = json.loads((state_dir / SOURCES_FILE).read_text(encoding="utf-8"))
         matrix = np.load(state_dir / VECTORS_FILE) if names else np.zeros((0, 0), np.float32)
-        return cls(dict(zip(names, matrix)))
+        loaded = cls(dict(zip(names, matrix)))  # rows are views of the matrix: one copy in memory
+        if names:
+            loaded._names, loaded._matrix = list(names), matrix
+            loaded._rows = {name: i for i, name in enumerate(names)}
+        return loaded
 
 
 class DocumentScores:

@@ -7,6 +7,13 @@ k-means quantizer trained on the index's own vectors answers the dense search
 instead: a query scans :data:`NPROBE` of its lists (0.25 ms exact at 10k
 vectors is faster than any approximation; see benchmarks/README.md).
 
+The IVF lists hold 8-bit codes (a scalar quantizer: 384 bytes a vector, a
+quarter of float32) and a map from id to code, so a reading process (see
+:meth:`FaissVectors.load`, ``lean``) keeps only them in memory: a passage's
+stored vector is decoded from its code (within about 0.001 of each
+component), the exact index stays on disk and is mapped only if an exact
+search is asked for. The builder loads the exact index whole.
+
 IVF rather than HNSW because it supports removals: an incremental update adds
 and removes the same ids in both indexes. Passages added after training go to
 a small exact index searched beside the IVF lists, so a new file unlike the
@@ -68,19 +75,40 @@ class ApproximateIndex:
         self.trained_on = trained_on
         self._index.nprobe = NPROBE
         self._recent = recent if recent is not None else _exact(index.d)
+        self._recent_ids: set[int] | None = None  # ids in the exact buffer, once asked for
+
+    @property
+    def decodes_by_id(self) -> bool:
+        """Whether a stored vector can be read back by id (IVF lists with an id map)."""
+        return int(self._index.direct_map.type) != 0
+
+    def get(self, ids: np.ndarray) -> np.ndarray:
+        """The stored vectors of ``ids`` (decoded from the IVF codes, or exact
+        for passages added since training)."""
+        out = np.zeros((len(ids), self._index.d), dtype=np.float32)
+        if self._recent_ids is None:
+            self._recent_ids = set(_faiss().vector_to_array(self._recent.id_map).tolist())
+        fresh = np.array([int(i) in self._recent_ids for i in ids], dtype=bool)
+        if fresh.any():
+            out[fresh] = self._recent.reconstruct_batch(np.asarray(ids, dtype=np.int64)[fresh])
+        if (~fresh).any():
+            out[~fresh] = self._index.reconstruct_batch(np.asarray(ids, dtype=np.int64)[~fresh])
+        return out
 
     @classmethod
     def train(cls, vectors: np.ndarray, ids: np.ndarray) -> ApproximateIndex:
         faiss = _faiss()
         lists = _lists_for(len(vectors))
         quantizer = faiss.IndexFlatIP(vectors.shape[1])
-        index = faiss.IndexIVFFlat(quantizer, vectors.shape[1], lists, faiss.METRIC_INNER_PRODUCT)
+        index = faiss.IndexIVFScalarQuantizer(quantizer, vectors.shape[1], lists, faiss.ScalarQuantizer.QT_8bit,
+                                              faiss.METRIC_INNER_PRODUCT)
         index.cp.niter = 10
         index.cp.max_points_per_centroid = 64  # a sample is enough to place the centroids
         previous = faiss.omp_get_max_threads()
         faiss.omp_set_num_threads(os.cpu_count() or 1)  # training is a batch job: every core
         try:
             index.train(vectors)
+            index.set_direct_map_type(faiss.DirectMap.Hashtable)  # id -> code: stored vectors read back
             index.add_with_ids(vectors, ids)
         finally:
             faiss.omp_set_num_threads(previous)
@@ -92,16 +120,22 @@ class ApproximateIndex:
         return int(self._index.ntotal + self._recent.ntotal)
 
     @property
+    def dim(self) -> int:
+        return int(self._index.d)
+
+    @property
     def added_since_training(self) -> int:
         """Passages in the exact buffer beside the IVF lists."""
         return int(self._recent.ntotal)
 
     def add(self, vectors: np.ndarray, ids: np.ndarray) -> None:
         self._recent.add_with_ids(vectors, ids)
+        self._recent_ids = None
 
     def remove(self, ids: np.ndarray) -> None:
         self._index.remove_ids(ids)
         self._recent.remove_ids(ids)
+        self._recent_ids = None
 
     def search(self, query: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         scores, ids = self._index.search(query, k)
@@ -134,28 +168,49 @@ class ApproximateIndex:
 class FaissVectors:
     """Unit vectors by FAISS id: exact search, or IVF from a size on."""
 
-    def __init__(self, exact: Any, ann: ApproximateIndex | None = None) -> None:
+    def __init__(self, exact: Any, ann: ApproximateIndex | None = None, exact_path: Path | None = None) -> None:
         self._exact = exact
         self._ann = ann
+        #: a lean reader's exact index, mapped from disk on first use
+        self._exact_path = exact_path
 
     @classmethod
     def empty(cls, dim: int) -> FaissVectors:
         return cls(_exact(dim))
 
     @classmethod
-    def load(cls, folder: Path, ann_trained_on: int) -> FaissVectors:
+    def load(cls, folder: Path, ann_trained_on: int, lean: bool = False) -> FaissVectors:
+        """The saved vectors. ``lean`` (for reading only): when the IVF index can
+        read a vector back by id, the exact index is not loaded."""
         faiss = _faiss()
         faiss.omp_set_num_threads(1)  # one query at a time: one thread is fastest
-        exact = faiss.read_index(str(folder / EXACT_FILE))
-        return cls(exact, ApproximateIndex.load(folder, ann_trained_on))
+        ann = ApproximateIndex.load(folder, ann_trained_on)
+        if lean and ann is not None and ann.decodes_by_id:
+            return cls(None, ann, folder / EXACT_FILE)
+        return cls(faiss.read_index(str(folder / EXACT_FILE)), ann)
+
+    @property
+    def writable(self) -> bool:
+        return self._exact_path is None
+
+    def _exact_index(self) -> Any:
+        if self._exact is None:
+            assert self._exact_path is not None
+            faiss = _faiss()
+            self._exact = faiss.read_index(str(self._exact_path), faiss.IO_FLAG_MMAP_IFC | faiss.IO_FLAG_READ_ONLY)
+        return self._exact
 
     @property
     def size(self) -> int:
-        return int(self._exact.ntotal)
+        if self._exact is None and self._ann is not None:
+            return self._ann.size
+        return int(self._exact_index().ntotal)
 
     @property
     def dim(self) -> int:
-        return int(self._exact.d)
+        if self._exact is None and self._ann is not None:
+            return int(self._ann.dim)
+        return int(self._exact_index().d)
 
     @property
     def approximate(self) -> ApproximateIndex | None:
@@ -175,9 +230,12 @@ class FaissVectors:
                 self._ann.remove(ids)
 
     def get(self, ids: np.ndarray) -> np.ndarray:
-        """The stored vectors of ``ids``, one row each."""
+        """The stored vectors of ``ids``, one row each (decoded from the IVF
+        codes in a lean reader)."""
         if not len(ids):
             return np.zeros((0, self.dim), dtype=np.float32)
+        if self._exact is None and self._ann is not None:
+            return self._ann.get(np.asarray(ids, dtype=np.int64))
         return np.asarray(self._exact.reconstruct_batch(np.asarray(ids, dtype=np.int64)), dtype=np.float32)
 
     def all(self) -> tuple[np.ndarray, np.ndarray]:
@@ -192,7 +250,7 @@ class FaissVectors:
         """Scores and ids of the ``k`` nearest passages (ids -1 pad a short
         result); through the IVF index when there is one, unless ``exact``."""
         query = np.ascontiguousarray(vector, dtype=np.float32).reshape(1, -1)
-        searcher = self._exact if exact or self._ann is None else self._ann
+        searcher = self._exact_index() if exact or self._ann is None else self._ann
         scores, ids = searcher.search(query, min(k, self.size))
         return scores[0], ids[0]
 

@@ -4,7 +4,11 @@ The terms of each passage (the French analyser's output, see analysis.py) are
 made once, when the passage is added, and stored with it; building the index
 is then only counting (about 0.2 s for 10,000 passages), so a refresh analyses
 only the added passages and gives exactly the scores of a full rebuild.
-Saved as bm25s arrays plus the passage order, beside FAISS in each state.
+Saved as bm25s arrays plus the passage order, beside FAISS in each state. A
+loaded index maps its arrays from disk (a question reads the postings of its
+own terms only) and holds the passage ids compactly (id_table.py), so a
+million-passage index costs the serving process tens of megabytes, not
+hundreds.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from hdf_assistant.analysis import analyze_query
+from hdf_assistant.index.id_table import IdTable
 
 log = logging.getLogger(__name__)
 
@@ -25,7 +30,8 @@ log = logging.getLogger(__name__)
 K1 = 1.2
 B = 0.75
 _DIR = "bm25"
-_IDS = "chunk_ids.json"
+_IDS = "chunk_ids.npy"
+_IDS_JSON = "chunk_ids.json"  # states written before the compact ids
 
 
 def _bm25s() -> Any:
@@ -38,10 +44,9 @@ def _bm25s() -> Any:
 class KeywordIndex:
     """BM25 scores of passages for a question."""
 
-    def __init__(self, model: Any, chunk_ids: list[str]) -> None:
+    def __init__(self, model: Any, chunk_ids: Sequence[str] | IdTable) -> None:
         self._model = model
-        self.chunk_ids = chunk_ids
-        self._position = {cid: i for i, cid in enumerate(chunk_ids)}
+        self._ids = chunk_ids if isinstance(chunk_ids, IdTable) else IdTable(chunk_ids)
         self._last: tuple[str, np.ndarray] | None = None  # the hybrid asks twice per question
 
     @classmethod
@@ -52,7 +57,7 @@ class KeywordIndex:
             return cls(None, [])
         model = _bm25s().BM25(k1=K1, b=B)  # idf ln(1 + (N - df + 0.5) / (df + 0.5)), Lucene's
         model.index(tokens, show_progress=False)
-        return cls(model, list(chunk_ids))
+        return cls(model, chunk_ids)
 
     def scores(self, question: str) -> np.ndarray:
         """BM25 score of every passage (aligned with ``chunk_ids``)."""
@@ -63,7 +68,7 @@ class KeywordIndex:
             return np.zeros(0, dtype=np.float32)
         known = [t for t in analyze_query(question) if t in self._model.vocab_dict]
         if not known:
-            values = np.zeros(len(self.chunk_ids), dtype=np.float32)
+            values = np.zeros(len(self._ids), dtype=np.float32)
         else:
             values = np.asarray(self._model.get_scores(known), dtype=np.float32)
         self._last = (question, values)
@@ -77,12 +82,12 @@ class KeywordIndex:
         k = min(k, scores.size)
         top = np.argpartition(-scores, k - 1)[:k]
         top = top[np.argsort(-scores[top], kind="stable")]
-        return [(self.chunk_ids[int(p)], float(scores[p])) for p in top[scores[top] > 0]]
+        return [(self._ids[int(p)], float(scores[p])) for p in top[scores[top] > 0]]
 
     def scores_of(self, question: str, chunk_ids: Sequence[str]) -> np.ndarray:
         """The scores of the given passages (0 for one the index does not hold)."""
         scores = self.scores(question)
-        positions = [self._position.get(cid) for cid in chunk_ids]
+        positions = self._ids.positions(chunk_ids)
         return np.array([scores[p] if p is not None else 0.0 for p in positions], dtype=np.float32)
 
     def document_frequency(self, terms: Sequence[str]) -> dict[str, int]:
@@ -98,14 +103,17 @@ class KeywordIndex:
         target.mkdir(parents=True, exist_ok=True)
         if self._model is not None:
             self._model.save(str(target))
-        (target / _IDS).write_text(json.dumps(self.chunk_ids), encoding="utf-8")
+        np.save(target / _IDS, self._ids.array)
 
     @classmethod
     def load(cls, state_dir: Path) -> KeywordIndex | None:
-        """The saved index, or None when this state has none."""
+        """The saved index (its arrays mapped from disk), or None when this state has none."""
         target = state_dir / _DIR
-        if not (target / _IDS).is_file():
+        if (target / _IDS).is_file():
+            ids = IdTable(np.load(target / _IDS))
+        elif (target / _IDS_JSON).is_file():
+            ids = IdTable(json.loads((target / _IDS_JSON).read_text(encoding="utf-8")))
+        else:
             return None
-        ids = json.loads((target / _IDS).read_text(encoding="utf-8"))
-        model = _bm25s().BM25.load(str(target), load_corpus=False) if ids else None
+        model = _bm25s().BM25.load(str(target), load_corpus=False, mmap=True, show_progress=False) if len(ids) else None
         return cls(model, ids)

@@ -4,14 +4,20 @@ A state directory holds (see state.py for the switch between states)::
 
     manifest.json        the contract (manifest.py)
     vectors.faiss        exact FAISS index of the passage vectors (faiss_vectors.py)
-    ann.faiss            from 50,000 passages on: IVF index of the same ids
+    ann.faiss            from 50,000 passages on: IVF index of the same ids (8-bit codes)
     ann-recent.faiss     passages added since the IVF index was trained
     passages/            one file of passages and one of their terms per source (passages.py)
+    passages.npz         the table of every passage: id, FAISS id, source, row
     bm25/                bm25s index of the same passages (keyword.py)
     documents.npy/.json  one vector per file (documents.py)
 
-:class:`LocalIndex` is one state in memory, read-only for the assistant or
-edited by the builder and committed as a new state.
+:class:`LocalIndex` is one state, edited by the builder (everything in
+memory, :meth:`LocalBackend.edit`) and committed as a new state, or opened
+for reading by the assistant (:meth:`LocalBackend.open`): then it is lean, so
+that a serving process stays small at a million passages: passages viewed
+from their files (passages.py), BM25 arrays mapped from disk (keyword.py),
+and from 50,000 passages on only the IVF index's 8-bit codes in memory
+(faiss_vectors.py).
 """
 
 from __future__ import annotations
@@ -30,7 +36,7 @@ from hdf_assistant.index.documents import DocumentScores, DocumentVectors
 from hdf_assistant.index.faiss_vectors import FaissVectors
 from hdf_assistant.index.keyword import KeywordIndex
 from hdf_assistant.index.manifest import FORMAT_VERSION, MANIFEST_FILE, REBUILD, Manifest, now_iso, parse_manifest
-from hdf_assistant.index.passages import PassageStore
+from hdf_assistant.index.passages import PassageStore, PassageView
 from hdf_assistant.index.state import (
     current_state_dir,
     index_lock,
@@ -50,7 +56,7 @@ class LocalIndex:
         self,
         manifest: Manifest,
         vectors: FaissVectors,
-        passages: PassageStore,
+        passages: PassageStore | PassageView,
         keyword: KeywordIndex,
         documents: DocumentVectors,
         index_dir: Path,
@@ -146,6 +152,12 @@ class LocalIndex:
         return self._keyword.document_frequency(terms)
 
     # -- writing -------------------------------------------------------------
+    def _store(self) -> PassageStore:
+        """The editable passages (an index opened for reading has none)."""
+        if not isinstance(self._passages, PassageStore) or not self._vectors.writable:
+            raise RuntimeError("this index was opened for reading: edit it through LocalBackend.edit()")
+        return self._passages
+
     def replace_source(self, source: str, chunks: Sequence[Chunk], vectors: np.ndarray) -> None:
         self._remove(source)
         self._add(chunks, vectors)
@@ -156,12 +168,13 @@ class LocalIndex:
         start = self._manifest.next_id
         ids = np.arange(start, start + len(chunks), dtype=np.int64)
         self._manifest.next_id = start + len(chunks)
+        store = self._store()
         self._vectors.add(vectors, ids)
-        self._passages.add(chunks, ids.tolist(), terms)
+        store.add(chunks, ids.tolist(), terms)
         self._keyword_stale = True
 
     def _remove(self, source: str) -> int:
-        removed = self._passages.remove_source(source)
+        removed = self._store().remove_source(source)
         self._vectors.remove(np.array(removed, dtype=np.int64))
         if removed:
             self._keyword_stale = True
@@ -172,12 +185,13 @@ class LocalIndex:
         return sum(self._remove(source) for source in sources)
 
     def rename_source(self, old: str, new: str) -> int:
-        ids = self._passages.chunk_ids_of(old)
+        store = self._store()
+        ids = store.chunk_ids_of(old)
         if not ids:
             return 0
-        moved = [self._passages.chunk(cid) for cid in ids]
+        moved = [store.chunk(cid) for cid in ids]
         vectors = self.vectors_of(ids)
-        terms = self._passages.stored_terms_of(old)
+        terms = store.stored_terms_of(old)
         renamed = [replace(c, id=chunk_id(new, c.file_hash, c.page, Span(c.start, c.end)), source=new) for c in moved]
         self._documents.rename(old, new)
         self._remove(old)
@@ -192,15 +206,18 @@ class LocalIndex:
 
     def update_keyword_index(self) -> None:
         """Rebuild BM25 from the stored terms (only new passages were analysed)."""
-        self._keyword = KeywordIndex.build(self._passages.chunk_ids(), self._passages.terms())
+        store = self._store()
+        self._keyword = KeywordIndex.build(store.chunk_ids(), store.terms())
         self._keyword_stale = False
 
     def update_approximate_index(self) -> None:
         """Train, keep or drop the IVF index for the current size."""
+        self._store()
         self._manifest.ann_trained_on = self._vectors.update_approximate()
 
     def commit(self) -> str:
         """Write this state beside the live one and switch to it atomically."""
+        store = self._store()
         if self._keyword_stale:
             raise RuntimeError("the keyword index is out of date: call update_keyword_index() before commit()")
         self._manifest.format_version = FORMAT_VERSION
@@ -208,12 +225,12 @@ class LocalIndex:
         self._manifest.built_at = now_iso()
         folder = new_state_dir(self._index_dir)
         self._vectors.save(folder)
-        self._passages.save(folder)
+        store.save(folder)
         self._keyword.save(folder)
         self._documents.save(folder)
         (folder / MANIFEST_FILE).write_text(self._manifest.to_json(), encoding="utf-8")  # last: marks it complete
         published = publish_state(self._index_dir, folder)
-        self._passages.saved_as(published)
+        store.saved_as(published)
         self._version = published.name
         log.info("event=index_saved state=%s chunks=%d", published.name, self.size)
         return self._version
@@ -224,10 +241,10 @@ class LocalIndex:
         removed by the next writer."""
 
 
-def _load_state(state: Path) -> LocalIndex:
+def _load_state(state: Path, lean: bool) -> LocalIndex:
     manifest = parse_manifest((state / MANIFEST_FILE).read_bytes(), str(state / MANIFEST_FILE))
-    passages = PassageStore.load(state)
-    vectors = FaissVectors.load(state, manifest.ann_trained_on)
+    passages = PassageView.load(state) if lean else PassageStore.load(state)
+    vectors = FaissVectors.load(state, manifest.ann_trained_on, lean=lean)
     keyword = KeywordIndex.load(state)
     if keyword is None:
         raise IndexCorruptError(f"{state} has no keyword index; rebuild it with: {REBUILD}")
@@ -260,16 +277,20 @@ class LocalBackend:
         return parse_manifest(path.read_bytes(), str(path))
 
     def open(self) -> LocalIndex:
-        """The live state; raises :class:`IndexMissingError` when there is none.
+        """The live state, for reading (lean); raises :class:`IndexMissingError`
+        when there is none.
 
         Should a writer switch states and remove this one while it is being
         read, the new live state is read instead."""
+        return self._open(lean=True)
+
+    def _open(self, lean: bool) -> LocalIndex:
         for attempt in range(3):
             state = current_state_dir(self.index_dir)
             if state is None:
                 raise IndexMissingError(f"no index in {self.index_dir}: run hdf-assistant index")
             try:
-                return _load_state(state)
+                return _load_state(state, lean)
             except (FileNotFoundError, RuntimeError, IndexCorruptError) as exc:
                 if attempt == 2 or current_state_dir(self.index_dir) == state:
                     if isinstance(exc, IndexCorruptError):
@@ -282,7 +303,8 @@ class LocalBackend:
         return LocalIndex.empty(manifest, self.index_dir)
 
     def edit(self) -> LocalIndex:
-        return self.open()
+        """The live state, whole in memory, to be edited and committed."""
+        return self._open(lean=False)
 
     @contextmanager
     def writing(self) -> Iterator[None]:

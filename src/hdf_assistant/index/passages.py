@@ -8,27 +8,47 @@ hash of the source's name:
 - ``<key>.terms``: one line per passage, its analysed terms (for BM25), read
   only when the keyword index is rebuilt.
 
+and beside them ``passages.npz``, the table of every passage (id, FAISS id,
+source, row), so that a reader need not parse every source to find one.
+
 A new state writes the files of the sources that changed and hard-links the
 others from the previous state, so refreshing one file of a 10,000-passage
 index writes one file's passages, not 10,000. Page texts are rebuilt from the
 passages at their spans: passage ``c`` is exactly ``page_text(...)[c.start:c.end]``.
+
+Two classes hold them: :class:`PassageStore`, every passage in memory, which
+the builder edits; and :class:`PassageView`, what a reading process (the
+assistant, the API) opens: the table in arrays (about 40 bytes a passage) and
+the sources' files parsed when a question needs them, the last ones kept
+(:data:`VIEW_CACHE_PASSAGES`). A million passages as Python objects take
+about 1.5 GB; viewed, under 100 MB.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import threading
+from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from hdf_assistant.analysis import analyze
 from hdf_assistant.errors import IndexCorruptError
+from hdf_assistant.index.id_table import IdTable
 from hdf_assistant.index.state import link_or_copy
 from hdf_assistant.schema import Chunk
 
 PASSAGES_DIR = "passages"
+TABLE_FILE = "passages.npz"
 REBUILD = "hdf-assistant index --full"
+#: passages of recently read sources a view keeps parsed
+VIEW_CACHE_PASSAGES = 20_000
+#: page texts a reader keeps rebuilt
+PAGE_CACHE = 256
 
 
 def segment_key(source: str) -> str:
@@ -51,10 +71,67 @@ def text_of(chunks: Iterable[Chunk]) -> str:
     return "".join(buffer)
 
 
-class PassageStore:
-    """Passages by id and by source, with their FAISS ids."""
+def read_segment(path: Path) -> tuple[list[Chunk], list[int]]:
+    """The passages of one source's file, in order, and their FAISS ids."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        source = data["source"]
+        rows = data["passages"]
+        chunks = [Chunk(r["id"], r["text"], source, r["page"], r["start"], r["end"], r["file_hash"],
+                        r["section"], bool(r.get("ocr", False))) for r in rows]
+        return chunks, [int(r["faiss_id"]) for r in rows]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise IndexCorruptError(f"{path} cannot be read ({exc!r}); rebuild the index with: {REBUILD}") from exc
+
+
+class _PassageReader:
+    """Page and source texts rebuilt from passages (the reading half both classes share)."""
 
     def __init__(self) -> None:
+        self._texts: OrderedDict[tuple[str, int | None], str] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def chunk(self, chunk_id: str) -> Chunk:
+        raise NotImplementedError
+
+    def chunk_ids_of(self, source: str) -> list[str]:
+        raise NotImplementedError
+
+    def _chunks_of(self, source: str) -> list[Chunk]:
+        return [self.chunk(cid) for cid in self.chunk_ids_of(source)]
+
+    def page_text(self, source: str, page: int | None) -> str:
+        """The text of one document (one PDF page), rebuilt from its passages."""
+        key = (source, page)
+        with self._lock:
+            if key in self._texts:
+                self._texts.move_to_end(key)
+                return self._texts[key]
+        text = text_of([c for c in self._chunks_of(source) if c.page == page])
+        with self._lock:
+            self._texts[key] = text
+            while len(self._texts) > PAGE_CACHE:
+                self._texts.popitem(last=False)
+        return text
+
+    def pages_of(self, source: str) -> list[int | None]:
+        return list(dict.fromkeys(c.page for c in self._chunks_of(source)))
+
+    def source_text(self, source: str) -> str:
+        """All the text indexed for one source: its pages in order."""
+        return "\n".join(self.page_text(source, page) for page in self.pages_of(source))
+
+    def _forget_texts(self, source: str) -> None:
+        with self._lock:
+            for key in [k for k in self._texts if k[0] == source]:
+                del self._texts[key]
+
+
+class PassageStore(_PassageReader):
+    """Passages by id and by source, with their FAISS ids, all in memory (for editing)."""
+
+    def __init__(self) -> None:
+        super().__init__()
         self._chunks: dict[str, Chunk] = {}
         self._faiss_ids: dict[str, int] = {}
         self._by_faiss: dict[int, str] = {}
@@ -65,7 +142,6 @@ class PassageStore:
         self._dirty: set[str] = set()
         #: the folder the clean sources' files come from
         self._origin: Path | None = None
-        self._texts: dict[tuple[str, int | None], str] = {}
 
     # -- reading -------------------------------------------------------------
     def __len__(self) -> int:
@@ -90,21 +166,6 @@ class PassageStore:
     def chunk_ids_of(self, source: str) -> list[str]:
         """The passages of one source, in page and text order."""
         return list(self._by_source.get(source, ()))
-
-    def page_text(self, source: str, page: int | None) -> str:
-        """The text of one document (one PDF page), rebuilt from its passages."""
-        key = (source, page)
-        if key not in self._texts:
-            self._texts[key] = text_of([self._chunks[cid] for cid in self._by_source.get(source, ())
-                                        if self._chunks[cid].page == page])
-        return self._texts[key]
-
-    def pages_of(self, source: str) -> list[int | None]:
-        return list(dict.fromkeys(self._chunks[cid].page for cid in self._by_source.get(source, ())))
-
-    def source_text(self, source: str) -> str:
-        """All the text indexed for one source: its pages in order."""
-        return "\n".join(self.page_text(source, page) for page in self.pages_of(source))
 
     def terms(self) -> list[list[str]]:
         """The analysed terms of every passage, in :meth:`chunk_ids` order
@@ -157,8 +218,7 @@ class PassageStore:
 
     def _touched(self, source: str) -> None:
         self._dirty.add(source)
-        for key in [k for k in self._texts if k[0] == source]:
-            del self._texts[key]
+        self._forget_texts(source)
 
     # -- disk ----------------------------------------------------------------
     def save(self, folder: Path) -> None:
@@ -180,6 +240,19 @@ class PassageStore:
             (target / f"{key}.json").write_text(json.dumps(self._segment(source, ids), ensure_ascii=False),
                                                 encoding="utf-8")
             (target / f"{key}.terms").write_text("\n".join(" ".join(t) for t in terms), encoding="utf-8")
+        self._save_table(folder)
+
+    def _save_table(self, folder: Path) -> None:
+        sources = self.sources()
+        ids = [cid for source in sources for cid in self._by_source[source]]
+        np.savez(folder / TABLE_FILE,
+                 sources=np.array(sources, dtype=str),
+                 ids=IdTable(ids).array,
+                 faiss_ids=np.array([self._faiss_ids[cid] for cid in ids], dtype=np.int64),
+                 source_of=np.repeat(np.arange(len(sources), dtype=np.int32),
+                                     [len(self._by_source[s]) for s in sources]),
+                 rows=np.concatenate([np.arange(len(self._by_source[s]), dtype=np.int32) for s in sources])
+                 if sources else np.zeros(0, dtype=np.int32))
 
     def saved_as(self, folder: Path) -> None:
         """The state written by :meth:`save` is now ``folder``: every source is clean."""
@@ -201,15 +274,8 @@ class PassageStore:
         store = cls()
         directory = folder / PASSAGES_DIR
         for path in sorted(directory.glob("*.json")):
-            try:
-                data = json.loads(path.read_text(encoding="utf-8"))
-                source = data["source"]
-                rows = data["passages"]
-                chunks = [Chunk(r["id"], r["text"], source, r["page"], r["start"], r["end"], r["file_hash"],
-                                r["section"], bool(r.get("ocr", False))) for r in rows]
-            except (ValueError, KeyError, TypeError) as exc:
-                raise IndexCorruptError(f"{path} cannot be read ({exc!r}); rebuild the index with: {REBUILD}") from exc
-            store._put(chunks, [r["faiss_id"] for r in rows])
+            chunks, faiss_ids = read_segment(path)
+            store._put(chunks, faiss_ids)
         store._origin = folder
         return store
 
@@ -224,3 +290,102 @@ class PassageStore:
             sources.add(chunk.source)
         for source in sources:
             self._by_source[source].sort(key=lambda cid: (self._chunks[cid].page or 0, self._chunks[cid].start))
+
+
+class PassageView(_PassageReader):
+    """The passages of a saved state, read-only: the table in arrays, the
+    sources' passages parsed from their files when asked for (the last
+    :data:`VIEW_CACHE_PASSAGES` kept)."""
+
+    def __init__(self, folder: Path, sources: list[str], ids: IdTable, faiss_ids: np.ndarray,
+                 source_of: np.ndarray, rows: np.ndarray) -> None:
+        super().__init__()
+        self._folder = folder
+        self._sources = sources
+        self._source_index = {s: i for i, s in enumerate(sources)}
+        self._ids = ids
+        self._faiss_ids = faiss_ids
+        self._source_of = source_of
+        self._rows = rows
+        self._position_of_faiss = np.full(int(faiss_ids.max()) + 1 if faiss_ids.size else 0, -1, dtype=np.int32)
+        self._position_of_faiss[faiss_ids] = np.arange(faiss_ids.size, dtype=np.int32)
+        self._segments: OrderedDict[str, list[Chunk]] = OrderedDict()
+        self._cached = 0
+
+    @classmethod
+    def load(cls, folder: Path) -> PassageView:
+        """The view of state ``folder`` (a state saved before the table existed
+        is read whole once to make it)."""
+        path = folder / TABLE_FILE
+        if not path.is_file():
+            store = PassageStore.load(folder)
+            ids = [cid for source in store.sources() for cid in store.chunk_ids_of(source)]
+            sources = store.sources()
+            return cls(folder, sources, IdTable(ids), np.array([store.faiss_id(c) for c in ids], dtype=np.int64),
+                       np.repeat(np.arange(len(sources), dtype=np.int32),
+                                 [len(store.chunk_ids_of(s)) for s in sources]),
+                       np.concatenate([np.arange(len(store.chunk_ids_of(s)), dtype=np.int32) for s in sources])
+                       if sources else np.zeros(0, dtype=np.int32))
+        try:
+            with np.load(path, allow_pickle=False) as table:
+                return cls(folder, [str(s) for s in table["sources"]], IdTable(table["ids"]), table["faiss_ids"],
+                           table["source_of"], table["rows"])
+        except (OSError, ValueError, KeyError) as exc:
+            raise IndexCorruptError(f"{path} cannot be read ({exc!r}); rebuild the index with: {REBUILD}") from exc
+
+    def __len__(self) -> int:
+        return len(self._ids)
+
+    def _segment(self, source_number: int) -> list[Chunk]:
+        source = self._sources[source_number]
+        with self._lock:
+            if source in self._segments:
+                self._segments.move_to_end(source)
+                return self._segments[source]
+        chunks, _ = read_segment(self._folder / PASSAGES_DIR / f"{segment_key(source)}.json")
+        with self._lock:
+            if source not in self._segments:
+                self._segments[source] = chunks
+                self._cached += len(chunks)
+                while self._cached > VIEW_CACHE_PASSAGES and len(self._segments) > 1:
+                    _, dropped = self._segments.popitem(last=False)
+                    self._cached -= len(dropped)
+        return chunks
+
+    def _at(self, position: int) -> Chunk:
+        chunk = self._segment(int(self._source_of[position]))[int(self._rows[position])]
+        if chunk.id != self._ids[position]:
+            raise IndexCorruptError(f"{self._folder / TABLE_FILE} does not match the passages; "
+                                    f"rebuild the index with: {REBUILD}")
+        return chunk
+
+    def _position(self, chunk_id: str) -> int:
+        position = self._ids.position(chunk_id)
+        if position is None:
+            raise KeyError(chunk_id)
+        return position
+
+    def chunk(self, chunk_id: str) -> Chunk:
+        return self._at(self._position(chunk_id))
+
+    def faiss_id(self, chunk_id: str) -> int:
+        return int(self._faiss_ids[self._position(chunk_id)])
+
+    def chunk_id_at(self, faiss_id: int) -> str | None:
+        if not 0 <= faiss_id < self._position_of_faiss.size or self._position_of_faiss[faiss_id] < 0:
+            return None
+        return self._ids[int(self._position_of_faiss[faiss_id])]
+
+    def sources(self) -> list[str]:
+        return list(self._sources)
+
+    def chunk_ids(self) -> list[str]:
+        return [self._ids[i] for i in range(len(self._ids))]
+
+    def chunk_ids_of(self, source: str) -> list[str]:
+        number = self._source_index.get(source)
+        return [] if number is None else [c.id for c in self._segment(number)]
+
+    def _chunks_of(self, source: str) -> list[Chunk]:
+        number = self._source_index.get(source)
+        return [] if number is None else list(self._segment(number))
