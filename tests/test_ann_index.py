@@ -98,3 +98,24 @@ def test_quantizer_is_retrained_when_the_index_has_grown(small_threshold) -> Non
     assert vectors.update_approximate() == 250 and vectors.approximate is not trained
     vectors.remove(np.arange(0, 230))
     assert vectors.update_approximate() == 0 and vectors.approximate is None
+
+
+def test_an_ivf_index_of_float_lists_is_replaced_by_one_of_codes(small_threshold) -> None:
+    """IVF indexes written before the 8-bit codes cannot give a vector back by id
+    (a lean reader then needs the exact index): the next refresh retrains."""
+    import faiss
+
+    from hdf_assistant.index.faiss_vectors import ApproximateIndex
+
+    rng = np.random.default_rng(1)
+    data = rng.normal(size=(60, 8)).astype(np.float32)
+    vectors = FaissVectors.empty(8)
+    vectors.add(data, np.arange(60))
+    old = faiss.IndexIVFFlat(faiss.IndexFlatIP(8), 8, 4, faiss.METRIC_INNER_PRODUCT)
+    old.train(data)
+    old.add_with_ids(data, np.arange(60))
+    vectors._ann = ApproximateIndex(old, 60)
+    assert not vectors.approximate.decodes_by_id
+    assert vectors.update_approximate() == 60
+    assert vectors.approximate.decodes_by_id
+    assert np.abs(vectors.approximate.get(np.array([3, 59])) - data[[3, 59]]).max() < 0.05

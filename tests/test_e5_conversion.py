@@ -136,7 +136,9 @@ def test_onnx_backends_match_the_torch_model(torch_e5_embedder, e5_embedder) -> 
     assert int8.model_id.endswith("[onnx-int8]")
     passages = int8.embed_passages(TEXTS)
     cos_int8 = np.sum(passages * reference, axis=1)
-    assert cos_int8.min() >= 0.995 and cos_int8.mean() >= 0.998, cos_int8
+    # every product in int8 (0.9976 on these texts; 0.9988 with two products in fp32, as until issue 20):
+    # the same retrieval, see benchmarks/README.md
+    assert cos_int8.min() >= 0.995 and cos_int8.mean() >= 0.997, cos_int8
     assert np.array_equal(int8.embed_passages(TEXTS[3:4])[0], passages[3])
     # questions go through the fp32 model, and find the same nearest passage
     q_ref = torch_e5_embedder.embed_queries(TEXTS)
