@@ -9,7 +9,10 @@ What it measures, on the PIAF Service-Public texts (``../shared/benchmarks/piaf-
    ``onnx-int8``): a fresh index of the articles (all 530 in the full run; the 105 that
    carry a question with ``--quick``) built by the real ``refresh_index``; chunks/s,
    speed-up against torch, and the retrieval quality of that index (hit@1, MRR@10 with
-   the default retriever, and dense alone) on the 105 PIAF questions.
+   the default retriever, and dense alone) on the 105 PIAF questions. With ``--repeat N``
+   the backends are built N times in alternation and the median round is reported (with
+   every round and the speed-up round by round): two builds of the same index minutes apart
+   differ by up to 10 % on this shared machine.
 2. **Query latency at 1k, 10k, 100k and 1M chunks**: the default backend's chunks and vectors,
    replicated with small perturbations (a word dropped from the text, noise of 0.01 on the
    vector) up to each size, saved as a real index (from 50k chunks on with its IVF index),
@@ -83,37 +86,47 @@ def _quality(store: Any, embedder: Any, questions: list, retriever: str) -> dict
     return {"hit@1": round(metrics["hit@1"], 3), "mrr@10": round(metrics["mrr@10"], 3)}
 
 
-def build_per_backend(articles: dict[str, str], questions: list, backends: list[str], work: Path) -> dict[str, Any]:
-    """Index the articles once per backend; throughput and quality of each."""
+def build_per_backend(articles: dict[str, str], questions: list, backends: list[str], work: Path,
+                      repeat: int = 1) -> dict[str, Any]:
+    """Index the articles with each backend, ``repeat`` rounds with the backends
+    alternating (this shared machine's speed drifts by up to 10 % within
+    minutes); throughput (the median round) and quality of each."""
     corpus = work / "piaf-corpus"
     corpus.mkdir(exist_ok=True)
     for name, text in articles.items():
         (corpus / name).write_text(text, encoding="utf-8")
     out: dict[str, Any] = {}
-    for backend in backends:
-        settings = load_settings(env={}).replace(
-            corpus_dir=corpus, index_dir=work / f"index-{backend}", embed_backend=backend, progress=False
-        )
-        started = time.perf_counter()
-        embedder = build_embedder(settings)
-        loaded = time.perf_counter()
-        report = refresh_index(settings, lambda e=embedder: e)
-        seconds = time.perf_counter() - loaded
-        store = LocalBackend(settings.index_dir).open()
-        default = _quality(store, embedder, questions, settings.retriever)
-        out[backend] = {
-            "chunks": report.chunks,
-            "build_s": round(seconds, 1),
-            "chunks_per_s": round(report.chunks / seconds, 1),
-            "model_load_s": round(loaded - started, 2),
-            "hit@1": default["hit@1"],
-            "mrr@10": default["mrr@10"],
-            "dense_hit@1": _quality(store, embedder, questions, "dense")["hit@1"],
-        }
-        print(f"[run] {backend}: {out[backend]}", file=sys.stderr, flush=True)
+    rounds: dict[str, list[float]] = {b: [] for b in backends}
+    for _ in range(repeat):
+        for backend in backends:
+            settings = load_settings(env={}).replace(
+                corpus_dir=corpus, index_dir=work / f"index-{backend}", embed_backend=backend, progress=False
+            )
+            shutil.rmtree(settings.index_dir, ignore_errors=True)
+            started = time.perf_counter()
+            embedder = build_embedder(settings)
+            loaded = time.perf_counter()
+            report = refresh_index(settings, lambda e=embedder: e)
+            seconds = time.perf_counter() - loaded
+            rounds[backend].append(report.chunks / seconds)
+            if backend not in out:
+                store = LocalBackend(settings.index_dir).open()
+                default = _quality(store, embedder, questions, settings.retriever)
+                out[backend] = {
+                    "chunks": report.chunks,
+                    "build_s": round(seconds, 1),
+                    "model_load_s": round(loaded - started, 2),
+                    "hit@1": default["hit@1"],
+                    "mrr@10": default["mrr@10"],
+                    "dense_hit@1": _quality(store, embedder, questions, "dense")["hit@1"],
+                }
+            out[backend]["chunks_per_s"] = round(float(np.median(rounds[backend])), 1)
+            out[backend]["rounds_chunks_per_s"] = [round(r, 1) for r in rounds[backend]]
+            print(f"[run] {backend}: {out[backend]}", file=sys.stderr, flush=True)
     if BASELINE in out:
-        for row in out.values():
+        for name, row in out.items():
             row["speedup"] = round(row["chunks_per_s"] / out[BASELINE]["chunks_per_s"], 2)
+            row["speedup_by_round"] = [round(a / b, 2) for a, b in zip(rounds[name], rounds[BASELINE])]
     return out
 
 
@@ -364,6 +377,8 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="only the 105 articles with a question (a few minutes)")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
     parser.add_argument("--backends", default="torch,onnx,onnx-int8", help=f"comma-separated among {EMBED_BACKENDS}, torch first")
+    parser.add_argument("--repeat", type=int, default=1,
+                        help="index builds per backend, the backends alternating (median chunks/s reported)")
     parser.add_argument("--sizes", default="1000,10000,100000,1000000")
     parser.add_argument("--stores", default="local,postgres", help="local, postgres or both")
     parser.add_argument("--postgres-sizes", default="100000,1000000")
@@ -392,7 +407,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="hdf-bench-") as tmp:
         work = args.work or Path(tmp)
         work.mkdir(parents=True, exist_ok=True)
-        result["embed"] = build_per_backend(articles, questions, backends, work)
+        result["embed"] = build_per_backend(articles, questions, backends, work, args.repeat)
         default_index = work / f"index-{settings.embed_backend}"
         embedder = build_embedder(settings)
         base = LocalBackend(default_index).open()

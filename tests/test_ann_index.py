@@ -119,3 +119,23 @@ def test_an_ivf_index_of_float_lists_is_replaced_by_one_of_codes(small_threshold
     assert vectors.update_approximate() == 60
     assert vectors.approximate.decodes_by_id
     assert np.abs(vectors.approximate.get(np.array([3, 59])) - data[[3, 59]]).max() < 0.05
+
+
+def test_opening_and_searching_leave_the_thread_count_to_the_embedder(settings, corpus, fake_embedder) -> None:
+    """PyTorch shares FAISS's OpenMP setting: an index opened and searched in the process
+    must not leave the torch embedding backend on one core (as it did until issue 20)."""
+    import faiss
+
+    for i, town in enumerate(TOWNS[:3]):
+        write_town(corpus, i, town)
+    refresh_index(settings, lambda: fake_embedder)
+    previous = faiss.omp_get_max_threads()
+    faiss.omp_set_num_threads(2)
+    try:
+        index = open_backend(settings).open()
+        edited = open_backend(settings).edit()
+        vector = fake_embedder.embed_queries(["projet à Arras"])[0]
+        assert index.search(vector, 3) and edited.search(vector, 3, exact=True)
+        assert faiss.omp_get_max_threads() == 2
+    finally:
+        faiss.omp_set_num_threads(previous)

@@ -100,3 +100,20 @@ def test_a_state_saved_before_the_passage_table_is_read(settings, corpus, fake_e
     (corpus / "lille.txt").write_text("Lille compte 1791 startups.", encoding="utf-8")
     refresh_index(settings, lambda: fake_embedder)
     assert (current_state_dir(settings.index_dir) / passages.TABLE_FILE).is_file()
+
+
+def test_a_reader_keeps_answering_while_the_builder_publishes_twice(settings, corpus, fake_embedder,
+                                                                    monkeypatch) -> None:
+    """The lean reader parses a document's passages when a question needs them: the
+    state it opened must outlive two refreshes made meanwhile (state.RETIRED_GRACE_S)."""
+    monkeypatch.setattr(passages, "VIEW_CACHE_PASSAGES", 1)
+    for i, town in enumerate(TOWNS[:4]):
+        write_town(corpus, i, town)
+    refresh_index(settings, lambda: fake_embedder)
+    reader = open_backend(settings).open()
+    expected = {s: open_backend(settings).edit().page_text(s, None) for s in reader.sources()}
+    for text in ("Lille compte 1791 startups.", "Lille compte 1800 startups."):
+        (corpus / "lille.txt").write_text(text, encoding="utf-8")
+        refresh_index(settings, lambda: fake_embedder)
+    assert open_backend(settings).live_version() != reader.version
+    assert {s: reader.page_text(s, None) for s in reader.sources()} == expected

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import os
+import time
 from pathlib import Path
 
 import pytest
 
+from hdf_assistant.index import state
 from hdf_assistant.index.state import (
     CURRENT_FILE,
     atomic_path,
@@ -45,7 +48,8 @@ def test_uploads_are_written_whole_or_not_at_all(tmp_path: Path) -> None:
     assert saved.read_text(encoding="utf-8") == "Texte complet." and [p.name for p in tmp_path.iterdir()] == ["rapport.txt"]
 
 
-def test_publishing_switches_states_and_keeps_the_previous_one(tmp_path: Path) -> None:
+def test_publishing_switches_states_and_keeps_the_previous_one(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setattr(state, "RETIRED_GRACE_S", 0.0)
     assert current_state_dir(tmp_path) is None
     names = []
     for i in range(3):
@@ -66,3 +70,21 @@ def test_a_bad_pointer_means_no_index(tmp_path: Path, pointer: str) -> None:
     (tmp_path / "elsewhere" / "manifest.json").write_text("{}", encoding="utf-8")
     (tmp_path / CURRENT_FILE).write_text(pointer, encoding="utf-8")
     assert current_state_dir(tmp_path) is None
+
+
+def test_a_replaced_state_is_kept_while_a_reader_may_answer_from_it(tmp_path: Path, monkeypatch) -> None:
+    """A lean reader reads its state's files while answering: a state replaced moments ago is
+    kept even when a newer one replaces its successor; once the grace has passed it goes."""
+    names = []
+    for i in range(3):
+        folder = new_state_dir(tmp_path)
+        (folder / "manifest.json").write_text(str(i), encoding="utf-8")
+        names.append(publish_state(tmp_path, folder).name)
+    assert sorted(p.name for p in tmp_path.glob("state-*")) == sorted(names)
+    # the first state's successor went live long ago
+    old = time.time() - state.RETIRED_GRACE_S - 1
+    os.utime(tmp_path / names[1] / "manifest.json", (old, old))
+    folder = new_state_dir(tmp_path)
+    (folder / "manifest.json").write_text("3", encoding="utf-8")
+    names.append(publish_state(tmp_path, folder).name)
+    assert sorted(p.name for p in tmp_path.glob("state-*")) == sorted(names[1:])

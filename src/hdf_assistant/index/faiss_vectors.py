@@ -28,6 +28,8 @@ from __future__ import annotations
 import logging
 import math
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +58,21 @@ def _faiss() -> Any:
     except ImportError as exc:  # pragma: no cover - declared dependency
         raise IndexMissingError("faiss is not installed: pip install faiss-cpu") from exc
     return faiss
+
+
+@contextmanager
+def _one_thread() -> Iterator[None]:
+    """FAISS on one OpenMP thread for this block. The setting is the calling
+    thread's, and PyTorch shares it: set for good (as it was until issue 20),
+    it left the ``torch`` embedding backend on one core in any process that had
+    opened an index."""
+    faiss = _faiss()
+    previous = faiss.omp_get_max_threads()
+    faiss.omp_set_num_threads(1)
+    try:
+        yield
+    finally:
+        faiss.omp_set_num_threads(previous)
 
 
 def _lists_for(size: int) -> int:
@@ -184,7 +201,6 @@ class FaissVectors:
         """The saved vectors. ``lean`` (for reading only): when the IVF index can
         read a vector back by id, the exact index is not loaded."""
         faiss = _faiss()
-        faiss.omp_set_num_threads(1)  # one query at a time: one thread is fastest
         ann = ApproximateIndex.load(folder, ann_trained_on)
         if lean and ann is not None and ann.decodes_by_id:
             return cls(None, ann, folder / EXACT_FILE)
@@ -252,7 +268,8 @@ class FaissVectors:
         result); through the IVF index when there is one, unless ``exact``."""
         query = np.ascontiguousarray(vector, dtype=np.float32).reshape(1, -1)
         searcher = self._exact_index() if exact or self._ann is None else self._ann
-        scores, ids = searcher.search(query, min(k, self.size))
+        with _one_thread():  # one query at a time: one thread is fastest
+            scores, ids = searcher.search(query, min(k, self.size))
         return scores[0], ids[0]
 
     def update_approximate(self) -> int:

@@ -37,7 +37,7 @@ from typing import Any
 import numpy as np
 
 from hdf_assistant.analysis import analyze
-from hdf_assistant.errors import IndexCorruptError
+from hdf_assistant.errors import IndexBusyError, IndexCorruptError
 from hdf_assistant.index.id_table import IdTable
 from hdf_assistant.index.state import link_or_copy
 from hdf_assistant.schema import Chunk
@@ -240,19 +240,24 @@ class PassageStore(_PassageReader):
             (target / f"{key}.json").write_text(json.dumps(self._segment(source, ids), ensure_ascii=False),
                                                 encoding="utf-8")
             (target / f"{key}.terms").write_text("\n".join(" ".join(t) for t in terms), encoding="utf-8")
-        self._save_table(folder)
+        table = self.table()
+        np.savez(folder / TABLE_FILE, sources=table["sources"], ids=table["ids"], faiss_ids=table["faiss_ids"],
+                 source_of=table["source_of"], rows=table["rows"])
 
-    def _save_table(self, folder: Path) -> None:
+    def table(self) -> dict[str, np.ndarray]:
+        """Every passage, source by source in text order: its id, FAISS id,
+        source (a row of ``sources``) and row in its source's file."""
         sources = self.sources()
+        counts = [len(self._by_source[s]) for s in sources]
         ids = [cid for source in sources for cid in self._by_source[source]]
-        np.savez(folder / TABLE_FILE,
-                 sources=np.array(sources, dtype=str),
-                 ids=IdTable(ids).array,
-                 faiss_ids=np.array([self._faiss_ids[cid] for cid in ids], dtype=np.int64),
-                 source_of=np.repeat(np.arange(len(sources), dtype=np.int32),
-                                     [len(self._by_source[s]) for s in sources]),
-                 rows=np.concatenate([np.arange(len(self._by_source[s]), dtype=np.int32) for s in sources])
-                 if sources else np.zeros(0, dtype=np.int32))
+        return {
+            "sources": np.array(sources, dtype=str),
+            "ids": IdTable(ids).array,
+            "faiss_ids": np.array([self._faiss_ids[cid] for cid in ids], dtype=np.int64),
+            "source_of": np.repeat(np.arange(len(sources), dtype=np.int32), counts),
+            "rows": np.concatenate([np.arange(n, dtype=np.int32) for n in counts]) if counts
+            else np.zeros(0, dtype=np.int32),
+        }
 
     def saved_as(self, folder: Path) -> None:
         """The state written by :meth:`save` is now ``folder``: every source is clean."""
@@ -317,19 +322,14 @@ class PassageView(_PassageReader):
         """The view of state ``folder`` (a state saved before the table existed
         is read whole once to make it)."""
         path = folder / TABLE_FILE
-        if not path.is_file():
-            store = PassageStore.load(folder)
-            ids = [cid for source in store.sources() for cid in store.chunk_ids_of(source)]
-            sources = store.sources()
-            return cls(folder, sources, IdTable(ids), np.array([store.faiss_id(c) for c in ids], dtype=np.int64),
-                       np.repeat(np.arange(len(sources), dtype=np.int32),
-                                 [len(store.chunk_ids_of(s)) for s in sources]),
-                       np.concatenate([np.arange(len(store.chunk_ids_of(s)), dtype=np.int32) for s in sources])
-                       if sources else np.zeros(0, dtype=np.int32))
         try:
-            with np.load(path, allow_pickle=False) as table:
-                return cls(folder, [str(s) for s in table["sources"]], IdTable(table["ids"]), table["faiss_ids"],
-                           table["source_of"], table["rows"])
+            if path.is_file():
+                with np.load(path, allow_pickle=False) as saved:
+                    table = {name: saved[name] for name in saved.files}
+            else:
+                table = PassageStore.load(folder).table()
+            return cls(folder, [str(s) for s in table["sources"]], IdTable(table["ids"]), table["faiss_ids"],
+                       table["source_of"], table["rows"])
         except (OSError, ValueError, KeyError) as exc:
             raise IndexCorruptError(f"{path} cannot be read ({exc!r}); rebuild the index with: {REBUILD}") from exc
 
@@ -342,7 +342,10 @@ class PassageView(_PassageReader):
             if source in self._segments:
                 self._segments.move_to_end(source)
                 return self._segments[source]
-        chunks, _ = read_segment(self._folder / PASSAGES_DIR / f"{segment_key(source)}.json")
+        path = self._folder / PASSAGES_DIR / f"{segment_key(source)}.json"
+        if not self._folder.is_dir():  # replaced and removed by the builder (state.RETIRED_GRACE_S)
+            raise IndexBusyError("the index was replaced while this question was answered: ask it again")
+        chunks, _ = read_segment(path)
         with self._lock:
             if source not in self._segments:
                 self._segments[source] = chunks

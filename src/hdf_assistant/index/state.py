@@ -35,6 +35,9 @@ log = logging.getLogger(__name__)
 CURRENT_FILE = "CURRENT"
 STATE_PREFIX = "state-"
 _TMP_PREFIX = ".tmp-"
+#: seconds a replaced state is kept after its successor went live: a lean reader
+#: (passages.py) reads its files while answering a question it began on it
+RETIRED_GRACE_S = 120.0
 
 
 # -- atomic writes -------------------------------------------------------------
@@ -118,14 +121,24 @@ def publish_state(index_dir: Path, written: Path) -> Path:
     """Make the completely written directory ``written`` (from
     :func:`new_state_dir`) the live state: one rename of the directory, one
     atomic replacement of ``CURRENT``. The previous state is kept (a reader may
-    still be loading it); older ones are removed."""
+    still be loading it), and so is any older one replaced less than
+    :data:`RETIRED_GRACE_S` ago (a reader may still be answering from it);
+    the others are removed."""
     target = index_dir / f"{STATE_PREFIX}{written.name.removeprefix(_TMP_PREFIX)}"
     os.replace(written, target)
     previous = current_state_dir(index_dir)
     atomic_write_text(index_dir / CURRENT_FILE, target.name)
     keep = {target.name, previous.name if previous else ""}
-    for old in index_dir.glob(f"{STATE_PREFIX}*"):
-        if old.name not in keep:
+    states = sorted(index_dir.glob(f"{STATE_PREFIX}*"), key=lambda p: p.name)  # names sort by time
+    now = time.time()
+    for old, successor in zip(states, states[1:]):
+        if old.name in keep:
+            continue
+        try:
+            replaced_at = (successor / "manifest.json").stat().st_mtime
+        except OSError:
+            replaced_at = 0.0
+        if now - replaced_at >= RETIRED_GRACE_S:
             shutil.rmtree(old, ignore_errors=True)
     return target
 
