@@ -145,7 +145,9 @@ def test_question_about_a_files_subject_finds_it_through_its_opening(settings, c
     assert build_retriever("hybrid", store, e5_embedder, 0.0).retrieve(question, 3)[0].chunk.source == "impots.txt"
     hits = build_retriever("hybrid", store, e5_embedder).retrieve(question, 3)
     assert hits[0].chunk.source == "carte_grise.txt"
-    assert [h.chunk.source for h in hits] == ["carte_grise.txt", "impots.txt", "electeur.txt"]
+    # the tax fiche's address sentence stays among the first three (second or third: with every product in int8
+    # since issue 20, a filler passage of the electoral fiche comes 0.02 above it)
+    assert "changement d'adresse" in " ".join(h.chunk.text for h in hits if h.chunk.source == "impots.txt")
 
 
 def test_the_keyword_weight_setting_reaches_the_hybrid_blend(settings, corpus, fake_embedder) -> None:
