@@ -61,7 +61,12 @@ def test_reader_sees_what_the_builder_wrote(settings, corpus, fake_embedder, ivf
     with pytest.raises(RuntimeError, match="opened for reading"):
         lean.remove_sources(["lille.txt"])
     with pytest.raises(RuntimeError, match="opened for reading"):
+        lean.replace_source("lille.txt", [whole.chunk(some[0])], whole.vectors_of(some[:1]))
+    with pytest.raises(RuntimeError, match="opened for reading"):
         lean.commit()
+    # a refused write changed nothing
+    assert lean.manifest.next_id == whole.manifest.next_id and lean.sources() == whole.sources()
+    assert lean.document_vector("lille.txt") is not None
 
 
 def test_the_assistant_answers_from_a_lean_index(settings, corpus, fake_embedder, ivf_from_40) -> None:

@@ -165,10 +165,10 @@ class LocalIndex:
     def _add(self, chunks: Sequence[Chunk], vectors: np.ndarray, terms: Sequence[list[str]] | None = None) -> None:
         if not chunks:
             return
+        store = self._store()
         start = self._manifest.next_id
         ids = np.arange(start, start + len(chunks), dtype=np.int64)
         self._manifest.next_id = start + len(chunks)
-        store = self._store()
         self._vectors.add(vectors, ids)
         store.add(chunks, ids.tolist(), terms)
         self._keyword_stale = True
@@ -181,6 +181,7 @@ class LocalIndex:
         return len(removed)
 
     def remove_sources(self, sources: Collection[str]) -> int:
+        self._store()
         self._documents.remove(sources)
         return sum(self._remove(source) for source in sources)
 
