@@ -46,4 +46,10 @@ class IdTable:
         return None
 
     def positions(self, chunk_ids: Sequence[str]) -> list[int | None]:
-        return [self.position(c) for c in chunk_ids]
+        """The positions of ``chunk_ids`` (None for an absent one), in one binary search."""
+        if not chunk_ids or self._ids.size == 0:
+            return [None for _ in chunk_ids]
+        keys = np.array([c.encode("utf-8") for c in chunk_ids])
+        at = np.minimum(np.searchsorted(self._sorted, keys), self._sorted.size - 1)
+        found = self._sorted[at] == keys
+        return [int(self._order[a]) if f else None for a, f in zip(at, found)]
