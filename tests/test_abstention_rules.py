@@ -3,6 +3,8 @@ a candidate sentence, the evidence around it."""
 
 from __future__ import annotations
 
+import numpy as np
+
 from hdf_assistant.analysis import analyze
 from hdf_assistant.answer import analyse_question, default_model
 from hdf_assistant.answer.abstention import (
@@ -14,7 +16,7 @@ from hdf_assistant.answer.abstention import (
     topic_never_mentioned,
 )
 from hdf_assistant.answer.candidates import ITEM, ROW, Candidate, candidate_sentences
-from hdf_assistant.answer.evidence import Evidence
+from hdf_assistant.answer.evidence import Evidence, more_of_best_document
 from hdf_assistant.answer.short_answer import short_answer
 from hdf_assistant.schema import Chunk, ScoredChunk
 
@@ -129,3 +131,50 @@ def test_a_count_written_in_words_is_the_short_answer_when_there_is_no_figure() 
     # a figure, when there is one, is the answer; and "un" is an article, not a count
     assert short_answer(q, candidate("La Somme compte 9 tiers-lieux, deux fois plus qu'en 2020.")) == "9"
     assert short_answer(q, candidate("La Somme compte un réseau de tiers-lieux numériques.")) is None
+
+
+def test_a_name_common_in_a_large_corpus_only_has_to_be_in_the_document() -> None:
+    """"France" in most Service-Public fiches does not have to be repeated beside
+    the answer; in a small corpus (a few documents) every name still does."""
+    sentence = "Vous devez demander une carte de séjour portant la mention salarié."
+    q = analyse_question("Étranger : comment obtenir une carte de séjour pour travailler en France ?")
+    document = set(analyze(sentence + " Les étrangers qui vivent en France doivent avoir un titre de séjour."))
+    near = set(analyze(sentence))
+    large = Evidence(document, near, {"franc": 900}, 10_000)
+    assert names_not_mentioned(q, candidate(sentence), large) is None
+    rare = Evidence(document, near, {"franc": 40}, 10_000)
+    assert names_not_mentioned(q, candidate(sentence), rare) == "not mentioned: France"
+    small = Evidence(document, near, {"franc": 30}, 40)  # in most passages of a small corpus: still required
+    assert names_not_mentioned(q, candidate(sentence), small) == "not mentioned: France"
+    absent = Evidence(near, near, {"franc": 900}, 10_000)  # common, but not in this document
+    assert names_not_mentioned(q, candidate(sentence), absent) == "not mentioned: France"
+
+
+class _Fiche:
+    """The part of the index the answerer reads, over one document of four passages."""
+
+    def __init__(self) -> None:
+        texts = ["Titre. Le résumé de la fiche.", "Une section.", "La section qui répond.", "Une autre section."]
+        self.chunks = {f"f{i}": Chunk(f"f{i}", t, "fiche.txt", None, 100 * i, 100 * i + len(t), "h", None)
+                       for i, t in enumerate(texts)}
+
+    def chunk_ids_of(self, source: str) -> list[str]:
+        return list(self.chunks) if source == "fiche.txt" else []
+
+    def chunk(self, chunk_id: str) -> Chunk:
+        return self.chunks[chunk_id]
+
+    def dense_scores(self, vector, chunk_ids) -> np.ndarray:
+        return np.array([{"f0": 0.1, "f1": 0.3, "f2": 0.9, "f3": 0.5}[c] for c in chunk_ids])
+
+
+def test_the_best_documents_opening_and_nearest_passages_join_the_candidates() -> None:
+    fiche = _Fiche()
+    retrieved = [ScoredChunk(fiche.chunks["f1"], 1.0), ScoredChunk(Chunk("o", "Autre.", "autre.txt", None, 0, 6, "h"),
+                                                                      0.5)]
+    more = more_of_best_document(retrieved, 5, fiche, np.zeros(3), 2)
+    assert [r.chunk.id for r in more] == ["f0", "f2"]  # the opening first, then the nearest one not retrieved
+    assert more_of_best_document(retrieved, 5, fiche, np.zeros(3), 0) == []
+    assert more_of_best_document(retrieved, 5, None, np.zeros(3), 2) == []
+    opening_retrieved = [ScoredChunk(fiche.chunks["f0"], 1.0)]
+    assert [r.chunk.id for r in more_of_best_document(opening_retrieved, 5, fiche, np.zeros(3), 2)] == ["f2", "f3"]

@@ -25,14 +25,28 @@ from hdf_assistant.answer.question import Question
 from hdf_assistant.answer.short_answer import person_names
 from hdf_assistant.metrics import normalize_answer
 
+#: a name found in this share of the passages or more, and in this many, is a common word of a
+#: large corpus ("France" in Service-Public fiches): its document has to name it, not the
+#: sentence's surroundings (in a small corpus every name of its few documents would pass the share)
+COMMON_NAME_SHARE = 0.05
+COMMON_NAME_PASSAGES = 100
+
+
+def common_in_corpus(name: str, ev: Evidence) -> bool:
+    terms = [t for t in analyze(name) if len(t) >= 3 and not t.isdigit()]
+    floor = max(COMMON_NAME_SHARE * ev.n_documents, COMMON_NAME_PASSAGES)
+    return bool(terms) and all(ev.document_frequency.get(t, 0) >= floor for t in terms)
+
 
 def names_not_mentioned(q: Question, best: Candidate, ev: Evidence) -> str | None:
     """A name the question gives occurs neither in the evidence (the sentence,
     its passage, what introduces it, the document's opening) nor, for a name
     spelled out ("Internet of Things"), as the initials the document uses;
-    a name the conversation brings must occur in the document."""
+    a name common in the whole corpus only has to occur in the document, as
+    must a name the conversation brings."""
     spelled_out = {word for group in q.name_groups if mentions_group(ev.near, group) for word in group.split()}
-    missing = [n for n in q.names if n not in spelled_out and not mentions(ev.near, n)]
+    missing = [n for n in q.names if n not in spelled_out and not mentions(ev.near, n)
+               and not (common_in_corpus(n, ev) and mentions(ev.document, n))]
     missing += [n for n in q.context_names if not mentions(ev.document, n)]
     return f"not mentioned: {', '.join(missing)}" if missing else None
 

@@ -26,9 +26,17 @@ from hdf_assistant.answer.abstention import (
     low_confidence,
     signals,
 )
-from hdf_assistant.answer.candidates import HEADING, ITEM, Candidate, candidate_sentences, list_items, previous_sentence
+from hdf_assistant.answer.candidates import (
+    HEADING,
+    ITEM,
+    Candidate,
+    candidate_sentences,
+    list_items,
+    next_sentence,
+    previous_sentence,
+)
 from hdf_assistant.answer.compose import abstain, compose
-from hdf_assistant.answer.evidence import IndexView, gather_evidence, term_match
+from hdf_assistant.answer.evidence import DOCUMENT_OPENING, IndexView, gather_evidence, more_of_best_document, term_match
 from hdf_assistant.answer.lexicon import ANAPHORA, LIST_COUNT, NUMBER, YEAR
 from hdf_assistant.answer.question import Question, question_entities
 from hdf_assistant.answer.short_answer import short_answer
@@ -65,6 +73,14 @@ class AnswerParams:
     second_sentence_margin: float = 0.02
     #: list items quoted at most
     max_items: int = 8
+    #: passages of the best document added to the candidates, its opening first
+    #: (the retriever gives one passage per document first)
+    best_document_passages: int = 2
+    #: bonus of a sentence in the best document's opening (a fiche's summary)
+    opening_weight: float = 0.06
+    #: also quote the sentence that follows the best one (what it announces, how it goes on)
+    #: unless the answer is a figure, a date or a name the sentence gives (a short answer)
+    next_sentence: bool = True
 
 
 def _type_match(q: Question, sentence: str) -> float:
@@ -125,10 +141,12 @@ class ExtractiveAnswerer:
     def score(self, q: Question, results: list[ScoredChunk], index: IndexView | None) -> list[Candidate]:
         """Candidates, best first, each with its score and the signals it came from."""
         p = self.params
-        candidates = candidate_sentences(results, p.passages, index.page_text if index is not None else None)
+        query_vec = self.embedder.embed_queries([q.query])[0]
+        more = more_of_best_document(results, p.passages, index, query_vec, p.best_document_passages)
+        candidates = candidate_sentences(results[: p.passages] + more, p.passages + len(more),
+                                         index.page_text if index is not None else None)
         if not candidates:
             return []
-        query_vec = self.embedder.embed_queries([q.query])[0]
         similarities = self._sentence_vectors([c.context for c in candidates]) @ query_vec
         for cand, sim in zip(candidates, similarities):
             cand.terms = terms = frozenset(analyze(cand.context))
@@ -136,6 +154,9 @@ class ExtractiveAnswerer:
             typed = _type_match(q, cand.text)
             cand.similarity = float(sim)
             cand.score = float(sim) + p.lexical_weight * overlap + p.type_weight * typed + p.rank_weight / cand.rank
+            if cand.start < DOCUMENT_OPENING and cand.result.chunk.source == results[0].chunk.source and (
+                    cand.result.chunk.page or 1) == 1:
+                cand.score += p.opening_weight
             if q.kind in ("number", "year") and not typed:
                 cand.score -= p.missing_type_penalty
             if len(cand.text.split()) < p.short_words:
@@ -194,4 +215,10 @@ class ExtractiveAnswerer:
         if (second is not None and best.score - second.score <= self.params.second_sentence_margin
                 and second not in used and second.text not in best.text):
             used.append(second)
+        # an explanation goes on in the next sentence; a figure, a date or a name is said in one
+        if self.params.next_sentence and not introduces_list(best) and short_answer(q, best, previous) is None:
+            following = next_sentence(best, page_text)
+            if following is not None and all(c.key != following.key for c in used):
+                following.score = best.score
+                used.insert(used.index(best) + 1, following)
         return used

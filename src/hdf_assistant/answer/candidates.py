@@ -66,6 +66,8 @@ def _kind(base: str, start: int, end: int, text: str, after_lead_in: bool) -> st
     if TABLE_ROW.match(text):
         return ROW
     whole_line = _whole_line(base, start, end) and "\n" not in text
+    if whole_line and text.rstrip().endswith("?"):
+        return HEADING  # "Comment faire la demande ?": a question is a heading, never an answer
     if after_lead_in and whole_line and len(text.split()) >= 4 and not text.rstrip().endswith(":"):
         return ITEM
     if whole_line and text.rstrip()[-1:] not in ".!?:;…)»\"" and len(text.split()) <= 16:
@@ -151,6 +153,23 @@ def list_items(lead_in: Candidate, page_text: Callable[[str, int | None], str] |
         items.append(Candidate(lead_in.result, lead_in.rank, span.start, span.end, sentence,
                                f"{lead_in.text} {sentence}", ITEM, lead_in))
     return items
+
+
+def next_sentence(candidate: Candidate, page_text: Callable[[str, int | None], str] | None) -> Candidate | None:
+    """The sentence that follows ``candidate`` in its document, unless it is
+    a heading, a table row or a list item."""
+    chunk = candidate.result.chunk
+    text = page_text(chunk.source, chunk.page) if page_text else ""
+    if text[candidate.start : candidate.end] != candidate.text:
+        return None
+    spans = split_sentences(text, start=candidate.end, limit=min(len(text), candidate.end + 2000))
+    if not spans:
+        return None
+    span = spans[0]
+    sentence = text[span.start : span.end]
+    if _kind(text, span.start, span.end, sentence, False) != SENTENCE:
+        return None
+    return Candidate(candidate.result, candidate.rank, span.start, span.end, sentence, sentence)
 
 
 def previous_sentence(candidate: Candidate, candidates: list[Candidate]) -> Candidate | None:

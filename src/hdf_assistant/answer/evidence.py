@@ -4,13 +4,17 @@ read through the index's interface (never written)."""
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Protocol
 
+import numpy as np
+
 from hdf_assistant.analysis import analyze
 from hdf_assistant.answer.candidates import Candidate
 from hdf_assistant.answer.question import acronyms
+from hdf_assistant.schema import Chunk, ScoredChunk
 
 
 class IndexView(Protocol):
@@ -24,6 +28,30 @@ class IndexView(Protocol):
     def page_text(self, source: str, page: int | None) -> str: ...
 
     def document_frequency(self, terms: list[str]) -> dict[str, int]: ...
+
+    def chunk_ids_of(self, source: str) -> list[str]: ...
+
+    def chunk(self, chunk_id: str) -> Chunk: ...
+
+    def dense_scores(self, vector: np.ndarray, chunk_ids: Sequence[str]) -> np.ndarray: ...
+
+
+def more_of_best_document(results: list[ScoredChunk], passages: int, index: IndexView | None,
+                          query_vector: np.ndarray, extra: int) -> list[ScoredChunk]:
+    """Passages of the best document the top results leave out (the retriever
+    gives one passage per document first): its opening, which holds its title
+    and what it is about, then its passages nearest the question, ``extra`` in all."""
+    if extra <= 0 or index is None or not results:
+        return []
+    taken = {r.chunk.id for r in results[:passages]}
+    ids = index.chunk_ids_of(results[0].chunk.source)
+    rest = [cid for cid in ids if cid not in taken]
+    if not rest:
+        return []
+    scores = index.dense_scores(query_vector, rest)
+    chosen = [0] if ids[0] not in taken else []
+    chosen += [i for i in np.argsort(-scores, kind="stable") if i not in chosen][: extra - len(chosen)]
+    return [ScoredChunk(index.chunk(rest[i]), float(scores[i])) for i in chosen]
 
 
 #: characters at the start of a document that name what it is about (its title, its opening)
