@@ -216,7 +216,8 @@ class ExtractiveAnswerer:
                 and second not in used and second.text not in best.text):
             used.append(second)
         # an explanation goes on in the next sentence; a figure, a date or a name is said in one
-        if self.params.next_sentence and not introduces_list(best) and short_answer(q, best, previous) is None:
+        antecedent = previous if ANAPHORA.match(best.text) else None
+        if self.params.next_sentence and not introduces_list(best) and short_answer(q, best, antecedent) is None:
             following = next_sentence(best, page_text)
             if following is not None and all(c.key != following.key for c in used):
                 following.score = best.score
