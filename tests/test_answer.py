@@ -99,6 +99,19 @@ def test_question_without_follow_up_is_left_alone() -> None:
     question = "Combien de startups sont référencées sur Alloweb ?"
     assert contextualize(question, ["Où se trouve OVH ?"]) == question
     assert contextualize("Et en 2019 ?", []) == "Et en 2019 ?"
+    # short, but asking what something is: complete ("est-ce" is not the pronoun "ce")
+    for standalone in ["Qu'est-ce qu'EuraTechnologies ?", "Qu’est-ce que la médiation familiale ?",
+                       "What is EuraTechnologies?", "Est-ce que la Région soutient les startups ?"]:
+        assert contextualize(standalone, ["Où OVH a-t-il été créé ?"]) == standalone
+    for follow_up in ["Qu'est-ce que c'est ?", "What is it?", "Est-ce que ce pôle est le premier ?", "Combien à Amiens ?"]:
+        assert contextualize(follow_up, ["Où OVH a-t-il été créé ?"]) != follow_up
+
+
+def test_a_question_about_another_name_mid_conversation_is_answered_about_it(assistant: Assistant) -> None:
+    answer = assistant.ask("Qu'est-ce qu'EuraTechnologies ?",
+                           history=["Combien de startups à Lille ?", "Et où OVH a-t-il été créé ?"])
+    assert answer.search_query == "Qu'est-ce qu'EuraTechnologies ?"
+    assert_cites(answer, "pôles comme EuraTechnologies, qui réunit de grands groupes")
 
 
 def test_names_in_questions() -> None:

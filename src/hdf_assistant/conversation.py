@@ -21,6 +21,14 @@ _FOLLOW_UP = re.compile(
     r"|-t-(?:il|elle|ils|elles)\b",
     re.IGNORECASE,
 )
+#: "Qu'est-ce que la médiation familiale ?", "What is EuraTechnologies?": short, but complete
+_DEFINITION = re.compile(
+    r"^(?:qu['’]est[- ]ce\s+qu|parle[sz]?-moi\s+d|"
+    r"(?:c['’]est\s+quoi|que\s+(?:fait|font)|qui\s+(?:est|sont)|what\s+(?:is|are|does)|who\s+(?:is|are)|"
+    r"tell\s+me\s+about)\b)",
+    re.IGNORECASE,
+)
+_EST_CE = re.compile(r"\best[- ]ce\b", re.IGNORECASE)
 _WORD = re.compile(r"[\w][\w\-’']*", re.UNICODE)
 _SKIP = {
     "quel", "quelle", "quels", "quelles", "combien", "comment", "pourquoi", "qui", "que", "quoi", "ou", "où",
@@ -43,8 +51,12 @@ def _content_words(text: str) -> list[str]:
 
 
 def is_follow_up(question: str) -> bool:
-    """True when the question leans on the conversation (pronoun, ellipsis, "Et ...")."""
-    return bool(_FOLLOW_UP.search(question)) or len(_content_words(question)) < _CONTENT_MIN
+    """True when the question leans on the conversation (pronoun, ellipsis, "Et ..."); a
+    short question asking what something is ("Qu'est-ce qu'EuraTechnologies ?") stands alone."""
+    if _FOLLOW_UP.search(_EST_CE.sub(" ", question)):  # the "ce" of "est-ce" points at nothing
+        return True
+    content = _content_words(question)
+    return len(content) < _CONTENT_MIN and not (content and _DEFINITION.match(question.strip()))
 
 
 def contextualize(question: str, history: Sequence[str]) -> str:
