@@ -57,6 +57,17 @@ def test_a_pdf_page_that_cannot_be_read_marks_its_document_partly_indexed(settin
     assert {r[0]: r[1] for r in docs.rows("en")}["rapport.pdf"].startswith("partly indexed — p. 3")
 
 
+def test_a_file_renamed_in_the_folder_is_reported_as_renamed_not_re_embedded(settings, corpus: Path) -> None:
+    docs = _manager(settings, corpus)
+    write(corpus, "fibre.txt", "La fibre optique couvre 92 % des foyers d'Arras.")
+    docs.refresh()
+    (corpus / "fibre.txt").rename(corpus / "fibre_arras.txt")
+    assert "renamed (not re-embedded): fibre.txt → fibre_arras.txt" in docs.refresh("en")
+    assert "fibre_arras.txt" in live_index(settings).sources() and "fibre.txt" not in live_index(settings).sources()
+    (corpus / "fibre_arras.txt").rename(corpus / "fibre.txt")
+    assert "renommé (non ré-encodé) : fibre_arras.txt → fibre.txt" in docs.refresh("fr")
+
+
 def test_upload_then_delete_after_confirmation(settings, corpus: Path, tmp_path: Path) -> None:
     docs = _manager(settings, corpus)
     upload = make_pdf(tmp_path / "fibre.pdf", [["La fibre optique couvre 92 % des foyers d'Arras."]])

@@ -110,6 +110,8 @@ class DocumentManager:
                            ("removed_files", report.removed)):
             if names:
                 parts.append(f"{t[key]}{colon} {', '.join(names)}")
+        for move in report.renamed:
+            parts.append(f"{t['renamed']}{colon} {move['from']} → {move['to']}")
         for s in report.skipped:
             parts.append(f"{t['skipped']}{colon} {s.file} ({s.reason})")
         return parts
