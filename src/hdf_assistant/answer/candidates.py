@@ -138,15 +138,24 @@ def candidate_sentences(
     return out
 
 
+def _after(candidate: Candidate, page_text: Callable[[str, int | None], str] | None,
+           window: int | None = None) -> tuple[str, list[Span]]:
+    """The text of the candidate's document (page) and the sentence spans that
+    follow it there (within ``window`` characters); none when the text is not at hand."""
+    chunk = candidate.result.chunk
+    text = page_text(chunk.source, chunk.page) if page_text else ""
+    if text[candidate.start : candidate.end] != candidate.text:
+        return text, []
+    limit = None if window is None else min(len(text), candidate.end + window)
+    return text, split_sentences(text, start=candidate.end, limit=limit)
+
+
 def list_items(lead_in: Candidate, page_text: Callable[[str, int | None], str] | None, limit: int = 8) -> list[
         Candidate]:
     """The items of the list ``lead_in`` introduces, read from its document, at most ``limit``."""
-    chunk = lead_in.result.chunk
-    text = page_text(chunk.source, chunk.page) if page_text else ""
-    if text[lead_in.start : lead_in.end] != lead_in.text:
-        return []
+    text, spans = _after(lead_in, page_text)
     items: list[Candidate] = []
-    for span in split_sentences(text, start=lead_in.end):
+    for span in spans:
         sentence = text[span.start : span.end]
         if len(items) >= limit or _kind(text, span.start, span.end, sentence, True) != ITEM:
             break
@@ -158,11 +167,7 @@ def list_items(lead_in: Candidate, page_text: Callable[[str, int | None], str] |
 def next_sentence(candidate: Candidate, page_text: Callable[[str, int | None], str] | None) -> Candidate | None:
     """The sentence that follows ``candidate`` in its document, unless it is
     a heading, a table row or a list item."""
-    chunk = candidate.result.chunk
-    text = page_text(chunk.source, chunk.page) if page_text else ""
-    if text[candidate.start : candidate.end] != candidate.text:
-        return None
-    spans = split_sentences(text, start=candidate.end, limit=min(len(text), candidate.end + 2000))
+    text, spans = _after(candidate, page_text, window=2000)
     if not spans:
         return None
     span = spans[0]
