@@ -1,18 +1,21 @@
-"""Train the abstention model on the calibration questions, and report its
-cross-validated precision and recall.
+"""Train the abstention model on the calibration questions and the development themes, and
+report its precision and recall across themes.
 
     python benchmarks/abstention.py                       # report only
     python benchmarks/abstention.py --write               # and save the model in the package
 
 The calibration questions (benchmarks/questions/, written for this: none of
 the 105 PIAF benchmark questions) are asked over their corpora: the bundled
-panorama, the report PDF the tests make, and the PIAF Service-Public fiches.
+panorama, the report PDF the tests make, and the PIAF Service-Public fiches;
+the questions of the development themes (questions/themes/, see domains.py)
+over their theme's fiches. The held-out themes are never read here.
 For each one the answerer's signals are recorded with the abstention model
 turned off; the certain rules (a name, year or number the question gives is
 missing...) stay on. A logistic regression then learns, from the questions no
 rule caught, whether the documents answer. Precision and recall are counted
-over the whole decision (rules + model), the model's part out of fold
-(stratified 5-fold cross-validation).
+over the whole decision (rules + model), the model's part out of group: each
+corpus (the panorama, the report, the PIAF fiches, each development theme) is
+predicted by a model trained on the others, as a new user's documents would be.
 """
 
 from __future__ import annotations
@@ -29,14 +32,19 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(HERE))
 
 SQUAD = ROOT.parent / "shared" / "benchmarks" / "piaf-spf" / "spf_qr_test.json"
+ZIP = ROOT.parent / "shared" / "benchmarks" / "piaf-spf" / "service_public_fiches_txt_v2.zip"
 SETS = [
     ("panorama_calibration.jsonl", "bundled"),
     ("panorama_adversarial.jsonl", "bundled"),
     ("report_calibration.jsonl", "report"),
     ("spf_calibration.jsonl", "squad"),
 ]
+#: the corpus each set is asked over: the unit of the cross-validation
+GROUPS = {"panorama_calibration.jsonl": "panorama", "panorama_adversarial.jsonl": "panorama",
+          "report_calibration.jsonl": "report", "spf_calibration.jsonl": "piaf-fiches"}
 
 
 def _assistants(squad: Path, work: Path) -> dict[str, Any]:
@@ -70,18 +78,27 @@ def _assistants(squad: Path, work: Path) -> dict[str, Any]:
     return out
 
 
-def collect(squad: Path) -> list[dict[str, Any]]:
+def collect(squad: Path, zip_path: Path | None = None) -> list[dict[str, Any]]:
+    """Signals of every calibration question, and of the development themes' (when ``zip_path``)."""
     from hdf_assistant.eval_data import load_question_set
     from hdf_assistant.metrics import answer_matches
 
     rows = []
+    if zip_path is not None:
+        import domains
+
+        for row in domains.collect(domains.split_themes("development"), zip_path, no_model=True):
+            rows.append({"set": f"themes/{row['theme']}", "group": row["theme"], "id": row["id"],
+                         "question": row["question"], "unanswerable": row["unanswerable"], "rule": row["rule"],
+                         "correct": row["correct"], "signals": row["signals"], "answer": row["answer"][:300]})
     with tempfile.TemporaryDirectory() as tmp:
         assistants = _assistants(squad, Path(tmp))
         for file, corpus in SETS:
             for item in load_question_set(HERE / "questions" / file).questions:
                 answer = assistants[corpus].ask(item.question, history=item.history)
                 rows.append({
-                    "set": file, "id": item.id, "question": item.question, "unanswerable": item.unanswerable,
+                    "set": file, "group": GROUPS[file], "id": item.id, "question": item.question,
+                    "unanswerable": item.unanswerable,
                     "rule": answer.abstain_reason if answer.abstained else None,
                     "correct": (not answer.abstained) and bool(item.expected)
                     and answer_matches(answer.text, item.expected),
@@ -90,7 +107,7 @@ def collect(squad: Path) -> list[dict[str, Any]]:
     return rows
 
 
-def _decisions(rows: list[dict[str, Any]], p_answer: np.ndarray, threshold: float) -> dict[str, float]:
+def _decisions(rows: list[dict[str, Any]], p_answer: np.ndarray, threshold: float) -> dict[str, Any]:
     abstain = np.array([r["rule"] is not None for r in rows]) | (p_answer < threshold)
     unanswerable = np.array([r["unanswerable"] for r in rows])
     correct = np.array([r["correct"] for r in rows])
@@ -103,58 +120,127 @@ def _decisions(rows: list[dict[str, Any]], p_answer: np.ndarray, threshold: floa
         "answerable": int((~unanswerable).sum()),
         "unanswerable": int(unanswerable.sum()),
         "caught_by_rules": int(np.array([r["rule"] is not None for r in rows]).sum()),
+        "false_refusal_rate": round(float((abstain & ~unanswerable).sum()) / max(1, int((~unanswerable).sum())), 4),
+        "unanswerable_answered_rate": round(float((~abstain & unanswerable).sum()) / max(1, int(unanswerable.sum())),
+                                            4),
     }
 
 
-def train(rows: list[dict[str, Any]], threshold: float, c: float = 0.1,
-          folds: int = 5) -> tuple[dict[str, Any], dict[str, float]]:
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.model_selection import StratifiedKFold
-
+def _matrix(rows: list[dict[str, Any]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     from hdf_assistant.answer.abstention import FEATURES
 
     X = np.array([[r["signals"].get(f, 0.0) for f in FEATURES] for r in rows])
     y = np.array([not r["unanswerable"] for r in rows], dtype=int)
-    open_rows = np.array([r["rule"] is None for r in rows])
+    open_rows = np.array([r["rule"] is None and bool(r["signals"]) for r in rows])
+    return X, y, open_rows
+
+
+def out_of_group(rows: list[dict[str, Any]], c: float) -> np.ndarray:
+    """P(answerable) of every row from a model that never saw its group (its corpus)."""
+    from sklearn.linear_model import LogisticRegression
+
+    X, y, open_rows = _matrix(rows)
+    groups = np.array([r["group"] for r in rows])
+    p = np.ones(len(rows))
+    for group in sorted(set(groups)):
+        held = groups == group
+        fit_rows = open_rows & ~held
+        mean, std = X[fit_rows].mean(axis=0), X[fit_rows].std(axis=0) + 1e-9
+        model = LogisticRegression(C=c, class_weight="balanced", max_iter=2000)
+        model.fit((X[fit_rows] - mean) / std, y[fit_rows])
+        p[held] = model.predict_proba((X[held] - mean) / std)[:, 1]
+    return p
+
+
+def train(rows: list[dict[str, Any]], threshold: float, c: float = 0.1) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The model fitted on every open row, and the decisions of the out-of-group models."""
+    from sklearn.linear_model import LogisticRegression
+
+    from hdf_assistant.answer.abstention import FEATURES
+
+    X, y, open_rows = _matrix(rows)
+    p_oog = out_of_group(rows, c)
+    cv = _decisions(rows, p_oog, threshold)
+    cv["by_group"] = {g: _decisions([r for r in rows if r["group"] == g],
+                                    p_oog[[r["group"] == g for r in rows]], threshold)
+                      for g in sorted({r["group"] for r in rows})}
     mean, std = X[open_rows].mean(axis=0), X[open_rows].std(axis=0) + 1e-9
-
-    def fit(idx: np.ndarray) -> LogisticRegression:
-        model = LogisticRegression(C=c, class_weight="balanced", max_iter=1000)
-        model.fit((X[idx] - mean) / std, y[idx])
-        return model
-
-    p_oof = np.ones(len(rows))
-    for train_idx, test_idx in StratifiedKFold(folds, shuffle=True, random_state=0).split(X, y):
-        train_idx = train_idx[open_rows[train_idx]]
-        p_oof[test_idx] = fit(train_idx).predict_proba((X[test_idx] - mean) / std)[:, 1]
-    cv = _decisions(rows, p_oof, threshold)
-    final = fit(np.flatnonzero(open_rows))
+    final = LogisticRegression(C=c, class_weight="balanced", max_iter=2000)
+    final.fit((X[open_rows] - mean) / std, y[open_rows])
     coef = final.coef_[0] / std
+    groups = sorted({r["group"] for r in rows})
     model = {
         "weights": {f: round(float(w), 6) for f, w in zip(FEATURES, coef)},
         "bias": round(float(final.intercept_[0] - (final.coef_[0] * mean / std).sum()), 6),
         "threshold": threshold,
-        "trained_on": f"{len(rows)} calibration questions ({int(y.sum())} answerable), benchmarks/abstention.py",
+        "c": c,
+        "trained_on": f"{len(rows)} development questions ({int(y.sum())} answerable) over {len(groups)} corpora "
+                      f"({', '.join(groups)}), benchmarks/abstention.py",
     }
     return model, cv
+
+
+def sweep(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Out-of-group decisions for each regularisation and threshold (the development rows only)."""
+    out = []
+    for c in (0.03, 0.1, 0.3, 1.0):
+        p = out_of_group(rows, c)
+        for threshold in (0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5):
+            d = _decisions(rows, p, threshold)
+            out.append({"c": c, "threshold": threshold, "false_refusal_rate": d["false_refusal_rate"],
+                        "unanswerable_answered_rate": d["unanswerable_answered_rate"],
+                        "balanced_accuracy": round(1 - (d["false_refusal_rate"] + d["unanswerable_answered_rate"]) / 2,
+                                                   4)})
+    return out
+
+
+#: the issue's ceiling: unanswerable questions answered out of group, on the development corpora
+MAX_ANSWERED = 0.15
+
+
+def choose(lines: list[dict[str, Any]], tolerance: float = 0.02) -> tuple[float, float]:
+    """For each C, the threshold with the fewest out-of-group false refusals among those that answer
+    at most MAX_ANSWERED of the unanswerable questions; then the most regularised C whose false
+    refusals are within ``tolerance`` of the best: the simplest model that does as well, as far as
+    the development corpora can tell."""
+    best_by_c = {}
+    for c in sorted({line["c"] for line in lines}):
+        safe = [line for line in lines if line["c"] == c and line["unanswerable_answered_rate"] <= MAX_ANSWERED]
+        if safe:
+            best_by_c[c] = min(safe, key=lambda line: (line["false_refusal_rate"], -line["threshold"]))
+    if not best_by_c:
+        raise ValueError(f"no setting answers at most {MAX_ANSWERED:.0%} of the unanswerable questions")
+    fewest = min(line["false_refusal_rate"] for line in best_by_c.values())
+    c = min(c for c, line in best_by_c.items() if line["false_refusal_rate"] <= fewest + tolerance)
+    return c, best_by_c[c]["threshold"]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--squad", type=Path, default=SQUAD, help="the PIAF SQuAD file (its fiches are a corpus)")
-    parser.add_argument("--threshold", type=float, default=0.3, help="abstain below this probability")
-    parser.add_argument("--c", type=float, default=0.1, help="inverse regularisation strength")
+    parser.add_argument("--threshold", type=float, help="abstain below this probability (default: chosen)")
+    parser.add_argument("--c", type=float, help="inverse regularisation strength (default: chosen)")
     parser.add_argument("--rows", type=Path, help="reuse (or save) the collected signals in this JSON file")
+    parser.add_argument("--zip", type=Path, default=ZIP, help="the Service-Public fiches zip (development themes)")
     parser.add_argument("--write", action="store_true", help="save the model in the package")
+    parser.add_argument("--sweep", action="store_true", help="print the out-of-group figures of C x threshold")
     args = parser.parse_args()
     if args.rows and args.rows.is_file():
         rows = json.loads(args.rows.read_text(encoding="utf-8"))
     else:
-        rows = collect(args.squad)
+        rows = collect(args.squad, args.zip)
         if args.rows:
             args.rows.write_text(json.dumps(rows, ensure_ascii=False, indent=1), encoding="utf-8")
-    model, cv = train(rows, args.threshold, args.c)
-    print(json.dumps({"cross_validated": cv, "model": model}, indent=2, ensure_ascii=False))
+    lines = sweep(rows)
+    chosen_c, chosen_threshold = choose(lines)
+    if args.sweep:
+        for line in lines:
+            print(json.dumps(line))
+    c = args.c if args.c is not None else chosen_c
+    threshold = args.threshold if args.threshold is not None else chosen_threshold
+    print(f"C = {c}, threshold = {threshold} (chosen: {chosen_c}, {chosen_threshold})", file=sys.stderr)
+    model, cv = train(rows, threshold, c)
+    print(json.dumps({"cross_group": cv, "model": model}, indent=2, ensure_ascii=False))
     if args.write:
         from hdf_assistant.answer.abstention import MODEL_FILE
 

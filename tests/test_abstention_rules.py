@@ -110,9 +110,11 @@ def test_items_without_bullets_follow_their_lead_in_and_rows_stand_alone() -> No
 def test_the_shipped_abstention_model_weighs_every_signal() -> None:
     model = default_model()
     assert set(model.weights) == set(FEATURES) and 0 < model.threshold < 1
-    strong = {"similarity": 0.9, "score": 1.25, "margin": 0.2, "overlap": 1.0, "coverage": 1.0, "english": 0.0,
-              "sentence_coverage": 1.0, "typed": 1.0, "names_in_sentence": 1.0, "kind_other": 0.0}
-    weak = dict(strong, score=0.85, similarity=0.78, overlap=0.2, coverage=0.3, sentence_coverage=0.0)
+    strong = {"similarity": 0.9, "similarity_z": 3.0, "passage_z": 4.0, "overlap": 1.0, "coverage": 1.0,
+              "sentence_coverage": 1.0, "absent_share": 0.0, "names_found": 1.0, "typed": 1.0,
+              "keyword_agreement": 1.0, "kind_other": 0.0, "english": 0.0}
+    weak = dict(strong, similarity=0.8, passage_z=1.0, overlap=0.2, coverage=0.3, sentence_coverage=0.0,
+                absent_share=0.5, keyword_agreement=0.0)
     assert model.probability(strong) > model.threshold > model.probability(weak)
 
 

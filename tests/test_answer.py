@@ -49,7 +49,7 @@ def test_how_many_startups_is_one_cited_sentence(assistant: Assistant) -> None:
         ("Where is the largest datacentre in Europe?", "place", "plus grand datacentre", "Roubaix"),
         ("Quelle entreprise héberge le plus grand datacentre d'Europe ?", "org", "OVH", "OVH"),
         ("Quel est le plafond des aides pour les artisans ?", "number", "6 000€", "6 000"),
-        ("Which software company is cited in software publishing?", "org", "Isagri", "Isagri"),
+        ("Which research organisation is part of EuraTechnologies?", "org", "INRIA", "INRIA"),
     ],
 )
 def test_each_answer_type(assistant: Assistant, question: str, kind: str, fragment: str, expected: str) -> None:

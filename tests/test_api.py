@@ -190,3 +190,21 @@ def test_rest_and_openai_answers_cite_1791(served, e5_embedder) -> None:
         text = "".join(c.choices[0].delta.content or "" for c in chunks)
         assert "1791" in text and "Sources :" in text
         assert "1791" in (chunks[-1].model_extra or {})["citations"][0]["text"]
+
+
+def test_a_refusal_says_why_and_shows_the_closest_passage_to_programs(served, e5_embedder) -> None:
+    import openai
+
+    server, _ = served(embedder=e5_embedder)
+    with server as url:
+        body = httpx.post(f"{url}/api/v1/ask", json={"question": "Combien de startups y a-t-il à Amiens ?"},
+                          timeout=60).json()
+        assert body["abstained"] and body["citations"] == []
+        assert body["abstain_reason"].startswith("names_not_mentioned")
+        assert body["why"] == "Aucun des passages trouvés ne mentionne « Amiens »."
+        assert body["related"]["source"] == PANORAMA and "1791 startups" in body["related"]["text"]
+        client = openai.OpenAI(base_url=f"{url}/v1", api_key="unused", max_retries=0)
+        reply = client.chat.completions.create(
+            model="hdf-assistant", messages=[{"role": "user", "content": "How many startups are there in Marseille?"}])
+        text = reply.choices[0].message.content
+        assert "Why: None of the passages found mentions “Marseille”." in text and "Closest passage" in text

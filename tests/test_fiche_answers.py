@@ -90,7 +90,7 @@ def test_a_heading_that_asks_the_question_is_not_quoted(fiches: Assistant) -> No
 @pytest.mark.model
 def test_a_figure_is_one_sentence_with_its_short_answer(fiches: Assistant) -> None:
     answer = fiches.ask("En combien de jours peut-on contester une amende forfaitaire ?")
-    assert answer.short_answer == "45"
+    assert answer.short_answer == "45 jours"  # a duration says its unit
     assert quotes(answer) == ["Vous pouvez contester l'amende forfaitaire dans un délai de 45 jours en adressant une "
                               "requête en exonération à l'officier du ministère public."]
 

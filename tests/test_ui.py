@@ -110,6 +110,11 @@ def test_upload_indexes_at_once_and_deleting_it_in_the_tab_makes_the_question_un
     page.locator("#new-chat").click()
     refused = _ask(page, question, 0, marker="documents ne contiennent pas")
     assert "54 formations" not in refused and "chiffres_cles_gen.pdf" not in refused
+    # it says why, and shows the closest passage (of the panorama), marked as not an answer
+    assert "Pourquoi :" in refused and "Passage le plus proche" in refused
+    sources.get_by_text("Passage le plus proche — ce n'est pas une réponse").wait_for(timeout=10_000)
+    assert "panorama_numerique_hauts_de_france.txt" in sources.inner_text()
+    page.screenshot(path=str(OUTPUT / "ui-refusal.png"), full_page=True)
 
 
 def test_gradio_client_calls_the_ask_endpoint(server) -> None:

@@ -29,6 +29,11 @@ _DEFINITION = re.compile(
     re.IGNORECASE,
 )
 _EST_CE = re.compile(r"\best[- ]ce\b", re.IGNORECASE)
+_INVERSION = re.compile(r"-(?:t-)?(?:il|elle|ils|elles)\b", re.IGNORECASE)
+#: a question's leading conjunction ("Et ...", "And ...")
+_LEADING = re.compile(r"^\s*(?:et|mais|alors|aussi|and|but|also)\b[\s,]*", re.IGNORECASE)
+#: a name inside a sentence ("OVH", "Roubaix", "EuraTechnologies"): the turn has a subject of its own
+_NAME = re.compile(r"(?<=[\w,] )(?:[A-ZÀ-Þ]{2,}\b|[A-ZÀ-Þ][a-zà-ÿ]+[A-ZÀ-Þ][\w]*|[A-ZÀ-Þ][a-zà-ÿ]{2,})|\b[A-ZÀ-Þ]{2,}\b")
 _WORD = re.compile(r"[\w][\w\-’']*", re.UNICODE)
 _SKIP = {
     "quel", "quelle", "quels", "quelles", "combien", "comment", "pourquoi", "qui", "que", "quoi", "ou", "où",
@@ -36,6 +41,7 @@ _SKIP = {
     "what", "which", "who", "where", "when", "how", "why", "is", "are", "does", "do", "tell", "me", "about",
     "the", "a", "an", "of", "in", "on", "for", "and", "le", "la", "les", "du", "de", "des", "un", "une",
     "au", "aux", "en", "dans", "sur", "pour", "par", "avec", "et", "il", "elle", "ce", "cette", "y",
+    "many", "much", "was", "were", "did", "has", "have", "had", "there", "its", "their", "but", "also",
 }
 _CONTENT_MIN = 3
 
@@ -50,17 +56,36 @@ def _content_words(text: str) -> list[str]:
     return words
 
 
+#: a question word: with a name of its own, a question starting with "Et" / "And" is complete
+_ASKS = re.compile(r"\b(?:o[uù]|quand|combien|quel(?:le)?s?|qui|comment|pourquoi|where|when|how|what|which|who|"
+                   r"why)\b", re.IGNORECASE)
+
+
 def is_follow_up(question: str) -> bool:
     """True when the question leans on the conversation (pronoun, ellipsis, "Et ..."); a
-    short question asking what something is ("Qu'est-ce qu'EuraTechnologies ?") stands alone."""
-    if _FOLLOW_UP.search(_EST_CE.sub(" ", question)):  # the "ce" of "est-ce" points at nothing
+    short question asking what something is ("Qu'est-ce qu'EuraTechnologies ?") stands alone,
+    as does one that names its subject and asks something of it ("And where was OVH founded?":
+    the latest subject wins over the earlier turns')."""
+    body = _EST_CE.sub(" ", question)  # the "ce" of "est-ce" points at nothing
+    # "Et où OVH a-t-il été créé ?": the "il" of the inversion is OVH itself
+    pronoun = _FOLLOW_UP.search(_INVERSION.sub(" ", _LEADING.sub("", body)))
+    if _LEADING.match(body) and not pronoun and names_a_subject(question) and _ASKS.search(question):
+        return False
+    if _FOLLOW_UP.search(body):
         return True
     content = _content_words(question)
     return len(content) < _CONTENT_MIN and not (content and _DEFINITION.match(question.strip()))
 
 
+def names_a_subject(turn: str) -> bool:
+    """The turn names what it is about ("And where was OVH founded?"), even as a follow-up."""
+    return bool(_NAME.search(turn))
+
+
 def contextualize(question: str, history: Sequence[str]) -> str:
-    """The question completed with the key words of the turn(s) it follows."""
+    """The question completed with the key words of the turn(s) it follows: the latest turn's,
+    and an older turn's only while the later ones lean on it without naming a subject of their
+    own (so "OVH" in "And where was OVH founded?" wins over the startups of the turn before)."""
     if not history or not is_follow_up(question):
         return question
     extra: list[str] = []
@@ -68,6 +93,6 @@ def contextualize(question: str, history: Sequence[str]) -> str:
         for word in _content_words(turn):
             if word.lower() not in {w.lower() for w in extra} and word.lower() not in question.lower():
                 extra.append(word)
-        if not is_follow_up(turn):
+        if not is_follow_up(turn) or names_a_subject(turn):
             break
     return f"{question} {' '.join(extra)}".strip() if extra else question

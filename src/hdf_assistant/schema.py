@@ -101,8 +101,13 @@ class Answer:
     verified: bool | None = None
     #: the question completed from the conversation, used for retrieval
     search_query: str | None = None
-    #: why the assistant abstained (for evaluation and debugging)
+    #: why the assistant abstained (for evaluation and debugging): the rule's name and details
     abstain_reason: str | None = None
+    #: the same in words a person understands, in the question's language ("Aucun des passages
+    #: trouvés ne mentionne « FICOBA ».")
+    why: str | None = None
+    #: when it abstains, the closest passage: not an answer, but related, so a person can judge
+    related: Citation | None = None
     #: llm mode: generated sentences removed by verification, with the reason
     rejected: list[str] = field(default_factory=list)
     #: things the user should know (a question cut because it was too long...)
@@ -126,6 +131,8 @@ class Answer:
             verified=data.get("verified"),
             search_query=data.get("search_query"),
             abstain_reason=data.get("abstain_reason"),
+            why=data.get("why"),
+            related=Citation(**data["related"]) if data.get("related") else None,
             short_answer=data.get("short_answer"),
             rejected=list(data.get("rejected", [])),
             warnings=list(data.get("warnings", [])),
@@ -142,6 +149,8 @@ class Answer:
             "verified": self.verified,
             "search_query": self.search_query,
             "abstain_reason": self.abstain_reason,
+            "why": self.why,
+            "related": self.related.to_dict() if self.related is not None else None,
             "short_answer": self.short_answer,
             "signals": {k: round(v, 4) for k, v in self.signals.items()},
             "rejected": list(self.rejected),

@@ -17,13 +17,23 @@ from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
 
+from hdf_assistant.acronyms import is_acronym_like
 from hdf_assistant.analysis import analyze, fold
 from hdf_assistant.answer.candidates import Candidate
-from hdf_assistant.answer.evidence import Evidence, idf, mentions, mentions_group, term_match
+from hdf_assistant.answer.constraints import holds
+from hdf_assistant.answer.evidence import (
+    Evidence,
+    form_terms,
+    idf,
+    mentions,
+    mentions_form,
+    mentions_group,
+    name_forms,
+    term_match,
+)
 from hdf_assistant.answer.lexicon import CLAUSE_BREAK, NUMBER, PLACE_FRAME, YEAR
 from hdf_assistant.answer.question import Question
 from hdf_assistant.answer.short_answer import person_names
-from hdf_assistant.metrics import normalize_answer
 
 #: a name found in this share of the passages or more, and in this many, is a common word of a
 #: large corpus ("France" in Service-Public fiches): its document has to name it, not the
@@ -38,37 +48,76 @@ def common_in_corpus(name: str, ev: Evidence) -> bool:
     return bool(terms) and all(ev.document_frequency.get(t, 0) >= floor for t in terms)
 
 
+def _written_near(name: str, ev: Evidence) -> bool:
+    """The name, or another way of writing it (acronym <-> long form), is near the answer."""
+    return mentions(ev.near, name) or any(mentions_form(ev.near, f) for f in name_forms(name, ev.acronyms))
+
+
+def _known_concept(name: str, ev: Evidence) -> bool:
+    """An acronym with a known long form ("CNI", "HLM") that the corpus writes, in one form or
+    the other: a thing asked about, weighed like the question's other words (by the abstention
+    model), not a name that must stand beside the answer."""
+    forms = name_forms(name, ev.acronyms)
+    if not forms or not is_acronym_like(name):
+        return False
+    written = [t for t in analyze(name) if len(t) >= 2]
+    return (bool(written) and all(ev.in_corpus(t) for t in written)) or any(
+        all(ev.in_corpus(t) for t in form_terms(f)) for f in forms if form_terms(f))
+
+
+def names_near(q: Question, ev: Evidence) -> set[str]:
+    """The question's names found near the answer: written there, in another form (acronym <->
+    long form, either way), or as the initials of a name spelled out ("Internet of Things")."""
+    found = {word for group in q.name_groups if mentions_group(ev.near, group) for word in group.split()}
+    # "l'Agence nationale de l'habitat" in the question, "Anah" near the answer
+    for short in ev.acronyms.acronyms_in(q.text):
+        if mentions(ev.near, short):
+            found |= {n for n in q.names if any(fold(n.lower()) in fold(f.lower()) for f in ev.acronyms.forms(short))}
+    return found | {n for n in q.names if _written_near(n, ev)}
+
+
+def missing_names(q: Question, ev: Evidence) -> list[str]:
+    """The question's names found neither near the answer (in any form) nor, for a name common
+    in the corpus or a known concept, in the answer's document or the corpus."""
+    near = names_near(q, ev)
+    return [n for n in q.names if n not in near
+            and not (common_in_corpus(n, ev) and mentions(ev.document, n)) and not _known_concept(n, ev)]
+
+
 def names_not_mentioned(q: Question, best: Candidate, ev: Evidence) -> str | None:
     """A name the question gives occurs neither in the evidence (the sentence,
-    its passage, what introduces it, the document's opening) nor, for a name
-    spelled out ("Internet of Things"), as the initials the document uses;
-    a name common in the whole corpus only has to occur in the document, as
-    must a name the conversation brings."""
-    spelled_out = {word for group in q.name_groups if mentions_group(ev.near, group) for word in group.split()}
-    missing = [n for n in q.names if n not in spelled_out and not mentions(ev.near, n)
-               and not (common_in_corpus(n, ev) and mentions(ev.document, n))]
+    its passage, what introduces it, the document's opening), in any form
+    (an acronym or its long form: "CNI" / "carte nationale d'identité"), nor,
+    for a name spelled out ("Internet of Things"), as the initials the
+    document uses; a name common in the whole corpus only has to occur in the
+    document, as must a name the conversation brings. An acronym the corpus
+    knows as a concept ("HLM") is left to the abstention model."""
+    missing = missing_names(q, ev)
     missing += [n for n in q.context_names if not mentions(ev.document, n)]
     return f"not mentioned: {', '.join(missing)}" if missing else None
 
 
+def _absent(term: str, ev: Evidence) -> bool:
+    return ev.document_frequency.get(term, 0) == 0 and not term_match(term, ev.document)
+
+
 def topic_never_mentioned(q: Question, best: Candidate, ev: Evidence) -> str | None:
-    """A topic noun of a French question (an English glossary word of an
-    English one) that no document contains at all: the documents are about
-    something else."""
-    asked = q.topic if q.language == "fr" else q.concepts
-    absent = [w for w, t in asked if ev.document_frequency.get(t, 0) == 0 and not term_match(t, ev.document)]
+    """What a French question asks about (its focus: "le budget", "combien
+    d'habitants", "qui est le maire") is in no document at all; for an
+    English question, a glossary word ("unemployment"). Other words of the
+    question that no document holds ("mon proprio", "au bout de") are the
+    question's own wording: the abstention model weighs them."""
+    asked = q.focus if q.language == "fr" else q.concepts
+    absent = [w for w, t in asked if _absent(t, ev)]
     return f"never mentioned: {', '.join(dict.fromkeys(absent))}" if absent else None
-
-
-def _holds(text: str, value: str) -> bool:
-    return normalize_answer(value) in normalize_answer(text)
 
 
 def constraint_not_met(q: Question, best: Candidate, ev: Evidence) -> str | None:
     """A year or number the question gives ("en 2020") is not in the chosen
-    sentence or table row (nor in what introduces it)."""
+    sentence or table row (nor in what introduces it), neither written nor
+    inside a range or past a bound it states ("22 ans": "de 18 à 25 ans")."""
     context = best.context + " " + (best.result.chunk.section or "")
-    missing = [v for v in q.years + q.numbers if not _holds(context, v)]
+    missing = [v for v in q.years + q.numbers if not holds(context, v)]
     return f"not in the passage: {', '.join(missing)}" if missing else None
 
 
@@ -121,35 +170,69 @@ RULES = (names_not_mentioned, topic_never_mentioned, constraint_not_met, attribu
 
 
 # -- the learned part ----------------------------------------------------------------
-FEATURES = ("similarity", "score", "margin", "overlap", "coverage", "sentence_coverage", "typed",
-            "names_in_sentence", "kind_other", "english")
+FEATURES = ("similarity", "similarity_z", "passage_z", "overlap", "coverage", "sentence_coverage", "absent_share",
+            "names_found", "typed", "keyword_agreement", "kind_other", "english")
 
 
-def signals(q: Question, best: Candidate, second: Candidate | None, ev: Evidence) -> dict[str, float]:
-    """The numbers the abstention model weighs, for one question and its best candidate."""
+@dataclass(frozen=True)
+class CorpusScores:
+    """Where a question's scores stand in the corpus's own distribution (no labelled question
+    needed): the cosine of the question with a fixed sample of the index's passages, and what
+    the keyword ranking puts first."""
+
+    #: mean and spread of the question's cosine with the sampled passages
+    mean: float
+    spread: float
+    #: cosine of the question with the passage the best sentence comes from
+    passage: float
+    #: files of the keyword (BM25) ranking's best passages, best first
+    keyword_sources: tuple[str, ...] = ()
+
+    def z(self, value: float) -> float:
+        return (value - self.mean) / self.spread if self.spread > 1e-6 else 0.0
+
+
+def _weights(terms: set[str], ev: Evidence) -> dict[str, float]:
+    return {t: idf(t, ev.document_frequency, ev.n_documents) for t in terms}
+
+
+def signals(q: Question, best: Candidate, ev: Evidence, corpus: CorpusScores | None = None) -> dict[str, float]:
+    """The numbers the abstention model weighs, for one question and its best candidate.
+    None of them is a word list of a corpus: shares of the question's words found, and scores
+    placed in the corpus's own score distribution."""
     # the question's topic nouns; English words are not looked up in French text
     # (names are the names rule's business: a table row need not repeat the programme's name)
     named = {t for n in q.names for t in analyze(n)}
     topic = {t for _, t in q.topic + q.query_topic} - named if q.language == "fr" else set()
     coverage = sentence_coverage = 1.0
+    absent_share = 0.0
+    sentence_terms = best.terms | set(analyze(best.result.chunk.section or ""))
     if topic:
-        weights = {t: idf(t, ev.document_frequency, ev.n_documents) for t in topic}
+        weights = _weights(topic, ev)
         total = sum(weights.values())
         coverage = sum(w for t, w in weights.items() if term_match(t, ev.document)) / total
-        sentence_terms = best.terms | set(analyze(best.result.chunk.section or ""))
         sentence_coverage = sum(w for t, w in weights.items() if term_match(t, sentence_terms)) / total
+        absent_share = sum(w for t, w in weights.items() if ev.document_frequency.get(t, 0) == 0
+                           and not term_match(t, ev.document)) / total
     names = q.names
-    folded = fold(best.context.lower())
-    found = sum(fold(n.lower()) in folded for n in names)
+    found = len(names_near(q, ev) & set(names))
+    # 1 / rank of the best sentence's file in the keyword ranking (0: not in its first five); an
+    # English question's words rarely reach French text: no keyword ranking says nothing either way
+    agreement = 0.5
+    if corpus is not None and corpus.keyword_sources:
+        source = best.result.chunk.source
+        agreement = next((1.0 / rank for rank, s in enumerate(corpus.keyword_sources[:5], start=1) if s == source), 0.0)
     return {
         "similarity": best.similarity,
-        "score": best.score,
-        "margin": best.score - second.score if second is not None else 0.2,
+        "similarity_z": corpus.z(best.similarity) if corpus is not None else 0.0,
+        "passage_z": corpus.z(corpus.passage) if corpus is not None else 0.0,
         "overlap": best.signals.get("overlap", 0.0),
         "coverage": coverage,
         "sentence_coverage": sentence_coverage,
-        "typed": best.signals.get("typed", 0.0) if q.kind != "other" else 1.0,
-        "names_in_sentence": found / len(names) if names else 1.0,
+        "absent_share": absent_share,
+        "names_found": found / len(names) if names else 1.0,
+        "typed": best.signals.get("typed", 0.0) if q.kind != "other" or q.unit is not None else 1.0,
+        "keyword_agreement": agreement,
         "kind_other": 1.0 if q.kind == "other" else 0.0,
         # an English question's words are not found in French text: overlap means less there
         "english": 1.0 if q.language == "en" else 0.0,
@@ -183,10 +266,14 @@ def default_model() -> AbstentionModel:
     return AbstentionModel(dict(data["weights"]), float(data["bias"]), float(data["threshold"]))
 
 
+#: how a refusal of the learned check starts
+LEARNED_CHECK = "confidence"
+
+
 def low_confidence(values: dict[str, float], model: AbstentionModel) -> str | None:
     """The learned rule: the signals say the best sentence is probably not an answer."""
     p = model.probability(values)
-    return f"confidence {p:.2f} below {model.threshold:.2f}" if p < model.threshold else None
+    return f"{LEARNED_CHECK} {p:.2f} below {model.threshold:.2f}" if p < model.threshold else None
 
 
 def first_rule(q: Question, best: Candidate, ev: Evidence) -> str | None:
@@ -198,6 +285,7 @@ def first_rule(q: Question, best: Candidate, ev: Evidence) -> str | None:
     return None
 
 
-__all__ = ["RULES", "FEATURES", "AbstentionModel", "default_model", "first_rule", "low_confidence", "signals",
+__all__ = ["LEARNED_CHECK", "RULES", "FEATURES", "AbstentionModel", "CorpusScores", "missing_names", "names_near",
+           "default_model", "first_rule", "low_confidence", "signals",
            "names_not_mentioned", "topic_never_mentioned", "constraint_not_met", "attribute_of_other_name",
            "no_person_named"]

@@ -13,14 +13,16 @@ answer first when the question has one.
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
-from typing import Protocol
+from dataclasses import dataclass, replace
+from typing import NamedTuple, Protocol
 
 import numpy as np
 
 from hdf_assistant.analysis import analyze, fold
 from hdf_assistant.answer.abstention import (
+    LEARNED_CHECK,
     AbstentionModel,
+    CorpusScores,
     default_model,
     first_rule,
     low_confidence,
@@ -36,15 +38,28 @@ from hdf_assistant.answer.candidates import (
     previous_sentence,
 )
 from hdf_assistant.answer.compose import abstain, compose
-from hdf_assistant.answer.evidence import DOCUMENT_OPENING, IndexView, gather_evidence, more_of_best_document, term_match
+from hdf_assistant.answer.constraints import holds
+from hdf_assistant.answer.evidence import (
+    DOCUMENT_OPENING,
+    Evidence,
+    IndexView,
+    gather_evidence,
+    more_of_best_document,
+    term_match,
+)
+from hdf_assistant.answer.explain import explain
 from hdf_assistant.answer.lexicon import ANAPHORA, LIST_COUNT, NUMBER, YEAR
 from hdf_assistant.answer.question import Question, question_entities
 from hdf_assistant.answer.short_answer import short_answer
-from hdf_assistant.metrics import normalize_answer
+from hdf_assistant.answer.units import gives_count, gives_unit
 from hdf_assistant.schema import Answer, ScoredChunk
 
 #: sentence vectors remembered per process (about 1.6 kB each: 20,000 are 31 MB)
 SENTENCE_CACHE = 20_000
+#: passages sampled from the index to place a question's scores in the corpus's distribution
+CORPUS_SAMPLE = 256
+#: files the sample is drawn from (every k-th file, in name order)
+SAMPLE_FILES = 64
 
 
 class SentenceEmbedder(Protocol):
@@ -81,9 +96,20 @@ class AnswerParams:
     #: also quote the sentence that follows the best one (what it announces, how it goes on)
     #: unless the answer is a figure, a date or a name the sentence gives (a short answer)
     next_sentence: bool = True
+    #: candidates after the best one that may answer when the best one is not confident enough
+    alternatives: int = 4
+    #: ... if they score at most this much below it
+    alternative_margin: float = 0.1
 
 
 def _type_match(q: Question, sentence: str) -> float:
+    """1 when the sentence holds the kind of value asked for: a sum for "combien coûte", a
+    duration for "combien de temps", a count of the thing counted ("1000 salariés", not
+    "1791 startups", for "combien de salariés"), a year, a name."""
+    if q.unit is not None:
+        return 1.0 if gives_unit(q.unit, sentence) else 0.0
+    if q.kind == "number" and q.counted:
+        return 1.0 if gives_count(sentence, q.counted, q.years + q.numbers) else 0.0
     if q.kind == "number":
         return 1.0 if any(m.group(0) not in q.years + q.numbers for m in NUMBER.finditer(sentence)) else 0.0
     if q.kind == "year":
@@ -94,13 +120,36 @@ def _type_match(q: Question, sentence: str) -> float:
 
 
 def meets_constraints(q: Question, candidate: Candidate) -> bool:
-    """Every year and number the question gives is in the candidate (or what introduces it)."""
-    text = normalize_answer(candidate.context + " " + (candidate.result.chunk.section or ""))
-    return all(normalize_answer(v) in text for v in q.years + q.numbers)
+    """Every year and number the question gives is in the candidate (or what introduces it),
+    written or inside a range it states."""
+    text = candidate.context + " " + (candidate.result.chunk.section or "")
+    return all(holds(text, v) for v in q.years + q.numbers)
+
+
+def corpus_sample(index: IndexView) -> list[str]:
+    """A fixed sample of the index's passages (at most CORPUS_SAMPLE, from every k-th file):
+    the question's cosine with them is the corpus's own score distribution."""
+    sources = sorted(index.manifest.files)
+    step = max(1, len(sources) // SAMPLE_FILES)
+    ids = [cid for source in sources[::step] for cid in index.chunk_ids_of(source)]
+    if len(ids) > CORPUS_SAMPLE:
+        ids = [ids[int(i * len(ids) / CORPUS_SAMPLE)] for i in range(CORPUS_SAMPLE)]
+    return ids
 
 
 def introduces_list(candidate: Candidate) -> bool:
     return candidate.text.rstrip().endswith(":")
+
+
+class Judgement(NamedTuple):
+    """One candidate as the abstention checks see it."""
+
+    candidate: Candidate
+    previous: Candidate | None
+    evidence: Evidence
+    values: dict[str, float]
+    #: the check that refuses it ("rule: details"), or None
+    reason: str | None
 
 
 class ExtractiveAnswerer:
@@ -117,6 +166,7 @@ class ExtractiveAnswerer:
         self.model = model or (default_model() if e5 else None)
         self._cache: dict[str, np.ndarray] = {}
         self._cache_lock = threading.Lock()
+        self._sample: tuple[str, list[str]] = ("", [])
 
     def clear_cache(self) -> None:
         """Forget the remembered sentence vectors."""
@@ -138,10 +188,25 @@ class ExtractiveAnswerer:
                     self._cache[text] = found[text]
         return np.vstack([found[t] for t in texts])
 
-    def score(self, q: Question, results: list[ScoredChunk], index: IndexView | None) -> list[Candidate]:
+    def corpus_scores(self, q: Question, index: IndexView | None, query_vec: np.ndarray) -> CorpusScores | None:
+        """Where the question's scores stand among the corpus's (see :class:`CorpusScores`);
+        ``passage`` is set per candidate by :meth:`_judge`."""
+        if index is None or not index.size:
+            return None
+        version, ids = self._sample
+        if version != index.version:
+            ids = corpus_sample(index)
+            self._sample = (index.version, ids)
+        sample = index.dense_scores(query_vec, ids) if ids else np.zeros(1, dtype=np.float32)
+        keyword = tuple(dict.fromkeys(r.chunk.source for r in index.keyword_search(q.query, 10)))
+        return CorpusScores(float(np.mean(sample)), float(np.std(sample)), 0.0, keyword)
+
+    def score(self, q: Question, results: list[ScoredChunk], index: IndexView | None,
+              query_vec: np.ndarray | None = None) -> list[Candidate]:
         """Candidates, best first, each with its score and the signals it came from."""
         p = self.params
-        query_vec = self.embedder.embed_queries([q.query])[0]
+        if query_vec is None:
+            query_vec = self.embedder.embed_queries([q.query])[0]
         more = more_of_best_document(results, p.passages, index, query_vec, p.best_document_passages)
         candidates = candidate_sentences(results[: p.passages] + more, p.passages + len(more),
                                          index.page_text if index is not None else None)
@@ -151,13 +216,14 @@ class ExtractiveAnswerer:
         for cand, sim in zip(candidates, similarities):
             cand.terms = terms = frozenset(analyze(cand.context))
             overlap = sum(term_match(t, terms) for t in q.query_terms) / len(q.query_terms) if q.query_terms else 0.0
-            typed = _type_match(q, cand.text)
+            # "Ce pôle est le premier incubateur ...": the name it stands for is in the sentence before
+            typed = _type_match(q, cand.context if ANAPHORA.match(cand.text) else cand.text)
             cand.similarity = float(sim)
             cand.score = float(sim) + p.lexical_weight * overlap + p.type_weight * typed + p.rank_weight / cand.rank
             if cand.start < DOCUMENT_OPENING and cand.result.chunk.source == results[0].chunk.source and (
                     cand.result.chunk.page or 1) == 1:
                 cand.score += p.opening_weight
-            if q.kind in ("number", "year") and not typed:
+            if (q.kind in ("number", "year") or q.unit is not None) and not typed:
                 cand.score -= p.missing_type_penalty
             if len(cand.text.split()) < p.short_words:
                 cand.score -= p.short_penalty
@@ -166,30 +232,53 @@ class ExtractiveAnswerer:
             cand.signals = {"overlap": overlap, "typed": typed}
         return sorted(candidates, key=lambda c: -c.score)
 
+    def _judge(self, q: Question, candidate: Candidate, ranked: list[Candidate], index: IndexView | None,
+               query_vec: np.ndarray, corpus: CorpusScores | None) -> Judgement:
+        """The abstention rules and the learned check, for one candidate."""
+        previous = previous_sentence(candidate, ranked)
+        evidence = gather_evidence(candidate, previous, index, list(q.lookup_terms), q.names)
+        reason = first_rule(q, candidate, evidence)
+        if corpus is not None and index is not None:
+            corpus = replace(corpus, passage=float(index.dense_scores(query_vec, [candidate.result.chunk.id])[0]))
+        values = signals(q, candidate, evidence, corpus)
+        if reason is None:
+            if self.model is not None:
+                reason = low_confidence(values, self.model)
+            elif candidate.similarity < self.params.min_similarity:
+                reason = f"low_similarity: {candidate.similarity:.3f}"
+        return Judgement(candidate, previous, evidence, values, reason)
+
     def answer(self, q: Question, results: list[ScoredChunk], index: IndexView | None = None) -> Answer:
         """Answer the analysed question ``q`` from ``results``."""
         if not results:
             return abstain(q.text, q.language, results, "nothing retrieved")
-        ranked = self.score(q, results, index)
+        query_vec = self.embedder.embed_queries([q.query])[0]
+        ranked = self.score(q, results, index, query_vec)
         if not ranked:
             return abstain(q.text, q.language, results, "no sentence")
         # a year or number the question gives is a requirement, not a preference
         meeting = [c for c in ranked if meets_constraints(q, c)]
-        best = meeting[0] if meeting else ranked[0]
-        second = next((c for c in ranked if c is not best), None)
-        previous = previous_sentence(best, ranked)
-        evidence = gather_evidence(best, previous, index, list(q.lookup_terms))
-        reason = first_rule(q, best, evidence)
-        values = signals(q, best, second, evidence)
-        if reason is None:
-            if self.model is not None:
-                reason = low_confidence(values, self.model)
-            elif best.similarity < self.params.min_similarity:
-                reason = f"low_similarity: {best.similarity:.3f}"
+        order = meeting or ranked
+        corpus = self.corpus_scores(q, index, query_vec)
+        judged = first = self._judge(q, order[0], ranked, index, query_vec, corpus)
+        # the best sentence is not a confident answer: one nearly as good may be (the sentence of the
+        # right sub-case, the second of two close candidates); the certain rules still apply to it, and
+        # a certain rule refusing the best sentence ("A Amiens, ..." for Lille) is not overruled
+        for other in order[1 : 1 + self.params.alternatives]:
+            if (judged.reason is None or not first.reason or not first.reason.startswith(LEARNED_CHECK)
+                    or first.candidate.score - other.score > self.params.alternative_margin):
+                break
+            judged = self._judge(q, other, ranked, index, query_vec, corpus)
+        if judged.reason is not None:
+            judged = first
+        best, previous, evidence, values, reason = judged
         if reason is not None:
-            answer = abstain(q.text, q.language, results, reason)
+            why = explain(reason, q, best, evidence, q.language,
+                          unit_missing=(q.kind != "other" or q.unit is not None) and not values.get("typed", 1.0))
+            answer = abstain(q.text, q.language, results, reason, why=why, related=best)
             answer.signals = values
             return answer
+        second = next((c for c in ranked if c is not best), None)
         used = self._quoted(q, best, previous, second, index)
         antecedent = previous if previous is not None and previous in used and ANAPHORA.match(best.text) else None
         answer = compose(q.text, q.language, used, short_answer(q, best, antecedent))

@@ -13,6 +13,9 @@ NO_ANSWER = {
 }
 LEAD = {"fr": "D'après les documents :", "en": "According to the documents:"}
 SEE_ALSO = {"fr": "Passages les plus proches (qui ne répondent pas) :", "en": "Closest passages (not an answer):"}
+WHY = {"fr": "Pourquoi :", "en": "Why:"}
+RELATED = {"fr": "Passage le plus proche (ce n'est pas une réponse, mais il s'en rapproche) :",
+           "en": "Closest passage (not an answer, but related):"}
 
 
 def cite(n: int, candidate: Candidate) -> Citation:
@@ -21,10 +24,28 @@ def cite(n: int, candidate: Candidate) -> Citation:
                     candidate.end, chunk.section, chunk.ocr)
 
 
-def abstain(question: str, language: str, results: list[ScoredChunk], reason: str) -> Answer:
-    """An answer that says the documents are silent; nearest passages as "see also"."""
+def related_passage(candidate: Candidate) -> Citation:
+    """The closest sentence, as a reference that is not a citation (n = 0)."""
+    return replace_n(cite(0, candidate), 0)
+
+
+def replace_n(citation: Citation, n: int) -> Citation:
+    return Citation(n, citation.source, citation.page, citation.text, citation.score, citation.start, citation.end,
+                    citation.section, citation.ocr)
+
+
+def abstain(question: str, language: str, results: list[ScoredChunk], reason: str, why: str | None = None,
+            related: Candidate | None = None) -> Answer:
+    """An answer that says the documents are silent, why (``why``), and the closest passage
+    (``related``, not an answer but related); without one, the nearest files as "see also"."""
     text = NO_ANSWER[language]
-    if results:
+    if why:
+        text += f"\n{WHY[language]} {why}"
+    if related is not None:
+        marks = ("« ", " »") if language == "fr" else ("“", "”")
+        quote = " ".join(related.text.split())
+        text += f"\n{RELATED[language]} {marks[0]}{quote}{marks[1]} ({related.result.chunk.where})"
+    elif results:
         names = []
         for r in results[:3]:
             where = r.chunk.where
@@ -33,6 +54,8 @@ def abstain(question: str, language: str, results: list[ScoredChunk], reason: st
         text += f"\n{SEE_ALSO[language]} " + " ; ".join(names)
     answer = Answer(question, text, abstained=True)
     answer.abstain_reason = reason
+    answer.why = why
+    answer.related = related_passage(related) if related is not None else None
     return answer
 
 

@@ -35,6 +35,34 @@ ANSWER_TYPES: list[tuple[str, re.Pattern[str]]] = [
         r"\bwho (?:is|was) the\b|\bwho (?:leads|runs|heads|founded|created|directs|manages|chairs)\b", re.I)),
 ]
 
+#: (unit, pattern): what kind of value a number question wants; the first that matches a question
+#: (folded, lower case) gives its unit
+UNITS: list[tuple[str, re.Pattern[str]]] = [
+    ("duration", re.compile(
+        r"combien de (?:temps|jours|mois|semaines|annees|ans|heures)|\bduree\b|\bdelai\b|pendant combien|"
+        r"au bout de combien|en combien de temps|jusqu.a quand|how long|how many (?:days|months|weeks|years|hours)")),
+    ("age", re.compile(r"\bquel age\b|a quel age|\bage (?:minimum|maximum|limite)|how old|at what age")),
+    ("percent", re.compile(r"\btaux\b|pourcentage|quelle part|quelle proportion|percentage|what share|\brate\b")),
+    ("money", re.compile(
+        r"combien (?:coute|coutent|couteront|paie|paye|payer|rembourse|touche|gagne|vaut|valent)|"
+        r"combien (?:d.argent|d.euros)|\b(?:prix|cout|montant|tarif|salaire|loyer|somme|frais|amende|taxe|"
+        r"indemnite|allocation|prime|aide)s?\b.*\?|how much|price|\bcost\b|\bfee\b")),
+]
+#: a value of each unit, as French or English text writes it
+UNIT_VALUES: dict[str, re.Pattern[str]] = {
+    "duration": re.compile(
+        r"\b(?:\d+(?:[,.]\d+)?|un|une|deux|trois|quatre|cinq|six|sept|huit|neuf|dix|douze|quinze|trente|"
+        r"quarante|soixante|cent)\s*(?:jours?|mois|ans?|annees?|semaines?|heures?|h\b|minutes?|trimestres?|"
+        r"days?|months?|years?|weeks?|hours?)\b|\b\d{1,2}/\d{1,2}|\b(?:janvier|fevrier|mars|avril|mai|juin|"
+        r"juillet|aout|septembre|octobre|novembre|decembre)\b|\bimmediatement\b|\bsans delai\b|"
+        r"\ba tout moment\b|\bchaque (?:annee|mois|jour|semaine)\b|\bpar an\b"),
+    "age": re.compile(r"\b\d+\s*(?:ans?|years?)\b|\b(?:majeur|mineur)e?s?\b|\banniversaire\b"),
+    "percent": re.compile(r"\d\s?%|pour ?cent|percent|\bmoitie\b|\btiers\b|\bquart\b|\d+/\d+"),
+    "money": re.compile(r"\d\s?(?:€|euros?\b|eur\b|k€|m€)|€\s?\d|\bgratuit|\bfree\b|\bpayant"),
+}
+#: nouns a count is about that are really durations ("combien de jours")
+DURATION_NOUNS = {"jour", "jours", "mois", "semaine", "semaines", "an", "ans", "annee", "annees", "heure", "heures"}
+
 YEAR = re.compile(r"\b(1[89]\d\d|20\d\d)\b")
 #: a number as written in French or English text: "1791", "1 791", "15 000", "2,7 %", "6 000€"
 NUMBER = re.compile(r"(?<![\w,.])\d{1,3}(?:[ \u00a0\u202f]\d{3})+(?![\d])|(?<![\w,.])\d+(?:[,.]\d+)?(?![\d])")
@@ -68,8 +96,15 @@ DETERMINERS = {
     "le", "la", "les", "l", "du", "de", "des", "d", "un", "une", "au", "aux", "son", "sa", "ses", "leur",
     "leurs", "ce", "cet", "cette", "ces", "notre", "votre",
 }
-#: interrogative determiners: the noun after them names the kind of answer ("quels domaines")
-INTERROGATIVE_DETERMINERS = {"quel", "quelle", "quels", "quelles", "lequel", "laquelle", "lesquels", "lesquelles"}
+#: nouns that measure the thing asked about rather than name it: the noun after their "de" is the
+#: question's focus ("le nombre d'habitants", "le chiffre d'affaires", "le taux de chômage")
+MEASURE_WORDS = {
+    "nombre", "montant", "prix", "cout", "taux", "part", "date", "chiffre", "duree", "niveau", "pourcentage",
+    "proportion", "quantite", "total", "somme", "valeur", "age", "delai", "frequence", "liste", "type", "nom",
+}
+#: adjectives that may follow a focus noun ("le salaire moyen")
+FOCUS_ADJECTIVES = {"moyen", "moyenne", "total", "totale", "maximum", "minimum", "maximal", "maximale", "minimal",
+                    "minimale", "annuel", "annuelle", "mensuel", "mensuelle", "actuel", "actuelle", "exact", "exacte"}
 INVERSION = re.compile(r"-(?:t-)?(?:il|elle|ils|elles|on)$")
 
 #: English words for things people commonly ask about, in French: an English
@@ -89,6 +124,8 @@ ENGLISH_CONCEPTS = {
     "elections": "élection", "hospital": "hôpital", "hospitals": "hôpital", "football": "football",
     "club": "club", "museum": "musée", "crime": "criminalité", "tourists": "touristes",
     "airport": "aéroport", "train": "train", "metro": "métro", "subway": "métro",
+    "employees": "salariés", "employee": "salariés", "staff": "salariés", "workers": "salariés",
+    "jobs": "emplois", "companies": "entreprises", "firms": "entreprises", "startups": "startups",
 }
 
 # -- sentences ---------------------------------------------------------------------------

@@ -12,8 +12,10 @@ from hdf_assistant.answer.lexicon import (
     ANSWER_TYPES,
     DETERMINERS,
     ENGLISH_CONCEPTS,
+    FOCUS_ADJECTIVES,
     FRAME_WORDS,
     INVERSION,
+    MEASURE_WORDS,
     NAME_JOINERS,
     NUMBER,
     PLURAL_QUESTION,
@@ -21,6 +23,7 @@ from hdf_assistant.answer.lexicon import (
     QUESTION_WORDS,
     YEAR,
 )
+from hdf_assistant.answer.units import counted_terms, question_unit
 
 
 def answer_type(question: str) -> str:
@@ -110,6 +113,12 @@ class Question:
     query_topic: tuple[tuple[str, str], ...]
     #: (English word, French term) of the glossary words of an English question
     concepts: tuple[tuple[str, str], ...]
+    #: (word, term) of the noun a French question asks about ("le budget", "combien d'habitants")
+    focus: tuple[tuple[str, str], ...]
+    #: the kind of value a number question wants: money, duration, age, percent (None: any)
+    unit: str | None
+    #: terms of what "combien de X" / "how many X" counts ("salariés" for "employees")
+    counted: tuple[str, ...]
     #: whether several things are asked for ("quels sont les axes", "deux secteurs")
     plural: bool
     #: terms whose document frequency the answerer needs
@@ -142,6 +151,46 @@ def noun_terms(question: str) -> list[tuple[str, str]]:
     return pairs
 
 
+_FOCUS_START = re.compile(
+    r"^(?:et|mais|alors)?\s*(?:(?:quel|quelle|quels|quelles)\s+(?:est|sont|etait|etaient|sera|seront)\s+"
+    r"(?:le|la|les|l)\s+|combien\s+(?:de|d)\s+|qui\s+(?:est|sont|etait)\s+(?:le|la|les|l)\s+)"
+)
+_COMPLEMENT = re.compile(r"^\s*(?:de|du|des|d)\s+(?:(?:la|le|les|l|un|une)\s+)?")
+
+
+def focus_terms(question: str) -> list[tuple[str, str]]:
+    """(word, term) of the noun a French question asks about: "Quel est le budget de ...",
+    "Combien d'habitants ...", "Qui est le maire ...". A measure ("le nombre d'habitants", "le
+    chiffre d'affaires") leads to the noun after its "de"; a word that only frames the answer ("la
+    durée") gives no focus, nor does the noun right after "quel", which names the kind of answer
+    ("quel organisme", "quelle ville"). Names are not focus words."""
+    text = fold(question.lower()).replace("'", " ").replace("’", " ")
+    match = _FOCUS_START.match(text.strip())
+    if match is None:
+        return []
+    rest = text.strip()[match.end():]
+    for _ in range(3):
+        word_match = re.match(r"([a-z][a-z\-]*)", rest)
+        if word_match is None:
+            return []
+        word = INVERSION.sub("", word_match.group(1))
+        rest = rest[word_match.end():]
+        if word in MEASURE_WORDS:
+            while (adjective := re.match(r"\s*([a-z]+)", rest)) and adjective.group(1) in FOCUS_ADJECTIVES:
+                rest = rest[adjective.end():]
+            complement = _COMPLEMENT.match(rest)
+            if complement is None:
+                return []
+            rest = rest[complement.end():]
+            continue
+        if word in FRAME_WORDS or word in QUESTION_WORDS or len(word) <= 2:
+            return []
+        if any(fold(n.lower()) == word for n in question_entities(question)):
+            return []
+        return [(word, term) for term in analyze(word)]
+    return []
+
+
 def english_concepts(question: str) -> list[tuple[str, str]]:
     """(English word, analyser term of its French translation) for the
     glossary words of an English question."""
@@ -170,6 +219,7 @@ def analyse_question(question: str, search_query: str | None = None) -> Question
     topic = tuple(noun_terms(question)) if language == "fr" else ()
     query_topic = tuple(noun_terms(query)) if language == "fr" else ()
     concepts = tuple(english_concepts(question))
+    focus = tuple(focus_terms(question)) if language == "fr" else ()
     lookup = analyze(query, detect_language(query)) + analyze(query) + [t for _, t in concepts]
     return Question(
         text=question,
@@ -186,10 +236,13 @@ def analyse_question(question: str, search_query: str | None = None) -> Question
         topic=topic,
         query_topic=query_topic,
         concepts=concepts,
+        focus=focus,
+        unit=question_unit(question),
+        counted=counted_terms(question),
         plural=bool(PLURAL_QUESTION.search(question)),
         lookup_terms=tuple(dict.fromkeys(lookup + [t for _, t in topic + query_topic])),
     )
 
 
 __all__ = ["Question", "analyse_question", "answer_type", "question_entities", "noun_terms", "topic_terms",
-           "english_concepts", "name_groups", "acronyms"]
+           "english_concepts", "name_groups", "acronyms", "focus_terms"]

@@ -19,11 +19,15 @@ from hdf_assistant.answer.lexicon import (
     YEAR,
 )
 from hdf_assistant.answer.question import Question
+from hdf_assistant.answer.units import counts
 
 _WORD = re.compile(r"[\w’'\-]+")
 _DATE_BEFORE = re.compile(r"\b(?:en|depuis|dès|in|since|de|à partir de)\s+$", re.I)
 _COMPARISON = re.compile(r"\d\s?%?\s+(?:contre|vs\.?|versus|against|face à|compared with)\s+\d", re.I)
 _UNIT = re.compile(r"\s?(?:%|€|euros?\b|k€|M€|Md€)")
+#: the time unit of a duration or an age ("2 mois", "quatre mois", "18 ans")
+_TIME = re.compile(r"\s+(?:jours?|mois|ans|années?|semaines?|heures?|minutes?|trimestres?|semestres?|days?|"
+                   r"months?|years?|weeks?|hours?)\b", re.I)
 
 
 def _term_positions(text: str, terms: frozenset[str]) -> list[int]:
@@ -82,18 +86,25 @@ def _row_value(q: Question, row: str) -> str | None:
 def _numbers(text: str, q: Question, kind: str) -> list[tuple[str, int]]:
     pattern = YEAR if kind == "year" else NUMBER
     given = set(q.years + q.numbers)
+    # a figure whose noun is not what the question counts is no answer ("1791 startups" for employees)
+    other_things = {start for _, start, match in counts(text, q.counted, q.years + q.numbers) if match is False} \
+        if kind == "number" and q.counted else set()
     spans = []
     for m in pattern.finditer(text):
         value = m.group(0)
+        if m.start() in other_things:
+            continue
         if value in given or (kind == "number" and YEAR.fullmatch(value)
                                and (q.years or _DATE_BEFORE.search(text[max(0, m.start() - 12):m.start()]))):
             continue  # "créé en 1999" is a date, not a count
         if kind == "number":
-            unit = _UNIT.match(text, m.end())
+            unit = _UNIT.match(text, m.end()) or (_TIME.match(text, m.end()) if q.unit in ("duration", "age") else None)
             value = text[m.start():unit.end()] if unit else value
         spans.append((value, m.start()))
     if kind == "number" and not spans and not NUMBER.search(text):
-        spans = [(m.group(0), m.start()) for m in NUMBER_WORDS.finditer(text)]
+        for m in NUMBER_WORDS.finditer(text):
+            unit = _TIME.match(text, m.end()) if q.unit in ("duration", "age") else None
+            spans.append((text[m.start():unit.end()] if unit else m.group(0), m.start()))
     return spans
 
 

@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
+from hdf_assistant.acronyms import definitions
 from hdf_assistant.chunking import DOCUMENT_VECTOR_VERSION, chunk_document, document_lead
 from hdf_assistant.config import Settings, ocr_options
 from hdf_assistant.embeddings import Embedder
@@ -195,7 +196,9 @@ def _refresh(
         skipped=skipped,
     )
     # an index without (current) document vectors gets them, its passages untouched
-    outdated = manifest is not None and manifest.document_vectors != DOCUMENT_VECTOR_VERSION
+    # ... and the acronyms its files define, read from the stored text
+    outdated = manifest is not None and (manifest.document_vectors != DOCUMENT_VECTOR_VERSION
+                                         or any(e.acronyms is None for e in manifest.files.values()))
     if manifest is not None and not plan.changes and not outdated:
         report.documents = len(manifest.files)
         report.chunks = manifest.chunk_count
@@ -293,7 +296,11 @@ def _edit(
     for name, docs in documents.items():
         files[name] = FileEntry(hash=docs[0].file_hash, pages=len(docs), chunks=len(chunks_by_file[name]),
                                 indexed_at=stamp, ocr_pages=sum(d.ocr for d in docs),
-                                notes=[s.reason for s in skipped if s.partial and s.file == name])
+                                notes=[s.reason for s in skipped if s.partial and s.file == name],
+                                acronyms=definitions("\n".join(d.text for d in docs)))
+    for name, entry in list(files.items()):
+        if entry.acronyms is None:  # kept from an index made before acronyms were read
+            files[name] = entry.model_copy(update={"acronyms": definitions(index.source_text(name))})
     index.manifest.skipped = {s.file: s.reason for s in skipped if not s.partial}
     index.update_keyword_index()
     index.update_approximate_index()

@@ -43,6 +43,9 @@ class FileEntry(BaseModel):
     ocr_pages: int = 0
     #: pages that could not be read, with why ("p. 3: scanned page, not read: ...")
     notes: list[str] = []
+    #: acronyms the file defines ("CNI": "carte nationale d'identité"); None: not read yet (an index
+    #: made before they were kept gets them at its next refresh, nothing embedded)
+    acronyms: dict[str, str] | None = None
 
 
 class Manifest(BaseModel):

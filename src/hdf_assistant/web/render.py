@@ -68,20 +68,32 @@ def sources_html(answer: Answer | None, lang: str = "fr") -> str:
     t = LABELS[lang]
     if answer is None or not answer.citations:
         if answer is not None and answer.abstained:
-            return f"<div class='abstained'><b>{t['abstained']}.</b></div>"
+            parts = [f"<div class='abstained'><b>{t['abstained']}.</b>"]
+            if answer.why:
+                parts.append(f" {html.escape(answer.why)}")
+            parts.append("</div>")
+            if answer.related is not None:
+                parts.append(f"<h2 class='sources-title'>{html.escape(t['related'])}</h2>")
+                parts.append(_source_block(answer, answer.related, t, label=""))
+            return "".join(parts)
         return f"<div class='empty'>{t['no_sources']}</div>"
     parts = [f"<h2 class='sources-title'>{t['sources']}</h2>"]
     for c in answer.citations:
-        where = html.escape(place(c.source, c.page, c.section, page_label=t["page"], ocr=c.ocr))
-        reference = html.escape(place(c.source, c.page, c.section, page_label=t["page"]), quote=True)
-        parts.append(
-            f"<div class='source'><b>[{c.n}] {where}</b> "
-            f"<a href='{html.escape(doc_link(c))}' target='_blank'>{t['open']}</a>"
-            f"<button type='button' class='copy-ref' data-ref=\"{reference}\" data-done=\"{t['copied']}\" "
-            f"onclick=\"{_COPY}\">{t['copy']}</button>"
-            f"<div class='passage'>{_passage_with_mark(answer, c)}</div></div>"
-        )
+        parts.append(_source_block(answer, c, t, label=f"[{c.n}] "))
     return "\n".join(parts)
+
+
+def _source_block(answer: Answer, c: Citation, t: dict[str, Any], label: str) -> str:
+    """One source: where it is, a link that opens it, a button that copies the reference, the passage."""
+    where = html.escape(place(c.source, c.page, c.section, page_label=t["page"], ocr=c.ocr))
+    reference = html.escape(place(c.source, c.page, c.section, page_label=t["page"]), quote=True)
+    return (
+        f"<div class='source'><b>{label}{where}</b> "
+        f"<a href='{html.escape(doc_link(c))}' target='_blank'>{t['open']}</a>"
+        f"<button type='button' class='copy-ref' data-ref=\"{reference}\" data-done=\"{t['copied']}\" "
+        f"onclick=\"{_COPY}\">{t['copy']}</button>"
+        f"<div class='passage'>{_passage_with_mark(answer, c)}</div></div>"
+    )
 
 
 def _folded(quote: str, n: int, label: str) -> str:
@@ -93,7 +105,9 @@ def _folded(quote: str, n: int, label: str) -> str:
 def format_answer(answer: Answer, lang: str = "fr") -> str:
     """The chat message for one answer: long quotes folded."""
     if answer.abstained:
-        return f"*{answer.text}*"
+        # "*The documents do not contain...*", then why, then the closest passage, each on its own line
+        first, _, rest = answer.text.partition("\n")
+        return f"*{first}*" + "".join(f"\n\n{html.escape(line)}" for line in rest.split("\n") if line.strip())
     text = answer.text
     for c in answer.citations:
         quote = " ".join(c.text.split())
