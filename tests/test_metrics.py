@@ -44,6 +44,9 @@ def test_source_rank_by_name_or_stem() -> None:
     assert source_rank(sources, "zzz.txt") is None
     assert source_rank(sources, None) is None
     assert same_source("sub/x.md", "x.md") and not same_source("x.md", "x.txt")
+    # a pattern names every file of one Service-Public fiche
+    fiches = ["F1050_vehicule--en-ligne.txt", "F1214_logement--retard.txt", "F1214_logement--meuble.txt"]
+    assert source_rank(fiches, "F1214_*") == 2 and source_rank(fiches, "F99_*") is None
 
 
 def row(rank, correct=None, abstained=False, unanswerable=False, expected=("x",), ms=10.0, id_="q"):

@@ -24,6 +24,9 @@ AGENCES = ("Les agences\n"
 VOTE = ("Voter au bureau de vote\n"
         "Pour voter, vous devez présenter votre carte nationale d'identité ou votre passeport.\n"
         "Le bureau de vote est ouvert de 8 heures à 18 heures.\n")
+APPRENTI = ("Apprentissage\n"
+            "La rémunération d'un apprenti de 18 ans est de 743 euros par mois la première année.\n"
+            "L'apprenti suit des cours dans un centre de formation.\n")
 AIDE = ("Aide aux travaux\n"
         "L'Anah peut financer une partie de vos travaux de rénovation énergétique.\n"
         "Le montant de l'aide de l'Anah est au maximum de 2 000 euros pour les ménages aux revenus très modestes.\n")
@@ -40,7 +43,8 @@ def _assistant(root: Path, files: dict[str, str], embedder) -> Assistant:
 
 @pytest.fixture(scope="module")
 def fiches(tmp_path_factory: pytest.TempPathFactory, e5_embedder) -> Assistant:
-    files = {"pharmacie.txt": PHARMACIE, "agences.txt": AGENCES, "vote.txt": VOTE, "aide.txt": AIDE}
+    files = {"pharmacie.txt": PHARMACIE, "agences.txt": AGENCES, "vote.txt": VOTE, "aide.txt": AIDE,
+             "apprenti.txt": APPRENTI}
     return _assistant(tmp_path_factory.mktemp("fiches"), files, e5_embedder)
 
 
@@ -83,6 +87,13 @@ def test_a_known_acronym_is_met_by_the_words_the_document_uses(fiches: Assistant
     # "CNI": the document writes "carte nationale d'identité"
     answer = fiches.ask("Faut-il présenter sa CNI pour voter ?")
     cites(answer, "vote.txt", "carte nationale d'identité")
+
+
+def test_the_word_asked_about_may_be_written_in_other_words(fiches: Assistant) -> None:
+    # no document writes "salaire": the sentence says "rémunération", and is closer to the question with
+    # "salaire" than without it
+    answer = fiches.ask("Quel est le salaire d'un apprenti de 18 ans ?")
+    cites(answer, "apprenti.txt", "743 euros")
 
 
 def test_a_thing_the_corpus_never_mentions_is_still_refused(fiches: Assistant, panorama: Assistant) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Iterable, Sequence
+from fnmatch import fnmatch
 from pathlib import PurePosixPath
 from typing import Any
 
@@ -38,11 +39,14 @@ def answer_matches(answer: str, expected: Iterable[str]) -> bool:
 
 
 def same_source(cited: str, expected: str) -> bool:
-    """A cited file matches the expected source by path, by name, or by name
-    without extension ("F34355" matches "F34355.txt")."""
+    """A cited file matches the expected source by path, by name, by name
+    without extension ("F34355" matches "F34355.txt"), or by a pattern of
+    names ("F1214_*": any file of that fiche)."""
     if cited == expected:
         return True
     c, e = PurePosixPath(cited), PurePosixPath(expected)
+    if any(ch in expected for ch in "*?["):
+        return fnmatch(c.name, e.name) or fnmatch(cited, expected)
     return c.name == e.name or (not e.suffix and c.stem == e.name)
 
 

@@ -276,16 +276,23 @@ def low_confidence(values: dict[str, float], model: AbstentionModel) -> str | No
     return f"{LEARNED_CHECK} {p:.2f} below {model.threshold:.2f}" if p < model.threshold else None
 
 
-def first_rule(q: Question, best: Candidate, ev: Evidence) -> str | None:
-    """``"rule_name: details"`` for the first certain rule that fires, else None."""
+#: the name of the rule that a question's focus word is in no document (the answerer may find it
+#: said in other words)
+TOPIC_RULE = "topic_never_mentioned"
+
+
+def first_rule(q: Question, best: Candidate, ev: Evidence, skip: str | None = None) -> str | None:
+    """``"rule_name: details"`` for the first certain rule that fires (but ``skip``), else None."""
     for rule in RULES:
+        if rule.__name__ == skip:
+            continue
         reason = rule(q, best, ev)
         if reason:
             return f"{rule.__name__}: {reason}"
     return None
 
 
-__all__ = ["LEARNED_CHECK", "RULES", "FEATURES", "AbstentionModel", "CorpusScores", "missing_names", "names_near",
+__all__ = ["LEARNED_CHECK", "TOPIC_RULE", "RULES", "FEATURES", "AbstentionModel", "CorpusScores", "missing_names", "names_near",
            "default_model", "first_rule", "low_confidence", "signals",
            "names_not_mentioned", "topic_never_mentioned", "constraint_not_met", "attribute_of_other_name",
            "no_person_named"]

@@ -12,6 +12,7 @@ answer first when the question has one.
 
 from __future__ import annotations
 
+import re
 import threading
 from dataclasses import dataclass, replace
 from typing import NamedTuple, Protocol
@@ -21,6 +22,7 @@ import numpy as np
 from hdf_assistant.analysis import analyze, fold
 from hdf_assistant.answer.abstention import (
     LEARNED_CHECK,
+    TOPIC_RULE,
     AbstentionModel,
     CorpusScores,
     default_model,
@@ -60,6 +62,10 @@ SENTENCE_CACHE = 20_000
 CORPUS_SAMPLE = 256
 #: files the sample is drawn from (every k-th file, in name order)
 SAMPLE_FILES = 64
+#: how much closer (cosine) the sentence must be to the question with its focus word than without it
+#: for the word to count as said in other words: set on hand-made pairs ("salaire" / "rémunération"
+#: +0.037, "coût" / "prix" +0.031; "chômage" / "emplois" +0.013, "budget" / "stratégie" -0.014)
+FOCUS_PARAPHRASE_GAIN = 0.02
 
 
 class SentenceEmbedder(Protocol):
@@ -238,6 +244,8 @@ class ExtractiveAnswerer:
         previous = previous_sentence(candidate, ranked)
         evidence = gather_evidence(candidate, previous, index, list(q.lookup_terms), q.names)
         reason = first_rule(q, candidate, evidence)
+        if reason is not None and reason.startswith(TOPIC_RULE) and self._focus_met_by_meaning(q, candidate, query_vec):
+            reason = first_rule(q, candidate, evidence, skip=TOPIC_RULE)
         if corpus is not None and index is not None:
             corpus = replace(corpus, passage=float(index.dense_scores(query_vec, [candidate.result.chunk.id])[0]))
         values = signals(q, candidate, evidence, corpus)
@@ -247,6 +255,19 @@ class ExtractiveAnswerer:
             elif candidate.similarity < self.params.min_similarity:
                 reason = f"low_similarity: {candidate.similarity:.3f}"
         return Judgement(candidate, previous, evidence, values, reason)
+
+    def _focus_met_by_meaning(self, q: Question, candidate: Candidate, query_vec: np.ndarray) -> bool:
+        """No document writes the word the question asks about, but the sentence may say it in
+        other words ("rémunération" for "salaire"): it does when the sentence is clearly closer to
+        the question with that word than without it (a related word is not enough: "chômage" brings
+        a sentence about "emplois" only 0.013 closer)."""
+        words = {w for w, _ in q.focus}
+        kept = [w for w in re.findall(r"[\w'’\-]+", q.query) if fold(w.lower()) not in words]
+        if not words or not kept:
+            return False
+        without = self.embedder.embed_queries([" ".join(kept)])[0]
+        sentence = self._sentence_vectors([candidate.context])[0]
+        return float(sentence @ query_vec) - float(sentence @ without) >= FOCUS_PARAPHRASE_GAIN
 
     def answer(self, q: Question, results: list[ScoredChunk], index: IndexView | None = None) -> Answer:
         """Answer the analysed question ``q`` from ``results``."""

@@ -89,9 +89,11 @@ def term_match(term: str, terms: set[str] | frozenset[str]) -> bool:
 
 
 def mentions(terms: set[str] | frozenset[str], name: str) -> bool:
-    """True when one of the name's words occurs ("Île-de-France" / "France"); an acronym
-    ("ARS", whose term is "ar") counts however short it is."""
-    words = [t for t in analyze(name) if (len(t) >= 3 or name.isupper()) and not t.isdigit()]
+    """True when one of the name's words occurs ("Île-de-France" / "France"); an acronym of three
+    letters or more ("ARS", whose term is "ar") counts however short its term is (two letters, "IT",
+    "UE", are too ambiguous to require)."""
+    acronym = name.isupper() and len(name) >= 3
+    words = [t for t in analyze(name) if (len(t) >= 3 or acronym) and not t.isdigit()]
     return not words or any(term_match(t, terms) for t in words)
 
 

@@ -39,14 +39,18 @@ ANSWER_TYPES: list[tuple[str, re.Pattern[str]]] = [
 #: (folded, lower case) gives its unit
 UNITS: list[tuple[str, re.Pattern[str]]] = [
     ("duration", re.compile(
-        r"combien de (?:temps|jours|mois|semaines|annees|ans|heures)|\bduree\b|\bdelai\b|pendant combien|"
-        r"au bout de combien|en combien de temps|jusqu.a quand|how long|how many (?:days|months|weeks|years|hours)")),
+        r"combien de (?:temps|jours|mois|semaines|annees|ans|heures)|pendant combien|au bout de combien|"
+        r"en combien de temps|jusqu.a quand|\bquel(?:le)?s? (?:est |sont )?(?:la |le |les )?(?:\w+ )?"
+        r"(?:duree|delai)s?\b|how long|how many (?:days|months|weeks|years|hours)")),
     ("age", re.compile(r"\bquel age\b|a quel age|\bage (?:minimum|maximum|limite)|how old|at what age")),
-    ("percent", re.compile(r"\btaux\b|pourcentage|quelle part|quelle proportion|percentage|what share|\brate\b")),
+    ("percent", re.compile(
+        r"\bquel(?:le)?s? (?:est |sont )?(?:le |la |les )?(?:taux|pourcentage|part|proportion)\b|"
+        r"what (?:is the )?(?:percentage|share|rate|proportion)")),
     ("money", re.compile(
         r"combien (?:coute|coutent|couteront|paie|paye|payer|rembourse|touche|gagne|vaut|valent)|"
-        r"combien (?:d.argent|d.euros)|\b(?:prix|cout|montant|tarif|salaire|loyer|somme|frais|amende|taxe|"
-        r"indemnite|allocation|prime|aide)s?\b.*\?|how much|price|\bcost\b|\bfee\b")),
+        r"combien (?:d.argent|d.euros)|\bquel(?:le)?s? (?:est |sont )?(?:le |la |les |l.)?(?:\w+ )?"
+        r"(?:prix|cout|montant|tarif|salaire|loyer|somme|frais|amende|taxe|indemnite|allocation|prime|aide)s?\b|"
+        r"how much|what (?:is the )?(?:price|cost|fee|amount)")),
 ]
 #: a value of each unit, as French or English text writes it
 UNIT_VALUES: dict[str, re.Pattern[str]] = {
@@ -90,6 +94,7 @@ FRAME_WORDS = {
     "obligations", "modalites", "avantage", "avantages", "role", "definition", "fonctionnement", "formalites",
     "etapes", "solution", "solutions", "recours", "interet", "objectif", "objectifs", "but", "sens",
     "signification", "domaine", "domaines", "categorie", "categories", "liste", "forme", "formes",
+    "bout", "temps",
 }
 #: words after which a noun is a topic ("le président", "du chômage")
 DETERMINERS = {
