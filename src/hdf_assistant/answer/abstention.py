@@ -212,8 +212,7 @@ def signals(q: Question, best: Candidate, ev: Evidence, corpus: CorpusScores | N
         total = sum(weights.values())
         coverage = sum(w for t, w in weights.items() if term_match(t, ev.document)) / total
         sentence_coverage = sum(w for t, w in weights.items() if term_match(t, sentence_terms)) / total
-        absent_share = sum(w for t, w in weights.items() if ev.document_frequency.get(t, 0) == 0
-                           and not term_match(t, ev.document)) / total
+        absent_share = sum(w for t, w in weights.items() if _absent(t, ev)) / total
     names = q.names
     found = len(names_near(q, ev) & set(names))
     # 1 / rank of the best sentence's file in the keyword ranking (0: not in its first five); an

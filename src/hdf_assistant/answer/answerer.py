@@ -294,8 +294,8 @@ class ExtractiveAnswerer:
             judged = first
         best, previous, evidence, values, reason = judged
         if reason is not None:
-            why = explain(reason, q, best, evidence, q.language,
-                          unit_missing=(q.kind != "other" or q.unit is not None) and not values.get("typed", 1.0))
+            # "typed" is 1 for a question that wants no particular kind of value
+            why = explain(reason, q, best, evidence, q.language, unit_missing=not values.get("typed", 1.0))
             answer = abstain(q.text, q.language, results, reason, why=why, related=best)
             answer.signals = values
             return answer

@@ -24,16 +24,6 @@ def cite(n: int, candidate: Candidate) -> Citation:
                     candidate.end, chunk.section, chunk.ocr)
 
 
-def related_passage(candidate: Candidate) -> Citation:
-    """The closest sentence, as a reference that is not a citation (n = 0)."""
-    return replace_n(cite(0, candidate), 0)
-
-
-def replace_n(citation: Citation, n: int) -> Citation:
-    return Citation(n, citation.source, citation.page, citation.text, citation.score, citation.start, citation.end,
-                    citation.section, citation.ocr)
-
-
 def abstain(question: str, language: str, results: list[ScoredChunk], reason: str, why: str | None = None,
             related: Candidate | None = None) -> Answer:
     """An answer that says the documents are silent, why (``why``), and the closest passage
@@ -55,7 +45,7 @@ def abstain(question: str, language: str, results: list[ScoredChunk], reason: st
     answer = Answer(question, text, abstained=True)
     answer.abstain_reason = reason
     answer.why = why
-    answer.related = related_passage(related) if related is not None else None
+    answer.related = cite(0, related) if related is not None else None  # n = 0: a reference, not a citation
     return answer
 
 

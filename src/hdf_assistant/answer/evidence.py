@@ -15,7 +15,6 @@ from hdf_assistant.acronyms import AcronymTable
 from hdf_assistant.analysis import analyze
 from hdf_assistant.answer.candidates import Candidate
 from hdf_assistant.answer.question import acronyms
-from hdf_assistant.index.documents import DocumentScores
 from hdf_assistant.index.manifest import Manifest
 from hdf_assistant.schema import Chunk, ScoredChunk
 
@@ -43,8 +42,6 @@ class IndexView(Protocol):
     def chunk(self, chunk_id: str) -> Chunk: ...
 
     def dense_scores(self, vector: np.ndarray, chunk_ids: Sequence[str]) -> np.ndarray: ...
-
-    def document_scores(self, vector: np.ndarray) -> DocumentScores | None: ...
 
     def keyword_search(self, question: str, k: int) -> list[ScoredChunk]: ...
 
