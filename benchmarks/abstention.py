@@ -53,10 +53,10 @@ def _assistants(squad: Path, work: Path) -> dict[str, Any]:
     from hdf_assistant.answer import AbstentionModel
     from hdf_assistant.assistant import build_assistant
     from hdf_assistant.config import load_settings
-    from hdf_assistant.embeddings import build_embedder
-    from hdf_assistant.eval_data import load_question_set
-    from hdf_assistant.evaluate import squad_workspace
+    from hdf_assistant.evaluate.questions import load_question_set
+    from hdf_assistant.evaluate.run import squad_workspace
     from hdf_assistant.index.builder import refresh_index
+    from hdf_assistant.models.embedders import build_embedder
 
     base = load_settings(env={}, progress=False)
     embedder = build_embedder(base)
@@ -80,8 +80,8 @@ def _assistants(squad: Path, work: Path) -> dict[str, Any]:
 
 def collect(squad: Path, zip_path: Path | None = None) -> list[dict[str, Any]]:
     """Signals of every calibration question, and of the development themes' (when ``zip_path``)."""
-    from hdf_assistant.eval_data import load_question_set
-    from hdf_assistant.metrics import answer_matches
+    from hdf_assistant.evaluate.metrics import answer_matches
+    from hdf_assistant.evaluate.questions import load_question_set
 
     rows = []
     if zip_path is not None:

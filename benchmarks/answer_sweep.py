@@ -41,8 +41,8 @@ def main() -> None:
     from scipy.stats import binomtest
 
     from hdf_assistant.answer import AnswerParams, default_model
-    from hdf_assistant.eval_data import load_question_set
-    from hdf_assistant.metrics import answer_matches
+    from hdf_assistant.evaluate.metrics import answer_matches
+    from hdf_assistant.evaluate.questions import load_question_set
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--variant", action="append", default=[], metavar="JSON",

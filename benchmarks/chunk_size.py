@@ -19,11 +19,11 @@ from pathlib import Path
 
 import numpy as np
 
-from hdf_assistant.chunking import chunk_document
 from hdf_assistant.config import load_settings
-from hdf_assistant.embeddings import build_embedder
 from hdf_assistant.index.local import LocalBackend
 from hdf_assistant.index.manifest import new_manifest
+from hdf_assistant.ingest.chunking import chunk_document
+from hdf_assistant.models.embedders import build_embedder
 from hdf_assistant.schema import SourceDocument
 
 

@@ -63,13 +63,13 @@ def part_of(question_id: str) -> str:
 
 
 def dev_questions() -> list[Any]:
-    from hdf_assistant.eval_data import load_question_set
+    from hdf_assistant.evaluate.questions import load_question_set
 
     return [q for f in DEV_FILES for q in load_question_set(HERE / "questions" / f).questions if q.expected_source]
 
 
 def reciprocal_ranks(retriever: Any, questions: list[Any]) -> list[float]:
-    from hdf_assistant.metrics import source_rank
+    from hdf_assistant.evaluate.metrics import source_rank
 
     ranks = [source_rank([h.chunk.source for h in retriever.retrieve(q.question, 10)], q.expected_source)
              for q in questions]
@@ -88,7 +88,7 @@ def paired(best: list[float], current: list[float]) -> str:
 
 def lead(text: str, sentences: int, chars: int) -> str:
     """chunking.document_lead with other lengths."""
-    from hdf_assistant.chunking import split_sentences
+    from hdf_assistant.ingest.chunking import split_sentences
 
     spans = split_sentences(text)[:sentences]
     return " ".join(" ".join(text[sp.start : sp.end].split()) for sp in spans)[:chars].strip()
@@ -97,8 +97,8 @@ def lead(text: str, sentences: int, chars: int) -> str:
 def other_defaults(store: Any, embedder: Any, settings: Any, dev: list[Any], test: list[Any],
                    current_ranks: dict[str, list[float]], ranks: Any) -> list[dict[str, Any]]:
     """Candidates, nearest files and lead length, one at a time, against the default."""
-    from hdf_assistant.chunking import LEAD_CHARS, LEAD_SENTENCES
-    from hdf_assistant.embeddings import build_embedder
+    from hdf_assistant.ingest.chunking import LEAD_CHARS, LEAD_SENTENCES
+    from hdf_assistant.models.embedders import build_embedder
     from hdf_assistant.retrieve import DenseParams, FusionParams, HybridRetriever
 
     def row(setting: str, retriever: Any) -> dict[str, Any]:
@@ -130,10 +130,10 @@ def other_defaults(store: Any, embedder: Any, settings: Any, dev: list[Any], tes
 
 def main() -> None:
     from hdf_assistant.config import load_settings
-    from hdf_assistant.embeddings import build_embedder
-    from hdf_assistant.eval_data import load_question_set
-    from hdf_assistant.evaluate import squad_workspace
+    from hdf_assistant.evaluate.questions import load_question_set
+    from hdf_assistant.evaluate.run import squad_workspace
     from hdf_assistant.index import open_backend
+    from hdf_assistant.models.embedders import build_embedder
     from hdf_assistant.retrieve import DenseParams, FusionParams, HybridRetriever
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from hdf_assistant import db_server
+from hdf_assistant.index import postgres_server as db_server
 from hdf_assistant.index.local import LocalBackend
 
 

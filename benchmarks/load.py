@@ -52,7 +52,7 @@ def corpus_and_questions(name: str, work: Path) -> tuple[Path, list[str]]:
             questions += [json.loads(line)["question"] for line in DEV.read_text(encoding="utf-8").splitlines()
                           if line.strip()]
         return corpus, questions
-    from hdf_assistant.eval_data import load_question_set
+    from hdf_assistant.evaluate.questions import load_question_set
 
     qs = load_question_set(PIAF)
     assert qs.articles is not None
@@ -168,7 +168,7 @@ def main() -> None:
         work = Path(tmp)
         data = Path(tempfile.gettempdir()) / f"hdf-load-pg-{os.getpid()}"
         if args.store == "postgres":
-            from hdf_assistant import db_server
+            from hdf_assistant.index import postgres_server as db_server
 
             env.update(HDF_STORE="postgres", HDF_DATABASE_URL=db_server.start(data))
         corpus, questions = corpus_and_questions(args.corpus, work)
@@ -195,7 +195,7 @@ def main() -> None:
                 proc.kill()
                 proc.wait(timeout=30)
             if args.store == "postgres":
-                from hdf_assistant import db_server
+                from hdf_assistant.index import postgres_server as db_server
 
                 db_server.stop(data)
                 shutil.rmtree(data, ignore_errors=True)

@@ -46,7 +46,7 @@ def _status(pid: int) -> dict[str, float]:
 
 def question_pool() -> list[str]:
     """Real questions (PIAF when it is beside the repository, the calibration sets)."""
-    from hdf_assistant.eval_data import load_question_set
+    from hdf_assistant.evaluate.questions import load_question_set
 
     pool: list[str] = []
     if SQUAD.is_file():

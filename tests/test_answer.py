@@ -7,9 +7,9 @@ import pytest
 from conftest import BUNDLED_CORPUS
 
 from hdf_assistant.answer import answer_type, question_entities
+from hdf_assistant.answer.conversation import contextualize, is_follow_up
 from hdf_assistant.assistant import Assistant, build_assistant
 from hdf_assistant.config import load_settings
-from hdf_assistant.conversation import contextualize, is_follow_up
 
 PANORAMA = "panorama_numerique_hauts_de_france.txt"
 TEXT = (BUNDLED_CORPUS / PANORAMA).read_text(encoding="utf-8")

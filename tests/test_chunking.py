@@ -1,4 +1,4 @@
-from hdf_assistant.chunking import chunk_document, chunk_spans, split_sentences
+from hdf_assistant.ingest.chunking import chunk_document, chunk_spans, split_sentences
 from hdf_assistant.schema import SourceDocument
 
 
@@ -73,7 +73,7 @@ def test_chunks_keep_exact_spans_and_whole_sentences() -> None:
 
 
 def test_document_lead_is_the_opening_sentences_of_the_file() -> None:
-    from hdf_assistant.chunking import LEAD_CHARS, document_lead
+    from hdf_assistant.ingest.chunking import LEAD_CHARS, document_lead
 
     text = ("Comité social et économique (CSE) : moyens matériels.\n\nPour exercer ses missions, le CSE dispose "
             "d'un local.   Les membres du CSE bénéficient de formations. Le budget dépend de l'effectif.")

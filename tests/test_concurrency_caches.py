@@ -10,9 +10,9 @@ from conftest import write
 from fake_embedder import FakeEmbedder
 
 import hdf_assistant.answer.answerer as answerer
-import hdf_assistant.embeddings as embeddings
+import hdf_assistant.models.embedders as embeddings
 from hdf_assistant.assistant import build_assistant
-from hdf_assistant.embeddings import _PrefixedEmbedder
+from hdf_assistant.models.embedders import _PrefixedEmbedder
 
 
 class CachingFake(_PrefixedEmbedder):

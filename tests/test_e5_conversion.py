@@ -123,7 +123,7 @@ def test_onnx_backends_match_the_torch_model(torch_e5_embedder, e5_embedder) -> 
     """ONNX fp32 is the same model; int8 (the default) stays close, and its
     vector of a text does not depend on the other texts embedded with it."""
     from hdf_assistant.config import load_settings
-    from hdf_assistant.embeddings import build_embedder
+    from hdf_assistant.models.embedders import build_embedder
 
     fp32 = build_embedder(load_settings(env={}, embed_backend="onnx"))
     assert fp32.model_id.endswith("[onnx]")
@@ -151,8 +151,8 @@ def test_onnx_export_is_made_once_and_reused(tmp_path) -> None:
     """A fresh model cache gets its ONNX files on first use, and keeps them."""
 
     from hdf_assistant.config import load_settings
-    from hdf_assistant.e5_convert import converted_model_dir
-    from hdf_assistant.embeddings import build_embedder
+    from hdf_assistant.models.e5_weights import converted_model_dir
+    from hdf_assistant.models.embedders import build_embedder
 
     settings = load_settings(env={}, embed_backend="onnx-int8")
     cache = tmp_path / "models"
@@ -172,7 +172,7 @@ def test_onnx_export_is_made_once_and_reused(tmp_path) -> None:
 def test_the_compact_tokenizer_gives_the_model_tokenizers_ids(e5_embedder) -> None:
     """The sentencepiece copy of the tokenizer (a fifth of its memory) splits
     French, English and odd text exactly as the model's own tokenizer."""
-    from hdf_assistant.onnx_model import _fast_tokenizer, load_tokenizer
+    from hdf_assistant.models.onnx_model import _fast_tokenizer, load_tokenizer
 
     model_dir = e5_embedder._model_dir
     compact = e5_embedder._tokenizer
@@ -187,3 +187,56 @@ def test_the_compact_tokenizer_gives_the_model_tokenizers_ids(e5_embedder) -> No
     assert len(compact.ids(["mot " * 700])[0]) == 512  # truncated like the model's tokenizer
     again = load_tokenizer(model_dir, e5_embedder._tokenizer_cache)
     assert again.ids(texts[:5]) == reference.ids(texts[:5])
+
+
+def _panorama_passages(count: int) -> list[str]:
+    text = (Path(__file__).resolve().parents[1] / "corpus" / "panorama_numerique_hauts_de_france.txt").read_text(
+        encoding="utf-8")
+    windows = [text[i : i + 600] for i in range(0, len(text), max(1, len(text) // count))]
+    return [w for w in windows if w.strip()][:count]
+
+
+def test_the_graph_written_without_torch_equals_the_torch_model(torch_e5_embedder) -> None:
+    """The ONNX graph is written from the weights (no PyTorch export) and gives
+    the vectors of sentence-transformers on 200 passages (questions, whose
+    embedding table is int8, are compared in the test above)."""
+    import onnx
+
+    from hdf_assistant.config import load_settings
+    from hdf_assistant.models.embedders import build_embedder
+
+    fp32 = build_embedder(load_settings(env={}, embed_backend="onnx"))
+    graph = onnx.load(str(fp32._passages_file), load_external_data=False)
+    assert graph.producer_name == "hdf-assistant"  # written by onnx_graph.py, not exported by torch
+    passages = _panorama_passages(200)
+    assert len(passages) == 200
+    cosine = np.sum(fp32.embed_passages(passages) * torch_e5_embedder.embed_passages(passages), axis=1)
+    assert cosine.min() >= 0.9999, cosine.min()
+
+
+def test_a_machine_without_torch_builds_the_model_and_answers(tmp_path) -> None:
+    """With PyTorch, transformers and sentence-transformers impossible to
+    import and an empty model cache, the default model is converted, its graph
+    written and quantized, the bundled corpus indexed, and the question answered."""
+    import json
+    import subprocess
+    import sys
+
+    from conftest import BUNDLED_CORPUS, clean_env
+
+    program = (
+        "import sys\n"
+        "sys.modules.update(dict.fromkeys(['torch', 'transformers', 'sentence_transformers']))\n"
+        "from hdf_assistant.cli import main\n"
+        "sys.exit(main(['ask', '--json', 'Combien de startups à Lille ?']))\n"
+    )
+    env = clean_env(HDF_MODEL_CACHE=str(tmp_path / "models"), HDF_CORPUS_DIR=str(BUNDLED_CORPUS),
+                    HDF_INDEX_DIR=str(tmp_path / "index"))
+    done = subprocess.run([sys.executable, "-c", program], env=env, capture_output=True, text=True, timeout=900,
+                          cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    answer = json.loads(done.stdout)
+    assert not answer["abstained"] and "1791" in answer["short_answer"].replace(" ", ""), answer
+    assert answer["citations"][0]["source"] == "panorama_numerique_hauts_de_france.txt"
+    written = sorted(p.name for p in (tmp_path / "models").rglob("*.onnx"))
+    assert written == ["model-int8.onnx", "model-query.onnx", "model.onnx"]

@@ -11,8 +11,8 @@ import pytest
 from conftest import clean_env
 
 from hdf_assistant.assistant import build_assistant
-from hdf_assistant.eval_data import load_question_set
-from hdf_assistant.evaluate import run_eval, squad_workspace
+from hdf_assistant.evaluate.questions import load_question_set
+from hdf_assistant.evaluate.run import run_eval, squad_workspace
 from hdf_assistant.index.builder import refresh_index
 
 

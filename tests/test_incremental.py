@@ -21,7 +21,7 @@ from hdf_assistant.errors import IndexBusyError
 from hdf_assistant.index import keyword
 from hdf_assistant.index.builder import refresh_index
 from hdf_assistant.index.state import current_state_dir, index_lock
-from hdf_assistant.watch import start_watching
+from hdf_assistant.ingest.watch import start_watching
 
 TESTS = Path(__file__).resolve().parent
 

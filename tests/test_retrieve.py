@@ -58,10 +58,10 @@ def test_dev_questions_find_their_passage_in_the_top_3(tmp_path, e5_embedder) ->
     import pytest
     from conftest import BUNDLED_CORPUS, REPO
 
+    from hdf_assistant.answer.conversation import contextualize
     from hdf_assistant.assistant import build_assistant
     from hdf_assistant.config import load_settings
-    from hdf_assistant.conversation import contextualize
-    from hdf_assistant.metrics import answer_matches
+    from hdf_assistant.evaluate.metrics import answer_matches
 
     dev = REPO.parent / "shared" / "seed" / "dev_questions.jsonl"
     if not dev.is_file():

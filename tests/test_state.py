@@ -8,17 +8,16 @@ from pathlib import Path
 
 import pytest
 
+from hdf_assistant.atomic import atomic_path, atomic_write_text
 from hdf_assistant.index import state
 from hdf_assistant.index.state import (
     CURRENT_FILE,
-    atomic_path,
-    atomic_write_text,
     current_state_dir,
     new_state_dir,
     publish_state,
     remove_unfinished,
 )
-from hdf_assistant.uploads import save_upload
+from hdf_assistant.ingest.uploads import save_upload
 
 
 def test_a_failed_write_leaves_the_old_file_and_no_leftover(tmp_path: Path) -> None:

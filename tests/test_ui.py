@@ -167,8 +167,14 @@ def _ask(page, question: str, answers_so_far: int, marker: str = "[1]") -> str:
 
 
 def test_a_follow_up_typed_in_the_chat_is_about_the_previous_question(page) -> None:
+    box = page.locator("#question textarea")
+    placeholder = box.get_attribute("placeholder")
+    assert placeholder
     first = _ask(page, "When was OVH founded?", 0)
     assert "OVH" in first
+    # the question box still says what to type once an answer is there
+    page.wait_for_function("document.querySelector('#question textarea').disabled === false", timeout=30_000)
+    assert box.get_attribute("placeholder") == placeholder
     second = _ask(page, "And how many people does it employ?", 1)
     # without the conversation, this question is answered with Isagri's sector
     assert "OVH" in second and "1000 salariés" in second and "Isagri" not in second, second

@@ -2,7 +2,7 @@ from pathlib import Path
 
 import pytest
 
-from hdf_assistant.uploads import UploadRejected, corpus_file, safe_file_name, save_upload
+from hdf_assistant.ingest.uploads import UploadRejected, corpus_file, safe_file_name, save_upload
 
 
 @pytest.mark.parametrize(("name", "safe"), [

@@ -56,6 +56,23 @@ _FRENCH_MARKERS = {
 }
 
 
+_ANSWER_THOUSANDS = re.compile(r"(?<=\d)[\s\u00a0\u202f.,'’](?=\d{3}(?!\d))")
+_SPACES = re.compile(r"\s+")
+
+
+def normalize_answer(text: str) -> str:
+    """Lower case, one space between words, same apostrophes, thousands
+    separators removed ("1 791", "1,791" and "1.791" all become "1791";
+    "2,7" stays "2,7")."""
+    text = unicodedata.normalize("NFKC", text).lower().replace("’", "'").replace("`", "'")
+    text = _SPACES.sub(" ", text).strip()
+    previous = None
+    while previous != text:  # "1 234 567" needs two passes
+        previous = text
+        text = _ANSWER_THOUSANDS.sub("", text)
+    return text
+
+
 def fold(text: str) -> str:
     """Remove accents: "économie" -> "economie" (œ and æ spelled out)."""
     text = text.replace("œ", "oe").replace("Œ", "OE").replace("æ", "ae").replace("Æ", "AE")

@@ -14,18 +14,18 @@ import time
 from collections.abc import Callable, Sequence
 
 from hdf_assistant.answer import ExtractiveAnswerer, analyse_question, quote_best_passage
+from hdf_assistant.answer.conversation import contextualize
+from hdf_assistant.answer.llm import LLMAnswerer, build_llm
 from hdf_assistant.config import Settings
-from hdf_assistant.conversation import contextualize
-from hdf_assistant.embeddings import Embedder, build_embedder
 from hdf_assistant.errors import IndexMissingError, QuestionError
 from hdf_assistant.index import open_backend
 from hdf_assistant.index.backend import IndexBackend, SearchIndex
 from hdf_assistant.index.builder import ProgressCallback, refresh_index
 from hdf_assistant.index.manifest import Manifest, check_compatible
-from hdf_assistant.llm_answer import LLMAnswerer, build_llm
+from hdf_assistant.ingest.textclean import clean_question
+from hdf_assistant.models.embedders import Embedder, build_embedder
 from hdf_assistant.retrieve import Retriever, build_retriever
 from hdf_assistant.schema import Answer, IndexReport, ScoredChunk
-from hdf_assistant.textclean import clean_question
 
 log = logging.getLogger(__name__)
 

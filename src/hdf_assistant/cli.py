@@ -114,8 +114,8 @@ def _print_answer(answer: Answer) -> None:
 
 
 def _cmd_index(args: argparse.Namespace, settings: Settings) -> int:
-    from hdf_assistant.embeddings import Embedder, build_embedder
     from hdf_assistant.index.builder import refresh_index
+    from hdf_assistant.models.embedders import Embedder, build_embedder
 
     embedders: list[Embedder] = []
 
@@ -136,7 +136,7 @@ def _cmd_index(args: argparse.Namespace, settings: Settings) -> int:
     if args.watch:
         import threading
 
-        from hdf_assistant.watch import watch_corpus
+        from hdf_assistant.ingest.watch import watch_corpus
 
         print(f"Surveillance de {settings.corpus_dir} (Ctrl-C pour arrêter)…", file=sys.stderr, flush=True)
         watch_corpus(settings.corpus_dir, lambda: run(False), threading.Event())
@@ -146,7 +146,7 @@ def _cmd_index(args: argparse.Namespace, settings: Settings) -> int:
 def _cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
     from hdf_assistant.assistant import build_assistant
     from hdf_assistant.index import open_backend
-    from hdf_assistant.textclean import clean_question
+    from hdf_assistant.ingest.textclean import clean_question
 
     if not clean_question(args.question)[0]:
         raise QuestionError("la question est vide : posez une question / the question is empty")
@@ -172,9 +172,8 @@ def _cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
 
 def _cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
     from hdf_assistant.assistant import build_assistant
-    from hdf_assistant.embeddings import build_embedder
-    from hdf_assistant.eval_data import load_question_set
-    from hdf_assistant.evaluate import (
+    from hdf_assistant.evaluate.questions import load_question_set
+    from hdf_assistant.evaluate.run import (
         compare_table,
         compare_with,
         run_eval,
@@ -183,6 +182,7 @@ def _cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
         write_report,
     )
     from hdf_assistant.index.builder import refresh_index
+    from hdf_assistant.models.embedders import build_embedder
 
     questions = load_question_set(args.file)
     for error in questions.errors:
@@ -238,7 +238,7 @@ def _cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 
     assistant = build_assistant(settings, progress=settings.progress)
     if args.watch:
-        from hdf_assistant.watch import start_watching
+        from hdf_assistant.ingest.watch import start_watching
 
         def refresh() -> None:
             assistant.reindex()
@@ -250,7 +250,7 @@ def _cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _cmd_db(args: argparse.Namespace, settings: Settings) -> int:
-    from hdf_assistant import db_server
+    from hdf_assistant.index import postgres_server as db_server
 
     data = args.data or db_server.default_data_dir()
     if args.action == "stop":

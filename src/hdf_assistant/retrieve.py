@@ -21,10 +21,10 @@ import numpy as np
 
 from hdf_assistant.analysis import detect_language
 from hdf_assistant.config import DEFAULT_DOCUMENT_WEIGHT, DEFAULT_KEYWORD_WEIGHT
-from hdf_assistant.embeddings import Embedder
 from hdf_assistant.errors import ConfigError
 from hdf_assistant.index.backend import SearchIndex
 from hdf_assistant.index.documents import DocumentScores
+from hdf_assistant.models.embedders import Embedder
 from hdf_assistant.schema import ScoredChunk
 
 RETRIEVERS = ("dense", "bm25", "hybrid")

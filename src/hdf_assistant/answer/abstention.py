@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
 
-from hdf_assistant.acronyms import is_acronym_like
 from hdf_assistant.analysis import analyze, fold
 from hdf_assistant.answer.candidates import Candidate
 from hdf_assistant.answer.constraints import holds
@@ -34,6 +33,7 @@ from hdf_assistant.answer.evidence import (
 from hdf_assistant.answer.lexicon import CLAUSE_BREAK, NUMBER, PLACE_FRAME, YEAR
 from hdf_assistant.answer.question import Question
 from hdf_assistant.answer.short_answer import person_names
+from hdf_assistant.ingest.acronyms import is_acronym_like
 
 #: a name found in this share of the passages or more, and in this many, is a common word of a
 #: large corpus ("France" in Service-Public fiches): its document has to name it, not the

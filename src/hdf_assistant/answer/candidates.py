@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from hdf_assistant.answer.lexicon import ANAPHORA, BULLET, TABLE_ROW
-from hdf_assistant.chunking import Span, split_sentences
+from hdf_assistant.ingest.chunking import Span, split_sentences
 from hdf_assistant.schema import ScoredChunk
 
 #: sentence kinds

@@ -11,9 +11,8 @@ from __future__ import annotations
 
 import re
 
-from hdf_assistant.analysis import fold
+from hdf_assistant.analysis import fold, normalize_answer
 from hdf_assistant.answer.lexicon import YEAR
-from hdf_assistant.metrics import normalize_answer
 
 _NUMBER = r"(\d+(?:[.,]\d+)?)"
 #: "entre 0,5 et 0,8", "de 18 à 25", "18 à 25", "101-199"

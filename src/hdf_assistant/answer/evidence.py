@@ -11,11 +11,11 @@ from typing import Protocol
 
 import numpy as np
 
-from hdf_assistant.acronyms import AcronymTable
 from hdf_assistant.analysis import analyze
 from hdf_assistant.answer.candidates import Candidate
 from hdf_assistant.answer.question import acronyms
 from hdf_assistant.index.manifest import Manifest
+from hdf_assistant.ingest.acronyms import AcronymTable
 from hdf_assistant.schema import Chunk, ScoredChunk
 
 

@@ -14,16 +14,16 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
-from hdf_assistant.acronyms import definitions
-from hdf_assistant.chunking import DOCUMENT_VECTOR_VERSION, chunk_document, document_lead
-from hdf_assistant.config import Settings, ocr_options
-from hdf_assistant.embeddings import Embedder
+from hdf_assistant.config import Settings
 from hdf_assistant.errors import EmptyCorpusError, IndexMismatchError
 from hdf_assistant.index import open_backend
 from hdf_assistant.index.backend import IndexBackend, WritableIndex
 from hdf_assistant.index.manifest import FileEntry, Manifest, check_compatible, new_manifest, now_iso
-from hdf_assistant.ingest import read_files, scan_corpus
-from hdf_assistant.ocr import INSTALL_HINT, OCR_OFF, unavailable_reason
+from hdf_assistant.ingest.acronyms import definitions
+from hdf_assistant.ingest.chunking import DOCUMENT_VECTOR_VERSION, chunk_document, document_lead
+from hdf_assistant.ingest.ocr import INSTALL_HINT, OCR_OFF, ocr_options, unavailable_reason
+from hdf_assistant.ingest.reader import read_files, scan_corpus
+from hdf_assistant.models.embedders import Embedder
 from hdf_assistant.schema import Chunk, IndexReport, Skipped, SourceDocument
 
 log = logging.getLogger(__name__)

@@ -30,7 +30,6 @@ from pathlib import Path
 
 import numpy as np
 
-from hdf_assistant.chunking import DOCUMENT_VECTOR_VERSION, Span, chunk_id
 from hdf_assistant.errors import IndexCorruptError, IndexMissingError
 from hdf_assistant.index.documents import DocumentScores, DocumentVectors
 from hdf_assistant.index.faiss_vectors import FaissVectors
@@ -44,6 +43,7 @@ from hdf_assistant.index.state import (
     publish_state,
     remove_unfinished,
 )
+from hdf_assistant.ingest.chunking import DOCUMENT_VECTOR_VERSION, Span, chunk_id
 from hdf_assistant.schema import Chunk, ScoredChunk
 
 log = logging.getLogger(__name__)

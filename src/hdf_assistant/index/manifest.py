@@ -18,9 +18,9 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from hdf_assistant.analysis import ANALYZER_VERSION
-from hdf_assistant.chunking import SPLITTER_VERSION
 from hdf_assistant.config import Settings, embedding_prefixes
 from hdf_assistant.errors import IndexCorruptError, IndexMismatchError
+from hdf_assistant.ingest.chunking import SPLITTER_VERSION
 
 #: 2: passages in one file per source, with their analysed terms.
 #: (1: a llama-index docstore and an id map; made with splitter 2, so it is

@@ -37,9 +37,9 @@ from typing import Any
 import numpy as np
 
 from hdf_assistant.analysis import analyze
+from hdf_assistant.atomic import link_or_copy
 from hdf_assistant.errors import IndexBusyError, IndexCorruptError
 from hdf_assistant.index.id_table import IdTable
-from hdf_assistant.index.state import link_or_copy
 from hdf_assistant.schema import Chunk
 
 PASSAGES_DIR = "passages"

@@ -17,7 +17,6 @@ from typing import Any
 
 import numpy as np
 
-from hdf_assistant.chunking import DOCUMENT_VECTOR_VERSION, Span, chunk_id
 from hdf_assistant.index.manifest import FORMAT_VERSION, Manifest, now_iso
 from hdf_assistant.index.nodes import node_metadata
 from hdf_assistant.index.passages import passage_terms
@@ -34,6 +33,7 @@ from hdf_assistant.index.postgres_db import (
     vector_text,
 )
 from hdf_assistant.index.postgres_read import PostgresIndex
+from hdf_assistant.ingest.chunking import DOCUMENT_VECTOR_VERSION, Span, chunk_id
 from hdf_assistant.schema import Chunk
 
 log = logging.getLogger(__name__)

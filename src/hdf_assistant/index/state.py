@@ -1,5 +1,5 @@
 """The index directory on disk: state directories, the atomic switch, the
-update lock, and the atomic-write helpers that every module uses.
+update lock (atomic writes of single files: ``hdf_assistant.atomic``).
 
 Layout::
 
@@ -16,18 +16,15 @@ states are hard-linked from the previous state rather than written again.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
-import secrets
 import shutil
-import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
+from hdf_assistant.atomic import atomic_write_text
 from hdf_assistant.errors import IndexBusyError
 
 log = logging.getLogger(__name__)
@@ -38,61 +35,6 @@ _TMP_PREFIX = ".tmp-"
 #: seconds a replaced state is kept after its successor went live: a lean reader
 #: (passages.py) reads its files while answering a question it began on it
 RETIRED_GRACE_S = 120.0
-
-
-# -- atomic writes -------------------------------------------------------------
-@contextmanager
-def atomic_path(target: Path, is_dir: bool = False) -> Iterator[Path]:
-    """A temporary path beside ``target`` (a file, or a directory when
-    ``is_dir``) for the caller to fill; on success it replaces ``target`` in
-    one rename, on error it is removed and ``target`` is left as it was.
-
-    For a directory that another process created meanwhile, the existing one
-    is kept (both hold the same thing: first writer wins)."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    if is_dir:
-        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
-    else:
-        # like mkstemp, but with the usual permissions (0666 minus the umask)
-        tmp = target.parent / f".{target.name}.{secrets.token_hex(6)}"
-        os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
-    try:
-        yield tmp
-        try:
-            os.replace(tmp, target)
-        except OSError:
-            if not (is_dir and target.is_dir()):
-                raise
-    finally:
-        if tmp.is_dir():
-            shutil.rmtree(tmp, ignore_errors=True)
-        elif tmp.exists():
-            tmp.unlink(missing_ok=True)
-
-
-def atomic_write_bytes(target: Path, data: bytes) -> None:
-    """Write ``data`` to ``target`` so that no reader sees a partial file."""
-    with atomic_path(target) as tmp:
-        tmp.write_bytes(data)
-
-
-def atomic_write_text(target: Path, text: str) -> None:
-    """UTF-8 text, written atomically."""
-    atomic_write_bytes(target, text.encode("utf-8"))
-
-
-def atomic_write_json(target: Path, data: Any, indent: int | None = None) -> None:
-    """JSON (UTF-8, non-ASCII kept), written atomically."""
-    atomic_write_text(target, json.dumps(data, ensure_ascii=False, indent=indent))
-
-
-def link_or_copy(source: Path, target: Path) -> None:
-    """Give ``target`` the content of the immutable file ``source``: a hard
-    link (no copy) where the file system allows it."""
-    try:
-        os.link(source, target)
-    except OSError:
-        shutil.copyfile(source, target)
 
 
 # -- states --------------------------------------------------------------------

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from hdf_assistant.index.manifest import Manifest
-from hdf_assistant.ingest import discover
+from hdf_assistant.ingest.reader import discover
 
 INDEXED, PARTIAL, SKIPPED, PENDING, REMOVED = "indexed", "partial", "skipped", "pending", "removed"
 

@@ -19,8 +19,8 @@ from pydantic import BaseModel, Field
 
 from hdf_assistant.assistant import Assistant
 from hdf_assistant.errors import HdfError, QuestionError
+from hdf_assistant.ingest.uploads import UploadRejected, corpus_file, save_upload
 from hdf_assistant.schema import Answer
-from hdf_assistant.uploads import UploadRejected, corpus_file, save_upload
 from hdf_assistant.web.conversations import ConversationStore, save_exchange
 from hdf_assistant.web.index_jobs import IndexJobs, JobRunning
 

@@ -17,8 +17,8 @@ from typing import Any
 from hdf_assistant.assistant import Assistant
 from hdf_assistant.errors import HdfError
 from hdf_assistant.index.status import INDEXED, DocumentStatus, corpus_names, document_statuses
-from hdf_assistant.ingest import SUPPORTED_EXTENSIONS
-from hdf_assistant.uploads import UploadRejected, corpus_file, replace_corpus_file, save_upload
+from hdf_assistant.ingest.reader import SUPPORTED_EXTENSIONS
+from hdf_assistant.ingest.uploads import UploadRejected, corpus_file, replace_corpus_file, save_upload
 from hdf_assistant.web.labels import LABELS, language_of
 
 

@@ -25,7 +25,7 @@ from hdf_assistant.web.auth import request_user
 from hdf_assistant.web.conversations import ConversationStore, save_exchange
 from hdf_assistant.web.documents_tab import DocumentManager, documents_tab
 from hdf_assistant.web.labels import EXAMPLES, LABELS, language_of
-from hdf_assistant.web.render import format_answer, sources_html
+from hdf_assistant.web.render import format_answer, message_text, sources_html
 
 MARK_LIVE_REGION = """() => {
   const mark = () => {
@@ -38,19 +38,6 @@ MARK_LIVE_REGION = """() => {
   mark();
   new MutationObserver(mark).observe(document.body, {childList: true, subtree: true});
 }"""
-
-
-def message_text(content: Any) -> str:
-    """The text of a chat message's content, whatever shape Gradio gives it: a
-    string, a part ``{"type": "text", "text": ...}``, or a list of parts (Gradio 6)."""
-    if isinstance(content, str):
-        return content
-    if isinstance(content, dict):
-        text = content.get("text") if content.get("type", "text") == "text" else None
-        return text if isinstance(text, str) else ""
-    if isinstance(content, list | tuple):
-        return " ".join(t for t in (message_text(part) for part in content) if t)
-    return ""
 
 
 def earlier_turns(history: list[dict[str, Any]]) -> list[str]:
@@ -157,6 +144,19 @@ def relabel(choice: str) -> list[Any]:
     ]
 
 
+def _chat_interface_class() -> Any:
+    """Gradio's ChatInterface, keeping the question box's placeholder: its own
+    submit step blanks the placeholder while answering and never puts it back
+    (gradio 6), so after the first answer the box no longer said what to type."""
+    import gradio as gr
+
+    class ChatKeepingPlaceholder(gr.ChatInterface):
+        def _clear_and_save_textbox(self, message: Any) -> tuple[Any, Any]:
+            return gr.update(value="", interactive=False), message
+
+    return ChatKeepingPlaceholder
+
+
 def build_ui(assistant: Assistant, conversations: ConversationStore, users: dict[str, str] | None = None,
              keys: dict[str, str] | None = None) -> Any:
     """The Gradio Blocks app (``users`` and ``keys``: the server's, see auth.py)."""
@@ -197,7 +197,7 @@ def build_ui(assistant: Assistant, conversations: ConversationStore, users: dict
                         top_k = gr.Slider(1, 10, value=settings.top_k, step=1, label=t["top_k"])
                     sources = gr.HTML(sources_html(None), elem_id="sources", render=False)
                     textbox = gr.Textbox(placeholder=t["placeholder"], show_label=False, elem_id="question")
-                    chat = gr.ChatInterface(
+                    chat = _chat_interface_class()(
                         handlers.respond,
                         textbox=textbox,
                         additional_inputs=[mode, retriever, top_k, lang, user, conversation],

@@ -29,7 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from hdf_assistant.assistant import Assistant
 from hdf_assistant.errors import HdfError, QuestionError
 from hdf_assistant.schema import Answer
-from hdf_assistant.web.gradio_app import message_text
+from hdf_assistant.web.render import message_text
 
 MODEL = "hdf-assistant"
 

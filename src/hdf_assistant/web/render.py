@@ -159,3 +159,16 @@ def api_page(spec: dict[str, Any]) -> str:
             "<style>body{font-family:sans-serif;max-width:60em;margin:2em auto;line-height:1.5}"
             "h3{margin-bottom:0.2em}code{background:#f2f2f2;padding:0 3px}</style></head><body>"
             + "\n".join(parts) + "</body></html>")
+
+
+def message_text(content: Any) -> str:
+    """The text of a chat message's content, whatever shape Gradio gives it: a
+    string, a part ``{"type": "text", "text": ...}``, or a list of parts (Gradio 6)."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, dict):
+        text = content.get("text") if content.get("type", "text") == "text" else None
+        return text if isinstance(text, str) else ""
+    if isinstance(content, list | tuple):
+        return " ".join(t for t in (message_text(part) for part in content) if t)
+    return ""

@@ -9,7 +9,7 @@ from typing import Any
 
 from hdf_assistant.assistant import Assistant
 from hdf_assistant.errors import HdfError
-from hdf_assistant.uploads import corpus_file
+from hdf_assistant.ingest.uploads import corpus_file
 from hdf_assistant.web.auth import AccessMiddleware, load_api_keys, load_users
 from hdf_assistant.web.render import CSS, api_page, document_page
 
@@ -20,7 +20,7 @@ def create_app(assistant: Assistant) -> Any:
     from fastapi import FastAPI, HTTPException
     from fastapi.responses import FileResponse, HTMLResponse
 
-    from hdf_assistant.ingest import IMAGE_EXTENSIONS, CorpusFile, read_file
+    from hdf_assistant.ingest.reader import IMAGE_EXTENSIONS, CorpusFile, read_file
     from hdf_assistant.web.api import api_router
     from hdf_assistant.web.conversations import ConversationStore
     from hdf_assistant.web.gradio_app import build_ui

@@ -16,9 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hdf_assistant.errors import IngestError
-from hdf_assistant.ocr import OcrOptions
+from hdf_assistant.ingest.ocr import OcrOptions
+from hdf_assistant.ingest.textclean import clean_text, decode_text, looks_binary
 from hdf_assistant.schema import Skipped, SourceDocument
-from hdf_assistant.textclean import clean_text, decode_text, looks_binary
 
 log = logging.getLogger(__name__)
 
@@ -130,7 +130,7 @@ def pdf_pages(item: CorpusFile, ocr: OcrOptions | None = None, notes: list[str] 
     """One document per page: tables as rows with headers, columns in order,
     running headers and footers removed, scanned pages read by OCR (see
     pdf_extract.py); the reasons pages were left out go to ``notes``."""
-    from hdf_assistant.pdf_extract import extract_pdf
+    from hdf_assistant.ingest.pdf import extract_pdf
 
     _check_pdf(item.path)
     try:
@@ -147,7 +147,7 @@ def image_pages(item: CorpusFile, ocr: OcrOptions | None = None, notes: list[str
     """An image read by OCR: one document, or one per frame of a multi-page TIFF."""
     from PIL import UnidentifiedImageError
 
-    from hdf_assistant.pdf_extract import extract_image
+    from hdf_assistant.ingest.pdf import extract_image
 
     try:
         pages = extract_image(item.path, ocr, item.file_hash, on_page)

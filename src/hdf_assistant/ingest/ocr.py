@@ -30,6 +30,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from hdf_assistant.config import Settings
 from hdf_assistant.errors import IngestError
 
 log = logging.getLogger(__name__)
@@ -174,7 +175,7 @@ def _cached(path: Path | None) -> OcrPage | None:
 def _store(path: Path | None, page: OcrPage) -> None:
     if path is None:
         return
-    from hdf_assistant.index.state import atomic_write_text
+    from hdf_assistant.atomic import atomic_write_text
 
     path.parent.mkdir(parents=True, exist_ok=True)
     data: dict[str, Any] = {"lines": [asdict(line) for line in page.lines], "confidence": page.confidence,
@@ -223,3 +224,9 @@ def png_bytes(image: Any) -> bytes:
     buffer = io.BytesIO()
     image.convert("L").save(buffer, format="PNG")
     return buffer.getvalue()
+
+
+def ocr_options(settings: Settings) -> OcrOptions:
+    """How the ingest reads images, from the settings."""
+    return OcrOptions(enabled=settings.ocr, command=settings.tesseract, dpi=settings.ocr_dpi,
+                      max_pages=settings.ocr_max_pages, cache_dir=settings.ocr_cache_dir)

@@ -12,9 +12,9 @@ import re
 import unicodedata
 from pathlib import Path
 
+from hdf_assistant.atomic import atomic_write_bytes
 from hdf_assistant.errors import HdfError
-from hdf_assistant.index.state import atomic_write_bytes
-from hdf_assistant.ingest import SUPPORTED_EXTENSIONS
+from hdf_assistant.ingest.reader import SUPPORTED_EXTENSIONS
 
 
 class UploadRejected(HdfError):

@@ -27,8 +27,8 @@ from typing import Any
 
 import numpy as np
 
+from hdf_assistant.atomic import atomic_path
 from hdf_assistant.errors import ModelUnavailableError
-from hdf_assistant.index.state import atomic_path
 
 log = logging.getLogger(__name__)
 

@@ -1,28 +1,28 @@
 """A sentence-transformers model run by ONNX Runtime, optionally int8.
 
 The model directory (the converted multilingual-e5-small, or any
-sentence-transformers directory with mean pooling) is exported once to ONNX
-with PyTorch, mean pooling and L2 normalisation included in the graph, and,
-for ``onnx-int8``, quantized with ONNX Runtime's dynamic int8 quantization
-(weights per channel, activations per text: see :class:`OnnxEncoder`; the
-VNNI instructions of these CPUs do the products). Every matrix product with
-weights and the embedding tables are quantized, minus the products a model
-lists in :data:`KEEP_FP32` (none now). multilingual-e5-small's feed-forward
-outputs of layers 4 and 5, whose inputs have the widest range, were kept in
-fp32 until issue 20: mean cosine to the fp32 vectors 0.9988 against 0.9973
-with them in int8, but with one text per run the retrieval is the same
-(development set hit@1 0.853 / 0.848, 9 questions better and 7 worse, PIAF
-0.924 both) and the index builds 6 % faster (benchmarks/README.md). Both files
-live in the model cache, are written atomically, and are keyed by the source
-model and :data:`EXPORT_VERSION`, so nothing is downloaded and the work is
-done once per machine.
+sentence-transformers directory with mean pooling) becomes one ONNX graph,
+mean pooling and L2 normalisation included: for a BERT model such as
+multilingual-e5-small the graph is written from its weights without PyTorch
+(``onnx_graph.py``); any other architecture is exported through PyTorch, which
+then must be installed (``pip install 'hdf-assistant[torch]'``). For
+``onnx-int8`` the graph is quantized with ONNX Runtime's dynamic int8
+quantization (weights per channel, activations per text: see
+:class:`OnnxEncoder`; the VNNI instructions of these CPUs do the products).
+Every matrix product with weights and the embedding tables are quantized,
+minus the products a model lists in :data:`KEEP_FP32` (none now).
+multilingual-e5-small's feed-forward outputs of layers 4 and 5, whose inputs
+have the widest range, were kept in fp32 until issue 20: mean cosine to the
+fp32 vectors 0.9988 against 0.9973 with them in int8, but with one text per run
+the retrieval is the same (development set hit@1 0.853 / 0.848, 9 questions
+better and 7 worse, PIAF 0.924 both) and the index builds 6 % faster
+(benchmarks/README.md). The files live in the model cache, are written
+atomically, and are keyed by the source model and :data:`EXPORT_VERSION`, so
+nothing is downloaded and the work is done once per machine.
 
 Why not sentence-transformers' own ``backend="onnx"``: it goes through
-``optimum-onnx``, which requires ``transformers<4.58`` (and ``optimum-intel``,
-for OpenVINO, ``transformers<5.6`` plus torchvision), while this project runs
-transformers 5. Running the exported graph directly needs only
-``onnxruntime`` and ``tokenizers``, and PyTorch is not even imported when
-answering questions.
+``optimum-onnx`` and PyTorch, while running the graph directly needs only
+``onnxruntime`` and a tokenizer, and PyTorch is never installed to serve.
 """
 
 from __future__ import annotations
@@ -37,13 +37,14 @@ from typing import Any
 
 import numpy as np
 
+from hdf_assistant.atomic import atomic_path
 from hdf_assistant.errors import ModelUnavailableError
-from hdf_assistant.index.state import atomic_path
 
 log = logging.getLogger(__name__)
 
-#: Bump when the exported graph changes (inputs, pooling, quantization recipe).
-EXPORT_VERSION = 4
+#: Bump when the graph changes (inputs, pooling, quantization recipe). 5: written without PyTorch
+#: (same computation; the int8 vectors of the two graphs agree within int8 noise, mean cosine 0.9995).
+EXPORT_VERSION = 5
 #: Matrix products left in fp32 by the int8 quantization, by model (regexes on node names).
 KEEP_FP32: dict[str, tuple[str, ...]] = {}
 OPSET = 17
@@ -74,8 +75,27 @@ def _check_pooling(model_dir: Path) -> None:
         )
 
 
-def _export_fp32(model_dir: Path, target: Path) -> None:
-    """Export the transformer + mean pooling + normalisation to ``target``."""
+def _write_fp32(model_dir: Path, target: Path) -> None:
+    """The transformer + mean pooling + normalisation, as an fp32 graph in ``target``:
+    written from the weights for a BERT model, exported through PyTorch otherwise."""
+    from hdf_assistant.models.onnx_graph import supported, write_bert_graph
+
+    reason = supported(model_dir)
+    if reason is None:
+        write_bert_graph(model_dir, target)
+        return
+    try:
+        import torch  # noqa: F401
+    except ImportError as exc:
+        raise ModelUnavailableError(
+            f"{model_dir} is not a BERT model this project writes as ONNX by itself ({reason}); exporting it "
+            f"needs PyTorch: pip install 'hdf-assistant[torch]' (or use the default model)"
+        ) from exc
+    _export_with_torch(model_dir, target)
+
+
+def _export_with_torch(model_dir: Path, target: Path) -> None:
+    """Export the transformer + mean pooling + normalisation to ``target`` through PyTorch."""
     import torch
     import transformers
     from transformers import AutoModel
@@ -162,9 +182,9 @@ def onnx_model_file(model_dir: Path, cache_dir: Path, int8: bool, keep_fp32: tup
     folder.mkdir(parents=True, exist_ok=True)
     try:
         if not fp32.is_file():
-            log.info("event=onnx_export model=%s (once per machine)", model_dir)
+            log.info("event=onnx_write model=%s (once per machine)", model_dir)
             with atomic_path(fp32) as part:
-                _export_fp32(model_dir, part)
+                _write_fp32(model_dir, part)
         if int8:
             log.info("event=onnx_quantize model=%s", model_dir)
             with atomic_path(wanted) as part:
@@ -175,8 +195,7 @@ def onnx_model_file(model_dir: Path, cache_dir: Path, int8: bool, keep_fp32: tup
                 _quantize_embedding_table(fp32, part)
     except ImportError as exc:
         raise ModelUnavailableError(
-            f"the onnx embedding backends need onnx and onnxruntime ({exc}): pip install onnx onnxruntime, "
-            f"or set embed_backend = \"torch\""
+            f"the onnx embedding backends need onnx and onnxruntime ({exc}): pip install onnx onnxruntime"
         ) from exc
     return wanted
 

@@ -23,9 +23,9 @@ import numpy as np
 
 from hdf_assistant.analysis import detect_language, fold, normalize_numbers
 from hdf_assistant.answer import NO_ANSWER, SentenceEmbedder, abstain
-from hdf_assistant.chunking import split_sentences
 from hdf_assistant.config import Settings
 from hdf_assistant.errors import ConfigError, HdfError
+from hdf_assistant.ingest.chunking import split_sentences
 from hdf_assistant.schema import Answer, Citation, ScoredChunk
 
 log = logging.getLogger(__name__)

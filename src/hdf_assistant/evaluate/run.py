@@ -18,12 +18,12 @@ from typing import Any
 
 from hdf_assistant.analysis import ANALYZER_VERSION
 from hdf_assistant.assistant import Assistant
-from hdf_assistant.chunking import SPLITTER_VERSION
+from hdf_assistant.atomic import atomic_write_text
 from hdf_assistant.config import Settings, embedding_prefixes
-from hdf_assistant.eval_data import EvalQuestion, QuestionSet
-from hdf_assistant.index.state import atomic_write_text
-from hdf_assistant.ingest import file_sha256
-from hdf_assistant.metrics import compare_runs, compute_metrics, judge, overlaps, source_rank
+from hdf_assistant.evaluate.metrics import compare_runs, compute_metrics, judge, overlaps, source_rank
+from hdf_assistant.evaluate.questions import EvalQuestion, QuestionSet
+from hdf_assistant.ingest.chunking import SPLITTER_VERSION
+from hdf_assistant.ingest.reader import file_sha256
 from hdf_assistant.schema import place
 
 log = logging.getLogger(__name__)

@@ -21,8 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hdf_assistant.ocr import OcrLine, OcrOptions, OcrPage, OcrUnavailable, png_bytes, recognise_pages
-from hdf_assistant.textclean import clean_text
+from hdf_assistant.ingest.ocr import OcrLine, OcrOptions, OcrPage, OcrUnavailable, png_bytes, recognise_pages
+from hdf_assistant.ingest.textclean import clean_text
 
 BLOCK_BREAK = "\f"
 _HYPHEN_END = re.compile(r"([A-Za-zÀ-ÿ]+)-$")

