@@ -47,10 +47,12 @@ GROUPS = {"panorama_calibration.jsonl": "panorama", "panorama_adversarial.jsonl"
           "report_calibration.jsonl": "report", "spf_calibration.jsonl": "piaf-fiches"}
 
 
-def _assistants(squad: Path, work: Path) -> dict[str, Any]:
+def _assistants(squad: Path, work: Path, params: Any = None, learned: bool = False) -> dict[str, Any]:
+    """An assistant per calibration corpus, answering with ``params`` (default: the shipped settings) and
+    the learned check off (every signal recorded) unless ``learned``. The corpora are indexed once."""
     from report_pdf import make_report
 
-    from hdf_assistant.answer import AbstentionModel
+    from hdf_assistant.answer import AbstentionModel, ExtractiveAnswerer
     from hdf_assistant.assistant import build_assistant
     from hdf_assistant.config import load_settings
     from hdf_assistant.evaluate.questions import load_question_set
@@ -61,21 +63,18 @@ def _assistants(squad: Path, work: Path) -> dict[str, Any]:
     base = load_settings(env={}, progress=False)
     embedder = build_embedder(base)
     report_corpus = work / "report"
-    report_corpus.mkdir()
-    make_report(report_corpus / "rapport.pdf")
+    if not (report_corpus / "rapport.pdf").is_file():
+        report_corpus.mkdir(exist_ok=True)
+        make_report(report_corpus / "rapport.pdf")
     settings = {
         "bundled": base.replace(corpus_dir=ROOT / "corpus", index_dir=work / "bundled-index"),
         "report": base.replace(corpus_dir=report_corpus, index_dir=work / "report-index"),
         "squad": squad_workspace(base, squad, load_question_set(squad)),
     }
     refresh_index(settings["squad"], lambda: embedder)
-    never = AbstentionModel({}, 30.0, 0.5)  # the learned part off: every signal is recorded
-    out = {}
-    for name, s in settings.items():
-        assistant = build_assistant(s, embedder=embedder)
-        assistant._extractive.model = never
-        out[name] = assistant
-    return out
+    never = None if learned else AbstentionModel({}, 30.0, 0.5)  # the learned part off: every signal recorded
+    return {name: build_assistant(s, embedder=embedder, answerer=ExtractiveAnswerer(embedder, params, model=never))
+            for name, s in settings.items()}
 
 
 def collect(squad: Path, zip_path: Path | None = None) -> list[dict[str, Any]]:

@@ -40,7 +40,7 @@ GRID = {
 def main() -> None:
     from scipy.stats import binomtest
 
-    from hdf_assistant.answer import AnswerParams, default_model
+    from hdf_assistant.answer import AnswerParams
     from hdf_assistant.evaluate.metrics import answer_matches
     from hdf_assistant.evaluate.questions import load_question_set
 
@@ -51,19 +51,15 @@ def main() -> None:
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp:
-        assistants = _assistants(SQUAD, Path(tmp))
-        if args.abstention:
-            for assistant in assistants.values():
-                assistant._extractive.model = default_model()
         items = [(file, corpus, item) for file, corpus in ANSWER_SETS
                  for item in load_question_set(HERE / "questions" / file).questions
                  if item.expected or (args.abstention and item.unanswerable)]
 
         def outcomes(params: AnswerParams) -> tuple[list[bool], float]:
             hits, quoted = [], []
+            assistants = _assistants(SQUAD, Path(tmp), params, learned=args.abstention)
             for _, corpus, item in items:
                 assistant = assistants[corpus]
-                assistant._extractive.params = params
                 answer = assistant.ask(item.question, history=item.history)
                 if not answer.abstained:
                     quoted.append(sum(len(c.text) for c in answer.citations))

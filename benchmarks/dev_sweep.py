@@ -119,12 +119,12 @@ def other_defaults(store: Any, embedder: Any, settings: Any, dev: list[Any], tes
     try:
         for sentences, chars in LEADS:
             vectors = passages.embed_passages([lead(store.source_text(src), sentences, chars) for src in sources])
-            store._documents.assign(sources, vectors)  # the probe swaps the file vectors in memory only
+            store.set_document_vectors(sources, vectors)
             default = " (default)" if (sentences, chars) == (LEAD_SENTENCES, LEAD_CHARS) else ""
             out.append(row(f"lead {sentences} sentences / {chars} characters{default}",
                            HybridRetriever(store, embedder, FusionParams(**weights), dense)))
     finally:
-        store._documents.assign(sources, default_vectors)
+        store.set_document_vectors(sources, default_vectors)
     return out
 
 
@@ -143,7 +143,8 @@ def main() -> None:
     test = load_question_set(args.squad).questions
     dev = dev_questions()
     settings = squad_workspace(load_settings(), args.squad, load_question_set(args.squad))
-    store = open_backend(settings).open()
+    # whole and writable (never committed): the lead probe swaps the file vectors in memory only
+    store = open_backend(settings).edit()
     if not store.has_document_vectors:
         raise SystemExit("the cached index has no document vectors: run hdf-assistant eval on this file first")
     embedder = CachedQueries(build_embedder(settings), [q.question for q in dev + test])

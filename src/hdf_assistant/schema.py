@@ -3,7 +3,30 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from enum import StrEnum
+from typing import Any, Literal, get_args
+
+
+# -- the choices a setting or a request can make, defined once -----------------------------------------
+class Mode(StrEnum):
+    """How an answer is made: sentences quoted from the passages (``extractive``), the best passage as it is
+    (``quote``), or written by a language model and checked sentence by sentence (``llm``; an answer whose
+    every generated sentence failed the check is the extractive one, ``llm-fallback-extractive``)."""
+
+    EXTRACTIVE = "extractive"
+    QUOTE = "quote"
+    LLM = "llm"
+    LLM_FALLBACK = "llm-fallback-extractive"
+
+
+RetrieverName = Literal["dense", "bm25", "hybrid"]
+EmbedBackend = Literal["onnx", "onnx-int8", "torch"]
+StoreName = Literal["local", "postgres"]
+#: the modes a person can ask for
+MODES: tuple[str, ...] = (Mode.EXTRACTIVE.value, Mode.QUOTE.value, Mode.LLM.value)
+RETRIEVERS: tuple[str, ...] = get_args(RetrieverName)
+EMBED_BACKENDS: tuple[str, ...] = get_args(EmbedBackend)
+STORES: tuple[str, ...] = get_args(StoreName)
 
 
 def place(source: str, page: int | None = None, section: str | None = None, page_label: str = "p.",
@@ -86,9 +109,10 @@ class Citation:
         return place(self.source, self.page, self.section, ocr=self.ocr)
 
 
-@dataclass
+@dataclass(frozen=True)
 class Answer:
-    """What the assistant says, with the passages that support it."""
+    """What the assistant says, with the passages that support it. Never changed once made: a later
+    stage adds to an answer with ``dataclasses.replace``."""
 
     question: str
     text: str
@@ -96,7 +120,7 @@ class Answer:
     citations: list[Citation] = field(default_factory=list)
     timings_ms: dict[str, float] = field(default_factory=dict)
     #: how the answer was made: extractive, quote or llm
-    mode: str = "extractive"
+    mode: Mode = Mode.EXTRACTIVE
     #: llm mode: whether every sentence was checked against its passage
     verified: bool | None = None
     #: the question completed from the conversation, used for retrieval
@@ -127,7 +151,7 @@ class Answer:
             text=data.get("answer", ""),
             abstained=bool(data.get("abstained")),
             citations=[Citation(**c) for c in data.get("citations", [])],
-            mode=data.get("mode", "extractive"),
+            mode=Mode(data.get("mode", "extractive")),
             verified=data.get("verified"),
             search_query=data.get("search_query"),
             abstain_reason=data.get("abstain_reason"),
@@ -145,7 +169,7 @@ class Answer:
             "abstained": self.abstained,
             "citations": [c.to_dict() for c in self.citations],
             "timings_ms": {k: round(v, 1) for k, v in self.timings_ms.items()},
-            "mode": self.mode,
+            "mode": str(self.mode),
             "verified": self.verified,
             "search_query": self.search_query,
             "abstain_reason": self.abstain_reason,

@@ -296,15 +296,11 @@ class ExtractiveAnswerer:
         if reason is not None:
             # "typed" is 1 for a question that wants no particular kind of value
             why = explain(reason, q, best, evidence, q.language, unit_missing=not values.get("typed", 1.0))
-            answer = abstain(q.text, q.language, results, reason, why=why, related=best)
-            answer.signals = values
-            return answer
+            return replace(abstain(q.text, q.language, results, reason, why=why, related=best), signals=values)
         second = next((c for c in ranked if c is not best), None)
         used = self._quoted(q, best, previous, second, index)
         antecedent = previous if previous is not None and previous in used and ANAPHORA.match(best.text) else None
-        answer = compose(q.text, q.language, used, short_answer(q, best, antecedent))
-        answer.signals = values
-        return answer
+        return replace(compose(q.text, q.language, used, short_answer(q, best, antecedent)), signals=values)
 
     def _quoted(self, q: Question, best: Candidate, previous: Candidate | None, second: Candidate | None,
                 index: IndexView | None) -> list[Candidate]:

@@ -42,11 +42,8 @@ def abstain(question: str, language: str, results: list[ScoredChunk], reason: st
             if where not in names:
                 names.append(where)
         text += f"\n{SEE_ALSO[language]} " + " ; ".join(names)
-    answer = Answer(question, text, abstained=True)
-    answer.abstain_reason = reason
-    answer.why = why
-    answer.related = cite(0, related) if related is not None else None  # n = 0: a reference, not a citation
-    return answer
+    return Answer(question, text, abstained=True, abstain_reason=reason, why=why,
+                  related=cite(0, related) if related is not None else None)  # n = 0: a reference, not a citation
 
 
 def compose(question: str, language: str, used: list[Candidate], short: str | None) -> Answer:
@@ -57,9 +54,7 @@ def compose(question: str, language: str, used: list[Candidate], short: str | No
     text = f"{LEAD[language]} {quoted}"
     if short:
         text = f"**{short}**\n\n{text}"
-    answer = Answer(question, text, abstained=False, citations=citations)
-    answer.short_answer = short
-    return answer
+    return Answer(question, text, abstained=False, citations=citations, short_answer=short)
 
 
 def quote_best_passage(question: str, results: list[ScoredChunk]) -> Answer:

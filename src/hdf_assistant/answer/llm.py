@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -26,7 +26,7 @@ from hdf_assistant.answer import NO_ANSWER, SentenceEmbedder, abstain
 from hdf_assistant.config import Settings
 from hdf_assistant.errors import ConfigError, HdfError
 from hdf_assistant.ingest.chunking import split_sentences
-from hdf_assistant.schema import Answer, Citation, ScoredChunk
+from hdf_assistant.schema import Answer, Citation, Mode, ScoredChunk
 
 log = logging.getLogger(__name__)
 
@@ -202,18 +202,15 @@ class LLMAnswerer:
         reply = self.generate(question, history, results, on_token)
         if UNKNOWN in reply.upper():
             answer = abstain(question, language, list(results), "the model says the passages are silent")
-            answer.mode, answer.verified = "llm", True
-            return answer
+            return replace(answer, mode=Mode.LLM, verified=True)
         checked = self.check(reply, results)
         kept = [c for c in checked if c.ok]
         dropped = [c for c in checked if not c.ok]
         for c in dropped:
             log.info("event=llm_sentence_rejected reason=%s sentence=%s", c.reason, c.text)
         if not kept:
-            answer = fallback()
-            answer.mode, answer.verified = "llm-fallback-extractive", False
-            answer.rejected = [c.text + f" ({c.reason})" for c in dropped]
-            return answer
+            return replace(fallback(), mode=Mode.LLM_FALLBACK, verified=False,
+                           rejected=[c.text + f" ({c.reason})" for c in dropped])
         citations: list[Citation] = []
         numbers: dict[tuple[str, int], int] = {}
         parts = []
@@ -227,10 +224,8 @@ class LLMAnswerer:
                                           round(r.score, 4), start, end, r.chunk.section, r.chunk.ocr))
             sentence = c.text.rstrip()
             parts.append(f"{sentence} [{numbers[key]}]")
-        answer = Answer(question, " ".join(parts), abstained=False, citations=citations)
-        answer.mode, answer.verified = "llm", not dropped
-        answer.rejected = [c.text + f" ({c.reason})" for c in dropped]
-        return answer
+        return Answer(question, " ".join(parts), abstained=False, citations=citations, mode=Mode.LLM,
+                      verified=not dropped, rejected=[c.text + f" ({c.reason})" for c in dropped])
 
 
 __all__ = ["LLMAnswerer", "LLMError", "NO_ANSWER", "build_llm", "passages_block"]

@@ -137,15 +137,17 @@ def refresh_index(
     full: bool = False,
     progress: bool = False,
     on_progress: ProgressCallback | None = None,
+    backend: IndexBackend | None = None,
 ) -> IndexReport:
     """Bring the index in step with the corpus and report what changed.
 
     ``embedder_factory`` is only called when something must be embedded, so
     an unchanged corpus is checked without loading the model. ``progress``
     shows bars on the terminal; ``on_progress`` hears (stage, done, total).
+    ``backend``: the one the caller holds (default: the one the settings name).
     """
     started = time.perf_counter()
-    backend = open_backend(settings)
+    backend = backend or open_backend(settings)
     with backend.writing():
         report = _refresh(settings, backend, embedder_factory, full, progress, on_progress)
     report.seconds = time.perf_counter() - started

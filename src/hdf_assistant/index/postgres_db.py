@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -66,20 +67,42 @@ def chunk_of(row: Sequence[Any]) -> Chunk:
     return Chunk(node_id, text, source, page, start, end, file_hash, section, bool(ocr))
 
 
+_ENGINES: dict[tuple[str, str], Any] = {}
+_ENGINES_LOCK = threading.Lock()
+
+
+def shared_engine(url: str, driver: str = "psycopg2") -> Any:
+    """The process's one SQLAlchemy engine (connection pool) for ``url``: every backend, refresh and
+    reader of the same database shares it, so opening the index again adds no pool."""
+    key = (url, driver)
+    with _ENGINES_LOCK:
+        engine = _ENGINES.get(key)
+        if engine is None:
+            if driver == "asyncpg":
+                from sqlalchemy.ext.asyncio import create_async_engine
+
+                engine = create_async_engine(sqlalchemy_url(url, "asyncpg"))
+            else:
+                sqlalchemy = require("sqlalchemy")
+                # a filtered HNSW scan goes on until it has enough live rows (pgvector 0.8)
+                engine = sqlalchemy.create_engine(
+                    sqlalchemy_url(url), pool_pre_ping=True, pool_size=4,
+                    connect_args={"options": "-c hnsw.iterative_scan=relaxed_order",
+                                  "application_name": "hdf-assistant"},
+                )
+            _ENGINES[key] = engine
+        return engine
+
+
 class Database:
-    """The connection pool and the schema of one index."""
+    """The schema of one index, on the process's shared connection pool."""
 
     def __init__(self, url: str, index_name: str) -> None:
-        sqlalchemy = require("sqlalchemy")
         require("psycopg2")
         self.url = url
         self.index_name = index_name
         self.schema = f"hdf_{index_name}"
-        # a filtered HNSW scan goes on until it has enough live rows (pgvector 0.8)
-        self.engine = sqlalchemy.create_engine(
-            sqlalchemy_url(url), pool_pre_ping=True, pool_size=4,
-            connect_args={"options": "-c hnsw.iterative_scan=relaxed_order", "application_name": "hdf-assistant"},
-        )
+        self.engine = shared_engine(url)
         self._store: Any = None
         self._upgraded = False
 
@@ -139,7 +162,6 @@ class Database:
         if self._store is not None and not setup:
             return self._store
         postgres = require("llama_index.vector_stores.postgres")
-        from sqlalchemy.ext.asyncio import create_async_engine
 
         store = postgres.PGVectorStore(
             table_name=TABLE,
@@ -150,7 +172,7 @@ class Database:
             hnsw_kwargs={"hnsw_m": HNSW_M, "hnsw_ef_construction": HNSW_EF_CONSTRUCTION,
                          "hnsw_ef_search": HNSW_EF_SEARCH, "hnsw_dist_method": "vector_cosine_ops"},
             engine=self.engine,
-            async_engine=create_async_engine(sqlalchemy_url(self.url, "asyncpg")),
+            async_engine=shared_engine(self.url, "asyncpg"),
             customize_query_fn=live_only,
             initialization_fail_on_error=True,
         )

@@ -12,7 +12,7 @@ the status that says what went wrong (400, 404, 409, 413, 415).
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
 from fastapi import APIRouter, File, Form, HTTPException, Request, UploadFile
 from pydantic import BaseModel, Field
@@ -20,7 +20,7 @@ from pydantic import BaseModel, Field
 from hdf_assistant.assistant import Assistant
 from hdf_assistant.errors import HdfError, QuestionError
 from hdf_assistant.ingest.uploads import UploadRejected, corpus_file, save_upload
-from hdf_assistant.schema import Answer
+from hdf_assistant.schema import Answer, Mode, RetrieverName
 from hdf_assistant.web.conversations import ConversationStore, save_exchange
 from hdf_assistant.web.index_jobs import IndexJobs, JobRunning
 
@@ -33,8 +33,8 @@ class AskRequest(BaseModel):
     conversation_id: str | None = Field(None, description="continue this saved conversation (its turns are the history)")
     save: bool = Field(False, description="start a saved conversation with this question")
     top_k: int | None = Field(None, ge=1, le=20, description="passages cited at most")
-    retriever: Literal["dense", "bm25", "hybrid"] | None = None
-    mode: Literal["extractive", "quote", "llm"] | None = None
+    retriever: RetrieverName | None = None
+    mode: Mode | None = None
 
 
 class IndexRequest(BaseModel):

@@ -13,14 +13,12 @@
 
 from __future__ import annotations
 
-import queue
-import threading
 from collections.abc import Iterator
 from typing import Any
 
 from hdf_assistant.assistant import Assistant
 from hdf_assistant.errors import HdfError, QuestionError
-from hdf_assistant.schema import Answer
+from hdf_assistant.schema import MODES, RETRIEVERS, Answer
 from hdf_assistant.web.auth import request_user
 from hdf_assistant.web.conversations import ConversationStore, save_exchange
 from hdf_assistant.web.documents_tab import DocumentManager, documents_tab
@@ -96,27 +94,20 @@ class ChatHandlers:
             gr.Info(LABELS[lang]["empty"])
             yield LABELS[lang]["empty"], sources_html(None, lang), *keep
             return
-        tokens: queue.Queue[str | None] = queue.Queue()
-        result: dict[str, Any] = {}
-
-        def work() -> None:
-            try:
-                result["answer"] = self.assistant.ask(message, history=earlier_turns(history), top_k=int(top_k),
-                                                      retriever=retriever, mode=mode, on_token=tokens.put)
-            except HdfError as exc:
-                result["error"] = exc
-            finally:
-                tokens.put(None)
-
-        threading.Thread(target=work, daemon=True).start()
-        streamed = ""
-        while (token := tokens.get()) is not None:
-            streamed += token
-            yield streamed, sources_html(None, lang), *keep
-        if "error" in result:
-            yield f"⚠️ {result['error']}", sources_html(None, lang), *keep
+        draft = ""
+        answer: Answer | None = None
+        try:
+            for piece in self.assistant.stream(message, history=earlier_turns(history), top_k=int(top_k),
+                                               retriever=retriever, mode=mode):
+                if isinstance(piece, Answer):
+                    answer = piece
+                else:
+                    draft += piece
+                    yield draft, sources_html(None, lang), *keep
+        except HdfError as exc:
+            yield f"⚠️ {exc}", sources_html(None, lang), *keep
             return
-        answer: Answer = result["answer"]
+        assert answer is not None
         saved = save_exchange(self.conversations, user, conversation_id, answer.question, answer.to_dict())
         yield format_answer(answer, lang), sources_html(answer, lang), saved, self.conversation_choices(user, saved)
 
@@ -191,8 +182,9 @@ def build_ui(assistant: Assistant, conversations: ConversationStore, users: dict
                     delete_btn = gr.Button(t["delete"], size="sm", variant="stop", elem_id="delete-chat")
                 with gr.Column(scale=3):
                     with gr.Accordion(t["settings"], open=False) as settings_box:
-                        mode = gr.Dropdown(["extractive", "quote", "llm"], value=settings.answer_mode, label=t["mode"])
-                        retriever = gr.Dropdown(["hybrid", "dense", "bm25"], value=settings.retriever,
+                        mode = gr.Dropdown(list(MODES), value=settings.answer_mode, label=t["mode"])
+                        retriever = gr.Dropdown(sorted(RETRIEVERS, key=lambda r: r != settings.retriever),
+                                                value=settings.retriever,
                                                 label=t["retriever"])
                         top_k = gr.Slider(1, 10, value=settings.top_k, step=1, label=t["top_k"])
                     sources = gr.HTML(sources_html(None), elem_id="sources", render=False)

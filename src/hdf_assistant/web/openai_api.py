@@ -75,7 +75,9 @@ def openai_router(assistant: Assistant) -> APIRouter:
         if not users or not users[-1].strip():
             raise HTTPException(400, "the last user message is empty: ask a question")
         try:
-            answer = assistant.ask(users[-1], history=[u for u in users[:-1] if u.strip()])
+            # the pieces of an llm draft are not sent: the client receives the checked answer's text only
+            answer = next(p for p in assistant.stream(users[-1], history=[u for u in users[:-1] if u.strip()])
+                          if isinstance(p, Answer))
         except QuestionError as exc:
             raise HTTPException(400, str(exc)) from exc
         except HdfError as exc:
