@@ -202,3 +202,30 @@ def test_refreshes_and_readers_share_one_connection_pool(postgres_url: str, sett
         assert assistant.reindex().added == [f"b{n}.txt"]
     assert open_backend(pg).db.engine is assistant.backend.db.engine  # type: ignore[attr-defined]
     assert connections() <= 4 + 10  # one pool at most: pool_size 4, SQLAlchemy's default overflow 10
+
+
+def test_postgres_keeps_retired_rows_for_the_grace_only(postgres_url: str, settings, corpus: Path,
+                                                       fake_embedder) -> None:
+    """A changed file's old rows stay while a reader may still be on the version before
+    (``RETIRED_GRACE_S``, two minutes, as for the local store's replaced states), then go."""
+    from hdf_assistant.index import open_backend
+    from hdf_assistant.index.builder import refresh_index
+
+    pg = settings.replace(store="postgres", database_url=postgres_url, index_name="grace")
+    db = open_backend(pg).db  # type: ignore[attr-defined]
+    write(corpus, "a.txt", "Lille compte 1791 startups.")
+    refresh_index(pg, lambda: fake_embedder)
+    write(corpus, "a.txt", "Lille compte 1800 startups.")
+    refresh_index(pg, lambda: fake_embedder)
+
+    def retired_rows_after(minutes: int, name: str) -> int:
+        with db.cursor(commit=True) as cur:
+            cur.execute(f"UPDATE {db.schema}.versions SET committed_at = now() - interval '{minutes} minutes'")
+        write(corpus, name, f"Roubaix accueille OVH ({name}).")
+        refresh_index(pg, lambda: fake_embedder)  # each commit deletes what no reader can need any more
+        with db.cursor() as cur:
+            cur.execute(f"SELECT count(*) FROM {db.schema}.data_passages WHERE v_to IS NOT NULL")
+            return int(cur.fetchone()[0])
+
+    assert retired_rows_after(1, "b.txt") == 1  # within the grace: kept
+    assert retired_rows_after(3, "c.txt") == 0  # past it: deleted

@@ -25,16 +25,16 @@ from __future__ import annotations
 import logging
 from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
 from hdf_assistant.errors import IndexCorruptError, IndexMissingError
+from hdf_assistant.index.bookkeeping import Bookkeeping
 from hdf_assistant.index.documents import DocumentScores, DocumentVectors
 from hdf_assistant.index.faiss_vectors import FaissVectors
 from hdf_assistant.index.keyword import KeywordIndex
-from hdf_assistant.index.manifest import FORMAT_VERSION, MANIFEST_FILE, REBUILD, Manifest, now_iso, parse_manifest
+from hdf_assistant.index.manifest import MANIFEST_FILE, REBUILD, Manifest, parse_manifest
 from hdf_assistant.index.passages import PassageStore, PassageView
 from hdf_assistant.index.state import (
     current_state_dir,
@@ -43,13 +43,13 @@ from hdf_assistant.index.state import (
     publish_state,
     remove_unfinished,
 )
-from hdf_assistant.ingest.chunking import DOCUMENT_VECTOR_VERSION, Span, chunk_id
+from hdf_assistant.ingest.chunking import DOCUMENT_VECTOR_VERSION
 from hdf_assistant.schema import Chunk, ScoredChunk
 
 log = logging.getLogger(__name__)
 
 
-class LocalIndex:
+class LocalIndex(Bookkeeping):
     """One state of a local index (implements ``SearchIndex`` and ``WritableIndex``)."""
 
     def __init__(
@@ -185,19 +185,22 @@ class LocalIndex:
         self._documents.remove(sources)
         return sum(self._remove(source) for source in sources)
 
-    def rename_source(self, old: str, new: str) -> int:
+    # -- what Bookkeeping.rename_source and commit need -------------------------------------------
+    def _stored(self, source: str) -> tuple[list[Chunk], np.ndarray, list[list[str]]]:
         store = self._store()
-        ids = store.chunk_ids_of(old)
+        ids = store.chunk_ids_of(source)
         if not ids:
-            return 0
-        moved = [store.chunk(cid) for cid in ids]
-        vectors = self.vectors_of(ids)
-        terms = store.stored_terms_of(old)
-        renamed = [replace(c, id=chunk_id(new, c.file_hash, c.page, Span(c.start, c.end)), source=new) for c in moved]
+            return [], np.zeros((0, self._manifest.dim), np.float32), []
+        return [store.chunk(cid) for cid in ids], self.vectors_of(ids), store.stored_terms_of(source)
+
+    def _move_document_vector(self, old: str, new: str) -> None:
         self._documents.rename(old, new)
-        self._remove(old)
-        self._add(renamed, vectors, terms)
-        return len(renamed)
+
+    def _drop(self, source: str) -> None:
+        self._remove(source)
+
+    def _insert(self, chunks: Sequence[Chunk], vectors: np.ndarray, terms: list[list[str]]) -> None:
+        self._add(chunks, vectors, terms)
 
     def sources_without_document_vector(self) -> list[str]:
         return sorted(s for s in self._passages.sources() if s not in self._documents)
@@ -216,14 +219,9 @@ class LocalIndex:
         self._store()
         self._manifest.ann_trained_on = self._vectors.update_approximate()
 
-    def commit(self) -> str:
+    def _save(self) -> str:
         """Write this state beside the live one and switch to it atomically."""
         store = self._store()
-        if self._keyword_stale:
-            raise RuntimeError("the keyword index is out of date: call update_keyword_index() before commit()")
-        self._manifest.format_version = FORMAT_VERSION
-        self._manifest.document_vectors = DOCUMENT_VECTOR_VERSION
-        self._manifest.built_at = now_iso()
         folder = new_state_dir(self._index_dir)
         self._vectors.save(folder)
         store.save(folder)

@@ -21,7 +21,8 @@ once, so a reader sees the old version or the new one. A reader pins the live
 version when it opens the index and filters every query by it, so the several
 queries of one question never mix two versions; it moves to a newer version
 at its next question (``Assistant.follow_index``). Retired rows are deleted
-ten minutes after the version that retired them went live. Two writers are
+two minutes after the version that retired them went live (``RETIRED_GRACE_S``, as for the local
+store's replaced states). Two writers are
 serialized by an advisory lock.
 """
 

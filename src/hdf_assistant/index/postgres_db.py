@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from hdf_assistant.errors import ConfigError
+from hdf_assistant.index.keyword import K1, B
 from hdf_assistant.schema import Chunk
 
 log = logging.getLogger(__name__)
@@ -23,8 +24,6 @@ log = logging.getLogger(__name__)
 HNSW_M = 16
 HNSW_EF_CONSTRUCTION = 64
 HNSW_EF_SEARCH = 400
-#: retired rows are deleted once the version that retired them has been live this long
-RETIRED_GRACE = "10 minutes"
 TABLE = "passages"  # PGVectorStore names its table data_<table_name>
 LIVE = "v_from <= %(v)s AND (v_to IS NULL OR v_to > %(v)s)"
 CHUNK_COLUMNS = "node_id, text, source, page, start_char, end_char, file_hash, section, ocr"
@@ -33,7 +32,7 @@ INSTALL = "pip install -e '.[postgres]'"
 #: (a term in fewer passages contributes all of them, so small corpora are exact)
 POSTINGS_PER_TERM = 2000
 #: a posting's BM25 weight with a typical length (40 terms): the order of the index that serves the candidates
-IMPACT = "(p.tf::float8 / (p.tf + 1.2 * (0.25 + 0.75 * p.dl / 40.0)))"
+IMPACT = f"(p.tf::float8 / (p.tf + {K1} * ({1 - B} + {B} * p.dl / 40.0)))"
 
 
 def require(module: str) -> Any:

@@ -12,12 +12,12 @@ import os
 from collections import Counter
 from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import replace
 from typing import Any
 
 import numpy as np
 
-from hdf_assistant.index.manifest import FORMAT_VERSION, Manifest, now_iso
+from hdf_assistant.index.bookkeeping import RETIRED_GRACE_S, Bookkeeping
+from hdf_assistant.index.manifest import Manifest
 from hdf_assistant.index.nodes import node_metadata
 from hdf_assistant.index.passages import passage_terms
 from hdf_assistant.index.postgres_db import (
@@ -25,7 +25,6 @@ from hdf_assistant.index.postgres_db import (
     HNSW_EF_CONSTRUCTION,
     HNSW_M,
     LIVE,
-    RETIRED_GRACE,
     TABLE,
     Database,
     chunk_of,
@@ -33,13 +32,12 @@ from hdf_assistant.index.postgres_db import (
     vector_text,
 )
 from hdf_assistant.index.postgres_read import PostgresIndex
-from hdf_assistant.ingest.chunking import DOCUMENT_VECTOR_VERSION, Span, chunk_id
 from hdf_assistant.schema import Chunk
 
 log = logging.getLogger(__name__)
 
 
-class PostgresWriter(PostgresIndex):
+class PostgresWriter(PostgresIndex, Bookkeeping):
     """The next version, written in one transaction and made live by ``commit``
     (``WritableIndex``). Its reads see its own uncommitted changes."""
 
@@ -50,7 +48,7 @@ class PostgresWriter(PostgresIndex):
         cur.execute(f"SELECT coalesce(max(version), 0) + 1 FROM {db.schema}.versions")
         version = int(cur.fetchone()[0])
         super().__init__(db, version, manifest, 0, 0)
-        self._stale = True  # statistics to compute before commit
+        self._keyword_stale = True  # statistics to compute before commit
         self._hnsw_dropped = False
         #: passages waiting for one COPY (written before anything reads or retires)
         self._pending: list[tuple[Sequence[Chunk], np.ndarray, list[list[str]]]] = []
@@ -74,7 +72,7 @@ class PostgresWriter(PostgresIndex):
         yield self._connection.cursor()
 
     def _changed(self) -> None:
-        self._stale = True
+        self._keyword_stale = True
         self._by_source.clear()
         self._documents = None
 
@@ -156,30 +154,32 @@ class PostgresWriter(PostgresIndex):
         self._live_sources.difference_update(sources)
         return count
 
-    def rename_source(self, old: str, new: str) -> int:
+    # -- what Bookkeeping.rename_source and commit need -------------------------------------------
+    def _stored(self, source: str) -> tuple[list[Chunk], np.ndarray, list[list[str]]]:
         with self._cursor() as cur:
             cur.execute(f"SELECT {CHUNK_COLUMNS}, embedding::text FROM {self._db.schema}.data_{TABLE} "
-                        f"WHERE source = %(s)s AND {LIVE} ORDER BY coalesce(page, 0), start_char", self._params(s=old))
+                        f"WHERE source = %(s)s AND {LIVE} ORDER BY coalesce(page, 0), start_char",
+                        self._params(s=source))
             rows = cur.fetchall()
             cur.execute(f"SELECT node_id, term, tf FROM {self._db.schema}.postings WHERE source = %(s)s AND {LIVE}",
-                        self._params(s=old))
+                        self._params(s=source))
             postings: dict[str, list[str]] = {}
             for node_id, term, tf in cur.fetchall():
                 postings.setdefault(node_id, []).extend([term] * tf)
         if not rows:
-            return 0
-        moved = [chunk_of(row[:9]) for row in rows]
-        renamed = [replace(c, id=chunk_id(new, c.file_hash, c.page, Span(c.start, c.end)), source=new) for c in moved]
-        vectors = np.vstack([parse_vector(row[9]) for row in rows])
-        terms = [postings.get(c.id, []) for c in moved]
+            return [], np.zeros((0, self._manifest.dim), np.float32), []
+        chunks = [chunk_of(row[:9]) for row in rows]
+        return chunks, np.vstack([parse_vector(row[9]) for row in rows]), [postings.get(c.id, []) for c in chunks]
+
+    def _move_document_vector(self, old: str, new: str) -> None:
         with self._cursor() as cur:
             cur.execute(f"INSERT INTO {self._db.schema}.documents (source, embedding, v_from) "
                         f"SELECT %(new)s, embedding, %(v)s FROM {self._db.schema}.documents "
                         f"WHERE source = %(s)s AND {LIVE}", self._params(s=old, new=new))
-        self._retire([old], [f"data_{TABLE}", "postings", "documents"])
-        self._live_sources.discard(old)
-        self._insert(renamed, vectors, terms)
-        return len(renamed)
+
+    def _drop(self, source: str) -> None:
+        self._retire([source], [f"data_{TABLE}", "postings", "documents"])
+        self._live_sources.discard(source)
 
     def sources_without_document_vector(self) -> list[str]:
         with self._cursor() as cur:
@@ -215,7 +215,7 @@ class PostgresWriter(PostgresIndex):
             if self._written > 0.1 * max(int(passages), 1):
                 cur.execute(f"ANALYZE {schema}.term_stats")
         self._passages, self._total_length = int(passages), int(total)
-        self._stale = False
+        self._keyword_stale = False
 
     def update_approximate_index(self) -> None:
         """pgvector keeps the HNSW graph up to date row by row; after a first bulk
@@ -229,16 +229,13 @@ class PostgresWriter(PostgresIndex):
                             f"WITH (m = {HNSW_M}, ef_construction = {HNSW_EF_CONSTRUCTION})")
             self._hnsw_dropped = False
 
-    def commit(self) -> str:
+    def _ready_to_commit(self) -> None:
         self._flush()
-        if self._stale:
-            raise RuntimeError("the keyword statistics are out of date: call update_keyword_index() before commit()")
         if self._hnsw_dropped:
             raise RuntimeError("the HNSW index is missing: call update_approximate_index() before commit()")
+
+    def _save(self) -> str:
         manifest = self._manifest
-        manifest.format_version = FORMAT_VERSION
-        manifest.document_vectors = DOCUMENT_VECTOR_VERSION
-        manifest.built_at = now_iso()
         schema = self._db.schema
         with self._cursor() as cur:
             cur.execute(f"INSERT INTO {schema}.versions (version, manifest, passages, total_length) "
@@ -246,7 +243,7 @@ class PostgresWriter(PostgresIndex):
                         (self._version, manifest.model_dump_json(), self._passages, self._total_length))
             # rows retired by a version that has been live long enough are read by no one any more
             cur.execute(f"SELECT max(version) FROM {schema}.versions "
-                        f"WHERE committed_at < now() - interval '{RETIRED_GRACE}'")
+                        f"WHERE committed_at < now() - interval '{RETIRED_GRACE_S:g} seconds'")
             safe = cur.fetchone()[0]
             if safe is not None:
                 for table in (f"data_{TABLE}", "postings", "documents", "term_stats"):

@@ -26,15 +26,13 @@ from pathlib import Path
 
 from hdf_assistant.atomic import atomic_write_text
 from hdf_assistant.errors import IndexBusyError
+from hdf_assistant.index.bookkeeping import RETIRED_GRACE_S
 
 log = logging.getLogger(__name__)
 
 CURRENT_FILE = "CURRENT"
 STATE_PREFIX = "state-"
 _TMP_PREFIX = ".tmp-"
-#: seconds a replaced state is kept after its successor went live: a lean reader
-#: (passages.py) reads its files while answering a question it began on it
-RETIRED_GRACE_S = 120.0
 
 
 # -- states --------------------------------------------------------------------
