@@ -172,7 +172,7 @@ def test_onnx_export_is_made_once_and_reused(tmp_path) -> None:
 def test_the_compact_tokenizer_gives_the_model_tokenizers_ids(e5_embedder) -> None:
     """The sentencepiece copy of the tokenizer (a fifth of its memory) splits
     French, English and odd text exactly as the model's own tokenizer."""
-    from hdf_assistant.models.onnx_model import _fast_tokenizer, load_tokenizer
+    from hdf_assistant.models.tokenizer import _fast_tokenizer, load_tokenizer
 
     model_dir = e5_embedder._model_dir
     compact = e5_embedder._tokenizer

@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Mapping
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
@@ -29,31 +31,41 @@ _THOUSANDS = re.compile(r"(?<=\d)[ \u00a0\u202f.,'’](?=\d{3}(?!\d))")
 _DECIMAL = re.compile(r"(?<=\d),(?=\d)")
 _TOKEN = re.compile(r"\d+(?:\.\d+)*|[^\W\d_]+(?:-[^\W\d_]+)*", re.UNICODE)
 
-_FRENCH_STOPWORDS_EXTRA = {
-    "a", "à", "au", "aux", "avec", "ce", "ces", "cet", "cette", "dans", "de", "des", "du", "elle", "en", "et",
-    "eux", "il", "ils", "je", "la", "le", "les", "leur", "leurs", "lui", "ma", "mais", "me", "meme", "mes",
-    "moi", "mon", "ne", "nos", "notre", "nous", "on", "ou", "où", "par", "pas", "pour", "qu", "que", "qui",
-    "sa", "se", "ses", "son", "sur", "ta", "te", "tes", "toi", "ton", "tu", "un", "une", "vos", "votre",
-    "vous", "y", "est", "sont", "quel", "quelle", "quels", "quelles", "combien", "comment", "quoi",
-    "dont", "lors", "ainsi", "parmi", "selon", "apres", "d'apres", "chez", "entre", "vers", "aussi", "tres",
-    "plus", "etre", "avoir", "fait", "faire", "peut", "doit",
-}
-_ENGLISH_STOPWORDS = {
-    "a", "an", "the", "and", "or", "of", "in", "on", "at", "to", "for", "from", "by", "with", "about", "as",
-    "is", "are", "was", "were", "be", "been", "being", "do", "does", "did", "have", "has", "had", "what",
-    "which", "who", "whom", "whose", "where", "when", "why", "how", "many", "much", "this", "that", "these",
-    "those", "it", "its", "there", "their", "they", "them", "i", "you", "he", "she", "we", "my", "your",
-    "our", "his", "her", "can", "could", "would", "should", "will", "shall", "may", "might", "any", "some",
-    "not", "no", "than", "then", "into", "over", "under", "per", "according", "tell", "me", "give",
-}
-_ENGLISH_MARKERS = {
-    "the", "what", "which", "who", "where", "when", "how", "many", "much", "is", "are", "does", "do", "of",
-    "and", "in", "for", "with", "there", "why",
-}
-_FRENCH_MARKERS = {
-    "le", "la", "les", "des", "du", "de", "est", "sont", "quel", "quelle", "quels", "quelles", "combien",
-    "comment", "pourquoi", "ou", "où", "qui", "que", "dans", "pour", "une", "un", "et", "en", "au", "aux",
-}
+LANGUAGES = ("fr", "en")
+
+
+@dataclass(frozen=True)
+class Lexicon:
+    """Every word list the project reads questions and texts with, per language, as the files
+    ``data/lexicon/<language>.toml`` hold them (data, not code: a list is corrected or extended there)."""
+
+    #: language -> list name -> words
+    by_language: Mapping[str, Mapping[str, frozenset[str]]]
+    #: English word -> the French word for the same thing ("employees" -> "salariés")
+    concepts: Mapping[str, str]
+
+    def words(self, name: str, language: str | None = None) -> frozenset[str]:
+        """The list ``name`` of one language, or of every language together (``language`` None)."""
+        if language is not None:
+            return self.by_language[language].get(name, frozenset())
+        return frozenset().union(*(lists.get(name, frozenset()) for lists in self.by_language.values()))
+
+
+@lru_cache(maxsize=1)
+def lexicon() -> Lexicon:
+    """The word lists, read once per process."""
+    import tomllib
+    from importlib import resources
+    from types import MappingProxyType
+
+    folder = resources.files("hdf_assistant.data").joinpath("lexicon")
+    by_language: dict[str, Mapping[str, frozenset[str]]] = {}
+    concepts: dict[str, str] = {}
+    for language in LANGUAGES:
+        data = tomllib.loads(folder.joinpath(f"{language}.toml").read_text(encoding="utf-8"))
+        by_language[language] = MappingProxyType({k: frozenset(v) for k, v in data.get("words", {}).items()})
+        concepts.update(data.get("concepts", {}))
+    return Lexicon(MappingProxyType(by_language), MappingProxyType(concepts))
 
 
 _ANSWER_THOUSANDS = re.compile(r"(?<=\d)[\s\u00a0\u202f.,'’](?=\d{3}(?!\d))")
@@ -88,7 +100,7 @@ def _stopwords() -> frozenset[str]:
         words = set(STOPWORDS_FRENCH)
     except ImportError:  # pragma: no cover - declared dependency
         words = set()
-    return frozenset(fold(w) for w in words | _FRENCH_STOPWORDS_EXTRA)
+    return frozenset(fold(w) for w in words | lexicon().words("stopwords", "fr"))
 
 
 @lru_cache(maxsize=2)
@@ -110,8 +122,9 @@ def normalize_numbers(text: str) -> str:
 def detect_language(text: str) -> str:
     """"en" or "fr", from function words (French when unsure)."""
     words = re.findall(r"[a-zà-ÿ]+", text.lower())
-    english = sum(w in _ENGLISH_MARKERS for w in words)
-    french = sum(w in _FRENCH_MARKERS for w in words)
+    markers = lexicon()
+    english = sum(w in markers.words("language_markers", "en") for w in words)
+    french = sum(w in markers.words("language_markers", "fr") for w in words)
     return "en" if english > french else "fr"
 
 
@@ -136,7 +149,8 @@ def analyze(text: str, language: str = "fr") -> list[str]:
     stop = _stopwords()
     words = [t for t in _raw_terms(text) if t not in stop and (len(t) > 1 or t.isdigit())]
     if language == "en":
-        words = [w for w in words if w not in _ENGLISH_STOPWORDS]
+        english = lexicon().words("stopwords", "en")
+        words = [w for w in words if w not in english]
     numbers = [w for w in words if w[0].isdigit()]
     letters = [w for w in words if not w[0].isdigit()]
     stems = _stemmer("french").stemWords(letters)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from hdf_assistant.analysis import fold
+from hdf_assistant.analysis import fold, lexicon
 
 _FOLLOW_UP = re.compile(
     r"^(?:et|mais|alors|aussi|and|but|also|what about|how about|et pour|et en)\b"
@@ -35,14 +35,7 @@ _LEADING = re.compile(r"^\s*(?:et|mais|alors|aussi|and|but|also)\b[\s,]*", re.IG
 #: a name inside a sentence ("OVH", "Roubaix", "EuraTechnologies"): the turn has a subject of its own
 _NAME = re.compile(r"(?<=[\w,] )(?:[A-ZÀ-Þ]{2,}\b|[A-ZÀ-Þ][a-zà-ÿ]+[A-ZÀ-Þ][\w]*|[A-ZÀ-Þ][a-zà-ÿ]{2,})|\b[A-ZÀ-Þ]{2,}\b")
 _WORD = re.compile(r"[\w][\w\-’']*", re.UNICODE)
-_SKIP = {
-    "quel", "quelle", "quels", "quelles", "combien", "comment", "pourquoi", "qui", "que", "quoi", "ou", "où",
-    "est", "sont", "est-ce", "qu'est-ce", "qu’est-ce", "parle-moi", "parlez-moi", "dis-moi", "dites-moi", "moi",
-    "what", "which", "who", "where", "when", "how", "why", "is", "are", "does", "do", "tell", "me", "about",
-    "the", "a", "an", "of", "in", "on", "for", "and", "le", "la", "les", "du", "de", "des", "un", "une",
-    "au", "aux", "en", "dans", "sur", "pour", "par", "avec", "et", "il", "elle", "ce", "cette", "y",
-    "many", "much", "was", "were", "did", "has", "have", "had", "there", "its", "their", "but", "also",
-}
+_SKIP = lexicon().words("follow_up_skip")
 _CONTENT_MIN = 3
 
 

@@ -76,8 +76,9 @@ def _unanswered_words(q: Question, best: Candidate, ev: Evidence) -> list[str]:
     near = set(best.terms) | set(analyze(best.result.chunk.section or ""))
     named = {t for n in q.names for t in analyze(n)}
     topic = {t for _, t in q.topic} - named
+    # ties (words no passage holds) in a fixed order: a set's order changes from one process to the next
     absent = sorted((t for t in topic if not term_match(t, near)),
-                    key=lambda t: -idf(t, ev.document_frequency, ev.n_documents))
+                    key=lambda t: (-idf(t, ev.document_frequency, ev.n_documents), t))
     words = _words_of(q.text, absent[:2])
     found = names_near(q, ev)
     words += [n for n in q.names if n not in found and not mentions(near, n)][:2]

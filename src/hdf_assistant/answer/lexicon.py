@@ -1,13 +1,18 @@
-"""Every word list and pattern the answerer uses, in one place.
+"""The patterns the answerer uses, and its word lists under the names the answer modules use.
 
-Lists hold words that frame a question (what kind of answer it wants)
-rather than its topic, the words that introduce names, and a small
-English -> French glossary for English questions about French documents.
+The word lists themselves are data (``data/lexicon/fr.toml`` and ``en.toml``, read once by
+:func:`hdf_assistant.analysis.lexicon`): words that frame a question (what kind of answer it wants)
+rather than its topic, the words that introduce names, and a small English -> French glossary for
+English questions about French documents. The patterns (regular expressions) stay in code.
 """
 
 from __future__ import annotations
 
 import re
+
+from hdf_assistant.analysis import lexicon
+
+_WORDS = lexicon()
 
 # -- the expected kind of answer -------------------------------------------------------
 #: (kind, pattern): the first pattern that matches a question gives its kind
@@ -64,74 +69,23 @@ UNIT_VALUES: dict[str, re.Pattern[str]] = {
     "percent": re.compile(r"\d\s?%|pour ?cent|percent|\bmoitie\b|\btiers\b|\bquart\b|\d+/\d+"),
     "money": re.compile(r"\d\s?(?:€|euros?\b|eur\b|k€|m€)|€\s?\d|\bgratuit|\bfree\b|\bpayant"),
 }
-#: nouns a count is about that are really durations ("combien de jours")
-DURATION_NOUNS = {"jour", "jours", "mois", "semaine", "semaines", "an", "ans", "annee", "annees", "heure", "heures"}
+DURATION_NOUNS = _WORDS.words("duration_nouns")
 
 YEAR = re.compile(r"\b(1[89]\d\d|20\d\d)\b")
 #: a number as written in French or English text: "1791", "1 791", "15 000", "2,7 %", "6 000€"
 NUMBER = re.compile(r"(?<![\w,.])\d{1,3}(?:[ \u00a0\u202f]\d{3})+(?![\d])|(?<![\w,.])\d+(?:[,.]\d+)?(?![\d])")
 PROPER = re.compile(r"(?:(?<=\b[lLdD]['’])|(?<=\b[qQ]u['’])|(?<![\w'’]))([A-ZÀ-ÖØ-Þ][\w\-]*[\w])")
 
-#: words that start questions or join them: never names, never topics
-QUESTION_WORDS = {
-    "quel", "quelle", "quels", "quelles", "combien", "comment", "pourquoi", "qui", "que", "quoi", "ou", "où",
-    "what", "which", "who", "where", "when", "how", "why", "is", "are", "does", "do", "et", "and", "le", "la",
-    "les", "l", "d", "de", "des", "en", "dans", "a", "à", "au", "aux", "the", "in", "of", "un", "une",
-    "est", "sont", "parle", "parle-moi", "tell", "me", "about", "y", "il", "elle", "son", "sa", "ses",
-}
-#: small words inside a multi-word name ("Grande Ecole du Numérique", "Internet of Things")
-NAME_JOINERS = {"de", "du", "des", "d", "la", "le", "of", "the", "and", "et", "for", "pour"}
+QUESTION_WORDS = _WORDS.words("question_words")
+NAME_JOINERS = _WORDS.words("name_joiners")
 
-#: Words that describe the kind of answer rather than the topic ("en quelle
-#: année", "quel rang"): the documents need not contain them.
-FRAME_WORDS = {
-    "annee", "annees", "an", "ans", "date", "jour", "mois", "ville", "villes", "lieu", "endroit", "nombre",
-    "quantite", "rang", "position", "classement", "montant", "prix", "cout", "part", "pourcentage",
-    "proportion", "nom", "noms", "personne", "personnes", "gens", "exemple", "exemples", "chose", "choses",
-    "type", "types", "sorte", "sortes", "genre", "genres", "maniere", "facon", "quoi", "plan", "prevoit", "veut",
-    "faut", "peut", "doit", "difference", "differences", "consequence", "consequences", "effet", "effets",
-    "condition", "conditions", "demarche", "demarches", "regle", "regles", "droit", "droits", "obligation",
-    "obligations", "modalites", "avantage", "avantages", "role", "definition", "fonctionnement", "formalites",
-    "etapes", "solution", "solutions", "recours", "interet", "objectif", "objectifs", "but", "sens",
-    "signification", "domaine", "domaines", "categorie", "categories", "liste", "forme", "formes",
-    "bout", "temps",
-}
-#: words after which a noun is a topic ("le président", "du chômage")
-DETERMINERS = {
-    "le", "la", "les", "l", "du", "de", "des", "d", "un", "une", "au", "aux", "son", "sa", "ses", "leur",
-    "leurs", "ce", "cet", "cette", "ces", "notre", "votre",
-}
-#: nouns that measure the thing asked about rather than name it: the noun after their "de" is the
-#: question's focus ("le nombre d'habitants", "le chiffre d'affaires", "le taux de chômage")
-MEASURE_WORDS = {
-    "nombre", "montant", "prix", "cout", "taux", "part", "date", "chiffre", "duree", "niveau", "pourcentage",
-    "proportion", "quantite", "total", "somme", "valeur", "age", "delai", "frequence", "liste", "type", "nom",
-}
-#: adjectives that may follow a focus noun ("le salaire moyen")
-FOCUS_ADJECTIVES = {"moyen", "moyenne", "total", "totale", "maximum", "minimum", "maximal", "maximale", "minimal",
-                    "minimale", "annuel", "annuelle", "mensuel", "mensuelle", "actuel", "actuelle", "exact", "exacte"}
+FRAME_WORDS = _WORDS.words("frame_words")
+DETERMINERS = _WORDS.words("determiners")
+MEASURE_WORDS = _WORDS.words("measure_words")
+FOCUS_ADJECTIVES = _WORDS.words("focus_adjectives")
 INVERSION = re.compile(r"-(?:t-)?(?:il|elle|ils|elles|on)$")
 
-#: English words for things people commonly ask about, in French: an English
-#: question about one of them is checked like a French one (is it mentioned
-#: at all?), since English words cannot be looked up in French text.
-ENGLISH_CONCEPTS = {
-    "president": "président", "presidents": "président", "mayor": "maire", "mayors": "maire",
-    "director": "directeur", "ceo": "PDG", "chairman": "président", "founder": "fondateur",
-    "founders": "fondateur", "minister": "ministre", "prefect": "préfet",
-    "population": "population", "inhabitants": "habitants", "residents": "habitants",
-    "unemployment": "chômage", "jobless": "chômage", "gdp": "PIB", "budget": "budget",
-    "turnover": "affaires", "revenue": "affaires", "revenues": "affaires", "salary": "salaire",
-    "salaries": "salaire", "wage": "salaire", "wages": "salaire", "students": "étudiants",
-    "student": "étudiant", "university": "université", "universities": "université",
-    "temperature": "température", "weather": "météo", "climate": "climat", "price": "prix",
-    "prices": "prix", "ticket": "ticket", "tax": "impôt", "taxes": "impôt", "election": "élection",
-    "elections": "élection", "hospital": "hôpital", "hospitals": "hôpital", "football": "football",
-    "club": "club", "museum": "musée", "crime": "criminalité", "tourists": "touristes",
-    "airport": "aéroport", "train": "train", "metro": "métro", "subway": "métro",
-    "employees": "salariés", "employee": "salariés", "staff": "salariés", "workers": "salariés",
-    "jobs": "emplois", "companies": "entreprises", "firms": "entreprises", "startups": "startups",
-}
+ENGLISH_CONCEPTS = _WORDS.concepts
 
 # -- sentences ---------------------------------------------------------------------------
 BULLET = re.compile(r"^\s*(?:[-•*–—▪●]|\d+[.)])\s")
@@ -160,14 +114,7 @@ PLURAL_QUESTION = re.compile(r"\b(?:quels|quelles|lesquels|lesquelles|what are|w
 CLAUSE_BREAK = re.compile(r";|\bmais\b|\btandis que\b|\balors que\b|\bwhereas\b|\bwhile\b|\bbut\b", re.I)
 #: a sentence framed by a place: "A Amiens, un campus numérique a ouvert en 2019."
 PLACE_FRAME = re.compile(r"^\s*(?:À|A|En|Au|Aux|Dans|In|At)\s+(?:l['’]|la |le )?([A-ZÀ-Þ][\w\-]+)\s*,")
-#: words before a place name
-PLACE_PREPOSITIONS = {"à", "a", "en", "au", "aux", "dans", "de", "d", "near", "in", "at"}
-#: words that start a name but make it an institution rather than a person
-NOT_PERSON = {
-    "ecole", "école", "grande", "centre", "région", "region", "université", "universite", "pôle", "pole",
-    "french", "tech", "business", "conseil", "chiffres", "institut", "agence", "service", "ministère",
-    "caisse", "direction", "maison", "fédération", "association", "groupe", "banque", "société", "la", "le",
-    "les", "l", "de", "du", "des", "internet", "cloud", "top", "stratégie", "économie", "données",
-}
+PLACE_PREPOSITIONS = _WORDS.words("place_prepositions")
+NOT_PERSON = _WORDS.words("not_person")
 #: titles before a person's name
 PERSON_TITLES = re.compile(r"\b(?:M\.|Mme|Mlle|Monsieur|Madame|Dr|Pr|Me)\s+[A-ZÀ-Þ]")

@@ -10,18 +10,15 @@ from __future__ import annotations
 
 import re
 
-from hdf_assistant.analysis import analyze, fold
+from hdf_assistant.analysis import analyze, fold, lexicon
 from hdf_assistant.answer.lexicon import DURATION_NOUNS, ENGLISH_CONCEPTS, NUMBER, UNIT_VALUES, UNITS, YEAR
 
 _COUNT = re.compile(r"\b(?:combien\s+(?:de\s+|d['’]\s*)|how\s+many\s+)([^\W\d_][\w\-]*)")
-#: words between a number and its noun that say nothing of what is counted ("1 000 nouveaux salariés")
-_BETWEEN = {"nouveaux", "nouvelles", "autres", "grands", "petites", "petits", "grandes", "principaux", "new", "more",
-            "de", "d", "des", "du", "environ", "plus", "moins", "about", "over"}
+_BETWEEN = lexicon().words("count_fillers")
 
 
 _AMOUNT = re.compile(r"\s?(?:€|%|euros?\b|k€|M€|Md€)")
-#: counts of people in general: any noun may name them ("14 membres" answers "combien de personnes")
-_ANYONE = {"personnes", "personne", "gens", "people", "persons", "fois", "times"}
+_ANYONE = lexicon().words("anyone")
 
 
 def question_unit(question: str) -> str | None:

@@ -21,7 +21,7 @@ from collections.abc import Iterable, Mapping
 from functools import lru_cache
 from importlib import resources
 
-from hdf_assistant.analysis import fold
+from hdf_assistant.analysis import fold, lexicon
 
 #: Bump when what :func:`definitions` finds in a text changes (the manifest records it per file).
 ACRONYM_VERSION = 1
@@ -45,9 +45,7 @@ def _letters(text: str) -> str:
     return "".join(c for c in fold(text.lower()) if c.isalnum())
 
 
-#: small words that do not give an initial ("allocation aux adultes handicapés" -> AAH)
-_FUNCTION_WORDS = {"de", "du", "des", "d", "la", "le", "les", "l", "a", "au", "aux", "et", "en", "pour", "sur", "par",
-                   "dans", "avec", "of", "the", "and", "for", "un", "une"}
+_FUNCTION_WORDS = lexicon().words("initials_skipped")
 
 
 def _content_initials(words: list[str]) -> str:

@@ -14,6 +14,7 @@ import hashlib
 import re
 from dataclasses import dataclass
 
+from hdf_assistant.analysis import lexicon
 from hdf_assistant.schema import Chunk, SourceDocument
 
 #: Bump when the splitting rules change: the manifest records it, and an
@@ -21,12 +22,7 @@ from hdf_assistant.schema import Chunk, SourceDocument
 #: is cut at any space rather than exceed the size.)
 SPLITTER_VERSION = 3
 
-_ABBREVIATIONS = {
-    "m", "mm", "mme", "mmes", "mlle", "mlles", "dr", "pr", "me", "mgr", "st", "ste",
-    "cf", "p", "pp", "n", "no", "nº", "vol", "ch", "art", "al", "etc", "ex", "env",
-    "av", "bd", "fig", "tél", "tel", "éd", "ed", "coll", "dir", "min", "max", "approx",
-    "mr", "mrs", "ms", "vs", "inc", "ltd", "co", "jr", "sr", "e.g", "i.e", "c.-à-d",
-}
+_ABBREVIATIONS = lexicon().words("abbreviations")
 #: A line at least this long that ends inside a sentence was wrapped, not ended.
 _WRAP_MIN_LINE = 60
 _BULLET = re.compile(r"\s*(?:[-•*–—▪●]|\d+[.)]\s)")

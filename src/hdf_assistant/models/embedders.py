@@ -14,7 +14,7 @@ and ``onnx-int8``, the default: passages, which are many, through an int8
 model, and questions, one at a time, through the fp32 one, so that only one
 side of each similarity carries quantization error. int8 builds an index about
 2.3x faster than torch with the same PIAF retrieval figures (see
-benchmarks/README.md). The ONNX files are written once (onnx_model.py, onnx_graph.py); PyTorch
+benchmarks/README.md). The ONNX files are written once (onnx_model.py, onnx_graph.py) and run by encoder.py; PyTorch
 is neither installed nor imported by them.
 """
 
@@ -190,7 +190,9 @@ class OnnxEmbedder(_PrefixedEmbedder):
         keep_fp32: tuple[str, ...] = (),
     ) -> None:
         super().__init__(model_id, query_prefix, passage_prefix, batch_size)
-        from hdf_assistant.models.onnx_model import OnnxEncoder, load_tokenizer, onnx_model_file
+        from hdf_assistant.models.encoder import OnnxEncoder
+        from hdf_assistant.models.onnx_model import onnx_model_file
+        from hdf_assistant.models.tokenizer import load_tokenizer
 
         if not (model_dir / "tokenizer.json").is_file():
             raise ModelUnavailableError(_unavailable(str(model_dir), "no tokenizer.json in a local model directory"))
@@ -207,7 +209,7 @@ class OnnxEmbedder(_PrefixedEmbedder):
 
     def _encode(self, texts: Sequence[str]) -> np.ndarray:
         if self._passages is None:
-            from hdf_assistant.models.onnx_model import OnnxEncoder
+            from hdf_assistant.models.encoder import OnnxEncoder
 
             self._passages = OnnxEncoder(self._passages_file, self._model_dir, self._threads, per_text=self._int8,
                                          tokenizer=self._tokenizer)

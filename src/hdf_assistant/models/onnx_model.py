@@ -1,4 +1,4 @@
-"""A sentence-transformers model run by ONNX Runtime, optionally int8.
+"""The ONNX files of a sentence-transformers model in the model cache: fp32, int8, and the question model.
 
 The model directory (the converted multilingual-e5-small, or any
 sentence-transformers directory with mean pooling) becomes one ONNX graph,
@@ -31,11 +31,8 @@ import hashlib
 import json
 import logging
 import warnings
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
-
-import numpy as np
 
 from hdf_assistant.atomic import atomic_path
 from hdf_assistant.errors import ModelUnavailableError
@@ -61,6 +58,11 @@ def _model_key(model_dir: Path) -> str:
         stat = weights.stat()
         digest.update(f"{weights.name}:{stat.st_size}:{stat.st_mtime_ns}".encode())
     return digest.hexdigest()[:12]
+
+
+def model_folder(model_dir: Path, cache_dir: Path) -> Path:
+    """Where the files made from ``model_dir`` live in the model cache (graphs, compact tokenizer)."""
+    return cache_dir / "onnx" / f"{model_dir.name}-{_model_key(model_dir)}"
 
 
 def _check_pooling(model_dir: Path) -> None:
@@ -174,7 +176,7 @@ def onnx_model_file(model_dir: Path, cache_dir: Path, int8: bool, keep_fp32: tup
     fp32, int8 (``int8``), or fp32 with an int8 embedding table (``query``:
     what answers questions, a third of fp32's memory)."""
     _check_pooling(model_dir)
-    folder = cache_dir / "onnx" / f"{model_dir.name}-{_model_key(model_dir)}"
+    folder = model_folder(model_dir, cache_dir)
     fp32 = folder / "model.onnx"
     wanted = folder / ("model-int8.onnx" if int8 else "model-query.onnx" if query else "model.onnx")
     if wanted.is_file():
@@ -198,209 +200,3 @@ def onnx_model_file(model_dir: Path, cache_dir: Path, int8: bool, keep_fp32: tup
             f"the onnx embedding backends need onnx and onnxruntime ({exc}): pip install onnx onnxruntime"
         ) from exc
     return wanted
-
-
-def _max_tokens(model_dir: Path) -> int:
-    config = model_dir / "sentence_bert_config.json"
-    if config.is_file():
-        value = json.loads(config.read_text(encoding="utf-8")).get("max_seq_length")
-        if value:
-            return int(value)
-    return 512
-
-
-class Tokens:
-    """A tokenizer's ids for texts, whatever implements it."""
-
-    def __init__(self, encode: Any, pad_id: int) -> None:
-        self._encode = encode
-        self.pad_id = pad_id
-
-    def ids(self, texts: Sequence[str]) -> list[list[int]]:
-        return [self._encode(t) for t in texts]
-
-
-#: texts the compact tokenizer must split exactly as the model's own before it is used
-_CHECK_TEXTS = [
-    "", " ", "  deux  espaces\tet une tabulation\n", "La Région Hauts-de-France compte 1 791 startups.",
-    "query: Combien de startups à Lille ?", "passage: L’économie numérique est très dynamique (INSEE).",
-    "œuvre Œ ﬁ ligature ＡＢＣ ½ ™ … ‐–—", "x\u00a0y\u202fz", "Ça coûte 6 000€ ; 2,7% contre 3,2%.",
-    "émoji 😀, 中文 测试, العربية, İstanbul, ß ẞ", "a\u0301 combinant", "mot " * 600,
-]
-
-
-def _compact_tokenizer(model_dir: Path, cache: Path) -> Tokens | None:
-    """multilingual-e5's tokenizer (a Unigram model of 250,000 pieces) through
-    sentencepiece: the same ids as ``tokenizers`` (checked on the texts above
-    and, in the tests, on thousands of passages), in 55 MB instead of about
-    290 MB. None when the model's tokenizer is of another kind."""
-    import re
-    import unicodedata
-
-    import sentencepiece
-
-    spm_file, rules_file = cache / "tokenizer.spm", cache / "tokenizer-normalizer.json"
-    if not (spm_file.is_file() and rules_file.is_file()):
-        data = json.loads((model_dir / "tokenizer.json").read_text(encoding="utf-8"))
-        model, normalizer, pre = data.get("model", {}), data.get("normalizer") or {}, data.get("pre_tokenizer") or {}
-        steps = normalizer.get("normalizers", []) if normalizer.get("type") == "Sequence" else []
-        supported = (model.get("type") == "Unigram" and not model.get("byte_fallback")
-                     and pre.get("type") == "Metaspace" and pre.get("prepend_scheme") == "always"
-                     and steps and all(n["type"] in ("Replace", "NFKC") for n in steps)
-                     and [t["content"] for t in data.get("added_tokens", [])][:4] == ["<s>", "<pad>", "</s>", "<unk>"])
-        if not supported:
-            return None
-        from sentencepiece import sentencepiece_model_pb2
-
-        pb: Any = sentencepiece_model_pb2
-
-        proto = pb.ModelProto()
-        proto.trainer_spec.model_type = pb.TrainerSpec.UNIGRAM
-        proto.trainer_spec.vocab_size = len(model["vocab"])
-        proto.trainer_spec.bos_id, proto.trainer_spec.pad_id, proto.trainer_spec.eos_id = 0, 1, 2
-        proto.trainer_spec.unk_id = int(model.get("unk_id", 3))
-        proto.normalizer_spec.name = "identity"
-        proto.normalizer_spec.add_dummy_prefix = False  # prepended below, as Metaspace does
-        proto.normalizer_spec.remove_extra_whitespaces = False
-        kinds = {"<s>": pb.ModelProto.SentencePiece.CONTROL, "<pad>": pb.ModelProto.SentencePiece.CONTROL,
-                 "</s>": pb.ModelProto.SentencePiece.CONTROL, "<unk>": pb.ModelProto.SentencePiece.UNKNOWN}
-        for piece, score in model["vocab"]:
-            entry = proto.pieces.add()
-            entry.piece, entry.score = piece, score
-            entry.type = kinds.get(piece, pb.ModelProto.SentencePiece.USER_DEFINED if piece == "<mask>"
-                                   else pb.ModelProto.SentencePiece.NORMAL)
-        rules = [["nfkc"] if n["type"] == "NFKC" else ["regex" if "Regex" in n["pattern"] else "string",
-                                                       n["pattern"].get("Regex", n["pattern"].get("String")),
-                                                       n["content"]] for n in steps]
-        with atomic_path(spm_file) as part:
-            part.write_bytes(proto.SerializeToString())
-        with atomic_path(rules_file) as part:
-            part.write_text(json.dumps(rules), encoding="utf-8")
-        check = True
-    else:
-        check = False
-    rules = json.loads(rules_file.read_text(encoding="utf-8"))
-    compiled: list[tuple[str, Any, str]] = [
-        (kind, re.compile(args[0]) if kind == "regex" else args[0] if args else "", args[1] if len(args) > 1 else "")
-        for kind, *args in rules]
-    processor = sentencepiece.SentencePieceProcessor(model_file=str(spm_file))
-    limit = _max_tokens(model_dir) - 2
-
-    def normalise(text: str) -> str:
-        for kind, pattern, content in compiled:
-            if kind == "nfkc":
-                text = unicodedata.normalize("NFKC", text)
-            elif kind == "regex":
-                text = pattern.sub(content, text)
-            else:
-                text = text.replace(pattern, content)
-        return text
-
-    def encode(text: str) -> list[int]:
-        text = normalise(text)
-        if text and not text.startswith(" "):
-            text = " " + text
-        return [0, *processor.encode(text)[:limit], 2] if text else [0, 2]
-
-    if check:
-        reference = _fast_tokenizer(model_dir)
-        if reference.ids(_CHECK_TEXTS) != [encode(t) for t in _CHECK_TEXTS]:
-            log.warning("event=compact_tokenizer_mismatch model=%s: using tokenizers", model_dir)
-            spm_file.unlink()
-            return None
-    return Tokens(encode, 1)
-
-
-def _fast_tokenizer(model_dir: Path) -> Tokens:
-    from tokenizers import Tokenizer
-
-    tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
-    tokenizer.no_padding()
-    tokenizer.enable_truncation(_max_tokens(model_dir))
-    return Tokens(lambda text: tokenizer.encode(text).ids, _pad_id(tokenizer))
-
-
-def load_tokenizer(model_dir: Path, cache_dir: Path | None = None) -> Tokens:
-    """The model's tokenizer, loaded once and shared by the encoders: for
-    multilingual-e5 a sentencepiece copy made once in ``cache_dir`` (same ids,
-    a fifth of the memory), otherwise the ``tokenizers`` one."""
-    if cache_dir is not None:
-        folder = cache_dir / "onnx" / f"{model_dir.name}-{_model_key(model_dir)}"
-        folder.mkdir(parents=True, exist_ok=True)
-        try:
-            compact = _compact_tokenizer(model_dir, folder)
-        except ImportError:
-            compact = None
-        if compact is not None:
-            return compact
-    return _fast_tokenizer(model_dir)
-
-
-def _pad_id(tokenizer: Any) -> int:
-    for token in ("<pad>", "[PAD]"):
-        found = tokenizer.token_to_id(token)
-        if found is not None:
-            return int(found)
-    return 0
-
-
-class OnnxEncoder:
-    """Tokenize, batch by length, run the graph: unit vectors out.
-
-    ``per_text`` (for int8 graphs): each text runs alone, one thread per text
-    and ``threads`` texts at a time. Dynamic quantization scales activations
-    by the whole input tensor, so in a batch a text's vector would depend on
-    its neighbours (and their padding); alone, a file's vectors are the same
-    whatever else is indexed with it, at the same speed as batches.
-    """
-
-    def __init__(self, model_file: Path, model_dir: Path, threads: int, per_text: bool = False,
-                 tokenizer: Any = None) -> None:
-        try:
-            import onnxruntime as ort
-        except ImportError as exc:
-            raise ModelUnavailableError(f"onnxruntime is not installed ({exc}): pip install onnxruntime") from exc
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = 1 if per_text else threads
-        options.inter_op_num_threads = 1
-        options.log_severity_level = 3
-        self._session = ort.InferenceSession(str(model_file), options, providers=["CPUExecutionProvider"])
-        self._tokenizer: Tokens = tokenizer if tokenizer is not None else load_tokenizer(model_dir)
-        self._pad = self._tokenizer.pad_id
-        self.dim = int(self._session.get_outputs()[0].shape[-1])
-        self._per_text = per_text
-        self._threads = threads
-        self._pool: Any = None
-
-    def _encode_each(self, texts: Sequence[str]) -> np.ndarray:
-        from concurrent.futures import ThreadPoolExecutor
-
-        if self._pool is None:
-            self._pool = ThreadPoolExecutor(self._threads, thread_name_prefix="hdf-embed")
-
-        def one(text: str) -> np.ndarray:
-            ids = np.asarray(self._tokenizer.ids([text]), dtype=np.int64)
-            return self._session.run(None, {"input_ids": ids, "attention_mask": np.ones_like(ids)})[0][0]
-
-        return np.vstack(list(self._pool.map(one, texts)))
-
-    def encode(self, texts: Sequence[str], batch_size: int) -> np.ndarray:
-        """Unit vectors of ``texts``; texts of similar length share a batch."""
-        out = np.zeros((len(texts), self.dim), dtype=np.float32)
-        if not texts:
-            return out
-        if self._per_text:
-            return self._encode_each(texts)
-        encodings = self._tokenizer.ids(texts)
-        order = sorted(range(len(texts)), key=lambda i: len(encodings[i]))
-        for start in range(0, len(order), batch_size):
-            rows = order[start : start + batch_size]
-            width = max(len(encodings[i]) for i in rows)
-            ids = np.full((len(rows), width), self._pad, dtype=np.int64)
-            mask = np.zeros((len(rows), width), dtype=np.int64)
-            for j, i in enumerate(rows):
-                n = len(encodings[i])
-                ids[j, :n] = encodings[i]
-                mask[j, :n] = 1
-            out[rows] = self._session.run(None, {"input_ids": ids, "attention_mask": mask})[0]
-        return out
