@@ -53,12 +53,10 @@ def _assistants(squad: Path, work: Path, params: Any = None, learned: bool = Fal
     from report_pdf import make_report
 
     from hdf_assistant.answer import AbstentionModel, ExtractiveAnswerer
-    from hdf_assistant.assistant import build_assistant
+    from hdf_assistant.assistant import build_assistant, build_embedder, refresh_index
     from hdf_assistant.config import load_settings
     from hdf_assistant.evaluate.questions import load_question_set
     from hdf_assistant.evaluate.run import squad_workspace
-    from hdf_assistant.index.builder import refresh_index
-    from hdf_assistant.models.embedders import build_embedder
 
     base = load_settings(env={}, progress=False)
     embedder = build_embedder(base)

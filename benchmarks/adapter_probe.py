@@ -77,11 +77,10 @@ class Adapted:
 
 
 def main() -> None:
+    from hdf_assistant.assistant import build_embedder, open_backend
     from hdf_assistant.config import load_settings
     from hdf_assistant.evaluate.questions import load_question_set
     from hdf_assistant.evaluate.run import squad_workspace
-    from hdf_assistant.index import open_backend
-    from hdf_assistant.models.embedders import build_embedder
     from hdf_assistant.retrieve import HybridRetriever
 
     test = load_question_set(SQUAD).questions

@@ -19,11 +19,11 @@ from pathlib import Path
 
 import numpy as np
 
+from hdf_assistant.assistant import build_embedder, index_spec
 from hdf_assistant.config import load_settings
 from hdf_assistant.index.local import LocalBackend
 from hdf_assistant.index.manifest import new_manifest
 from hdf_assistant.ingest.chunking import chunk_document
-from hdf_assistant.models.embedders import build_embedder
 from hdf_assistant.schema import SourceDocument
 
 
@@ -52,7 +52,8 @@ def main() -> None:
         started = time.perf_counter()
         vectors = embedder.embed_passages([c.text for c in chunks])
         seconds = time.perf_counter() - started
-        manifest = new_manifest(settings.replace(chunk_size=size, chunk_overlap=overlap), embedder.model_id, embedder.dim)
+        manifest = new_manifest(index_spec(settings.replace(chunk_size=size, chunk_overlap=overlap)), embedder.model_id,
+                                embedder.dim)
         store = LocalBackend(Path(tempfile.mkdtemp(prefix="hdf-chunk-size-"))).create(manifest)  # searched, never saved
         row = 0
         for source, group in itertools.groupby(chunks, key=lambda c: c.source):  # chunk_document keeps files together

@@ -97,8 +97,8 @@ def lead(text: str, sentences: int, chars: int) -> str:
 def other_defaults(store: Any, embedder: Any, settings: Any, dev: list[Any], test: list[Any],
                    current_ranks: dict[str, list[float]], ranks: Any) -> list[dict[str, Any]]:
     """Candidates, nearest files and lead length, one at a time, against the default."""
+    from hdf_assistant.assistant import build_embedder
     from hdf_assistant.ingest.chunking import LEAD_CHARS, LEAD_SENTENCES
-    from hdf_assistant.models.embedders import build_embedder
     from hdf_assistant.retrieve import DenseParams, FusionParams, HybridRetriever
 
     def row(setting: str, retriever: Any) -> dict[str, Any]:
@@ -129,11 +129,10 @@ def other_defaults(store: Any, embedder: Any, settings: Any, dev: list[Any], tes
 
 
 def main() -> None:
+    from hdf_assistant.assistant import build_embedder, open_backend
     from hdf_assistant.config import load_settings
     from hdf_assistant.evaluate.questions import load_question_set
     from hdf_assistant.evaluate.run import squad_workspace
-    from hdf_assistant.index import open_backend
-    from hdf_assistant.models.embedders import build_embedder
     from hdf_assistant.retrieve import DenseParams, FusionParams, HybridRetriever
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)

@@ -121,11 +121,9 @@ def collect(themes: list[str], zip_path: Path, no_model: bool = False, progress:
             answer_params: dict[str, Any] | None = None, cache: Path | None = None) -> list[dict[str, Any]]:
     """Ask every question of ``themes`` over its theme's corpus; one row per question
     (``answer_params``: answer settings other than the defaults, to compare them)."""
-    from hdf_assistant.assistant import build_assistant
+    from hdf_assistant.assistant import build_assistant, build_embedder, refresh_index
     from hdf_assistant.config import load_settings
     from hdf_assistant.evaluate.metrics import answer_matches
-    from hdf_assistant.index.builder import refresh_index
-    from hdf_assistant.models.embedders import build_embedder
 
     base = load_settings(env={}, progress=False)
     if cache is not None:

@@ -17,12 +17,11 @@ from pathlib import Path
 
 import numpy as np
 
+from hdf_assistant.assistant import build_embedder, open_backend
 from hdf_assistant.config import load_settings
 from hdf_assistant.evaluate.metrics import compute_metrics, source_rank
 from hdf_assistant.evaluate.questions import load_question_set
 from hdf_assistant.evaluate.run import squad_workspace
-from hdf_assistant.index import open_backend
-from hdf_assistant.models.embedders import build_embedder
 from hdf_assistant.retrieve import DenseParams, DenseRetriever, FusionParams, HybridRetriever, KeywordRetriever
 
 

@@ -42,12 +42,11 @@ def headings(text: str) -> list[tuple[int, str]]:
 
 def main() -> None:
     import hdf_assistant.retrieve as retrieve
+    from hdf_assistant.assistant import build_embedder, open_backend
     from hdf_assistant.config import load_settings
     from hdf_assistant.evaluate.questions import load_question_set
     from hdf_assistant.evaluate.run import squad_workspace
-    from hdf_assistant.index import open_backend
     from hdf_assistant.ingest.chunking import document_lead
-    from hdf_assistant.models.embedders import build_embedder
 
     mode = sys.argv[1] if len(sys.argv) > 1 else "heading"
     test = load_question_set(SQUAD).questions

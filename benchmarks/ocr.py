@@ -101,8 +101,8 @@ def main() -> None:
                   file=sys.stderr)
         from fake_embedder import FakeEmbedder
 
+        from hdf_assistant.assistant import refresh_index
         from hdf_assistant.config import load_settings
-        from hdf_assistant.index.builder import refresh_index
 
         settings = load_settings(env={}, corpus_dir=corpus, index_dir=work / "index", progress=False,
                                  ocr_cache_dir=work / "ocr-cache")

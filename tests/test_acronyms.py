@@ -14,7 +14,7 @@ from conftest import live_index, write
 from hdf_assistant.answer.constraints import holds
 from hdf_assistant.answer.question import focus_terms
 from hdf_assistant.answer.units import counted_terms, gives_count, gives_unit, question_unit
-from hdf_assistant.index.builder import refresh_index
+from hdf_assistant.assistant import refresh_index
 from hdf_assistant.index.state import current_state_dir
 from hdf_assistant.ingest.acronyms import AcronymTable, builtin_forms, definitions
 

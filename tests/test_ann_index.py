@@ -11,9 +11,8 @@ import numpy as np
 import pytest
 from fake_embedder import FakeEmbedder
 
-from hdf_assistant.assistant import build_assistant
-from hdf_assistant.index import faiss_vectors, open_backend
-from hdf_assistant.index.builder import refresh_index
+from hdf_assistant.assistant import build_assistant, open_backend, refresh_index
+from hdf_assistant.index import faiss_vectors
 from hdf_assistant.index.faiss_vectors import FaissVectors
 from hdf_assistant.index.state import current_state_dir
 

@@ -12,10 +12,8 @@ import pytest
 from conftest import indexed_text, live_index, make_pdf, write
 from fake_embedder import FakeEmbedder
 
-from hdf_assistant.assistant import build_assistant
+from hdf_assistant.assistant import build_assistant, open_backend, refresh_index
 from hdf_assistant.errors import IndexBusyError, IndexMismatchError
-from hdf_assistant.index import open_backend
-from hdf_assistant.index.builder import refresh_index
 
 
 def test_add_modify_rename_delete_embed_exactly_what_changed(backend_settings, corpus) -> None:

@@ -16,9 +16,8 @@ import pytest
 from conftest import clean_env, make_pdf
 from fake_embedder import FakeEmbedder
 
-from hdf_assistant.assistant import build_assistant
+from hdf_assistant.assistant import build_assistant, refresh_index
 from hdf_assistant.errors import QuestionError
-from hdf_assistant.index.builder import refresh_index
 
 
 def run(*args: str) -> subprocess.CompletedProcess[str]:

@@ -122,8 +122,8 @@ def test_converted_model_is_a_plain_sentence_transformers_directory(torch_e5_emb
 def test_onnx_backends_match_the_torch_model(torch_e5_embedder, e5_embedder) -> None:
     """ONNX fp32 is the same model; int8 (the default) stays close, and its
     vector of a text does not depend on the other texts embedded with it."""
+    from hdf_assistant.assistant import build_embedder
     from hdf_assistant.config import load_settings
-    from hdf_assistant.models.embedders import build_embedder
 
     fp32 = build_embedder(load_settings(env={}, embed_backend="onnx"))
     assert fp32.model_id.endswith("[onnx]")
@@ -150,9 +150,9 @@ def test_onnx_backends_match_the_torch_model(torch_e5_embedder, e5_embedder) -> 
 def test_onnx_export_is_made_once_and_reused(tmp_path) -> None:
     """A fresh model cache gets its ONNX files on first use, and keeps them."""
 
+    from hdf_assistant.assistant import build_embedder
     from hdf_assistant.config import load_settings
     from hdf_assistant.models.e5_weights import converted_model_dir
-    from hdf_assistant.models.embedders import build_embedder
 
     settings = load_settings(env={}, embed_backend="onnx-int8")
     cache = tmp_path / "models"
@@ -202,8 +202,8 @@ def test_the_graph_written_without_torch_equals_the_torch_model(torch_e5_embedde
     embedding table is int8, are compared in the test above)."""
     import onnx
 
+    from hdf_assistant.assistant import build_embedder
     from hdf_assistant.config import load_settings
-    from hdf_assistant.models.embedders import build_embedder
 
     fp32 = build_embedder(load_settings(env={}, embed_backend="onnx"))
     graph = onnx.load(str(fp32._passages_file), load_external_data=False)

@@ -10,10 +10,9 @@ from pathlib import Path
 import pytest
 from conftest import clean_env
 
-from hdf_assistant.assistant import build_assistant
+from hdf_assistant.assistant import build_assistant, refresh_index
 from hdf_assistant.evaluate.questions import load_question_set
 from hdf_assistant.evaluate.run import run_eval, squad_workspace
-from hdf_assistant.index.builder import refresh_index
 
 
 def test_jsonl_with_a_malformed_line_keeps_the_others(tmp_path: Path) -> None:

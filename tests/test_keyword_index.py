@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 from fake_embedder import FakeEmbedder
 
-from hdf_assistant.index import open_backend, passages
-from hdf_assistant.index.builder import refresh_index
+from hdf_assistant.assistant import open_backend, refresh_index
+from hdf_assistant.index import passages
 from hdf_assistant.index.passages import segment_key
 from hdf_assistant.index.state import current_state_dir
 

@@ -78,3 +78,19 @@ def test_the_check_sees_an_upward_import(tmp_path: Path) -> None:
     """The walk finds imports inside functions and both import forms."""
     source = "def f():\n    from hdf_assistant.assistant import Assistant\n    import hdf_assistant.web.api\n"
     assert [t for _, t in _imported(ast.parse(source))] == ["assistant", "web"]
+
+
+def test_nothing_below_the_assistant_reads_the_settings() -> None:
+    """Settings are read at the top (assistant.py builds the components from them, the interfaces and
+    the evaluation above it); the stages below take plain values and objects."""
+    readers = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        top, level = _stage(path)
+        if level >= STAGES["assistant"] or top == "config":
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.module == "hdf_assistant.config":
+                names = {a.name for a in node.names} & {"Settings", "load_settings", "embedding_prefixes"}
+                if names:
+                    readers.append(f"{path.relative_to(PACKAGE)}:{node.lineno} imports {sorted(names)}")
+    assert not readers, "settings read below the top:\n" + "\n".join(readers)

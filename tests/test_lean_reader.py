@@ -12,9 +12,8 @@ import numpy as np
 import pytest
 from test_ann_index import TOPICS, TOWNS, write_town
 
-from hdf_assistant.assistant import build_assistant
-from hdf_assistant.index import faiss_vectors, open_backend, passages
-from hdf_assistant.index.builder import refresh_index
+from hdf_assistant.assistant import build_assistant, open_backend, refresh_index
+from hdf_assistant.index import faiss_vectors, passages
 from hdf_assistant.index.state import current_state_dir
 
 

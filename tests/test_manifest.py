@@ -10,11 +10,9 @@ from pathlib import Path
 import pytest
 from fake_embedder import FakeEmbedder
 
-from hdf_assistant.assistant import build_assistant
+from hdf_assistant.assistant import build_assistant, open_backend, refresh_index
 from hdf_assistant.cli import main
 from hdf_assistant.errors import IndexCorruptError, IndexMismatchError
-from hdf_assistant.index import open_backend
-from hdf_assistant.index.builder import refresh_index
 from hdf_assistant.index.manifest import parse_manifest
 from hdf_assistant.index.state import current_state_dir
 

@@ -15,9 +15,8 @@ from fake_embedder import FakeEmbedder
 from scanned import mixed_pdf, page_image, save_pdf
 
 import hdf_assistant.ingest.ocr as ocr_module
+from hdf_assistant.assistant import ocr_options, open_backend, refresh_index
 from hdf_assistant.config import load_settings
-from hdf_assistant.index import open_backend
-from hdf_assistant.index.builder import refresh_index
 from hdf_assistant.ingest.ocr import INSTALL_HINT
 from hdf_assistant.schema import place
 
@@ -101,7 +100,7 @@ def test_without_tesseract_text_is_indexed_and_scans_are_listed_with_the_install
     # Tesseract installed afterwards: a plain refresh reads the scans, the unchanged text file is left alone
     monkeypatch.setenv("PATH", path)
     ocr_module._languages.cache_clear()
-    if ocr_module.unavailable_reason(ocr_module.ocr_options(ocr_settings)) is not None:
+    if ocr_module.unavailable_reason(ocr_options(ocr_settings)) is not None:
         pytest.skip("Tesseract with French data is not installed here")
     again = refresh_index(ocr_settings, FakeEmbedder)
     assert again.updated == ["mixte.pdf"] and sorted(again.added) == ["fabriques.pdf", "note.png"]

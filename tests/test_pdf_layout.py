@@ -8,9 +8,7 @@ from pathlib import Path
 import pytest
 from report_pdf import HEADER, make_report
 
-from hdf_assistant.assistant import build_assistant
-from hdf_assistant.index import open_backend
-from hdf_assistant.index.builder import refresh_index
+from hdf_assistant.assistant import build_assistant, open_backend, refresh_index
 from hdf_assistant.ingest.reader import CorpusFile, file_sha256, read_file
 
 

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from hdf_assistant.index import open_backend
-from hdf_assistant.index.builder import refresh_index
+from hdf_assistant.assistant import index_spec, open_backend, refresh_index
 from hdf_assistant.retrieve import blend, build_retriever, rank_by_document
 
 
@@ -97,7 +96,7 @@ def test_document_score_lifts_every_passage_of_the_nearest_file(settings) -> Non
     from hdf_assistant.retrieve import DenseParams, DenseRetriever
     from hdf_assistant.schema import Chunk
 
-    index = open_backend(settings).create(new_manifest(settings, "m", 3))
+    index = open_backend(settings).create(new_manifest(index_spec(settings), "m", 3))
     chunks = [Chunk(f"{s}{i}", f"passage {i} de {s}", f"{s}.txt", None, i * 10, i * 10 + 9, "h")
               for s in ("x", "y") for i in range(2)]
     # x0 is the passage nearest to the question; y1 is far from it, but its file is about the question

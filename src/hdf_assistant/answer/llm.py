@@ -23,7 +23,6 @@ import numpy as np
 
 from hdf_assistant.analysis import detect_language, fold, normalize_numbers
 from hdf_assistant.answer import NO_ANSWER, SentenceEmbedder, abstain
-from hdf_assistant.config import Settings
 from hdf_assistant.errors import ConfigError, HdfError
 from hdf_assistant.ingest.chunking import split_sentences
 from hdf_assistant.schema import Answer, Citation, Mode, ScoredChunk
@@ -63,22 +62,22 @@ class Verification:
     min_similarity: float = 0.80
 
 
-def build_llm(settings: Settings) -> Any:
-    """An ``OpenAILike`` client for the configured endpoint."""
-    if not settings.llm_base_url or not settings.llm_model:
+def build_llm(base_url: str, model: str, api_key: str = "", timeout: int = 60) -> Any:
+    """An ``OpenAILike`` client for the endpoint ``base_url`` serving ``model``."""
+    if not base_url or not model:
         raise ConfigError("answer_mode llm needs HDF_LLM_BASE_URL and HDF_LLM_MODEL (or llm_base_url/llm_model)")
     try:
         from llama_index.llms.openai_like import OpenAILike
     except ImportError as exc:
         raise ConfigError("answer_mode llm needs: pip install llama-index-llms-openai-like") from exc
     return OpenAILike(
-        model=settings.llm_model,
-        api_base=settings.llm_base_url,
-        api_key=settings.llm_api_key or "none",
+        model=model,
+        api_base=base_url,
+        api_key=api_key or "none",
         is_chat_model=True,
         temperature=0.0,
         max_retries=0,
-        timeout=settings.llm_timeout,
+        timeout=timeout,
     )
 
 

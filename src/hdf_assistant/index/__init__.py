@@ -10,7 +10,8 @@
   passages to llama-index nodes
 - builder.py: build or refresh an index from the corpus
 
-Nothing heavy is imported here: :func:`open_backend` imports the backend it returns.
+Nothing heavy is imported here: :func:`open_store` imports the backend it returns
+(``assistant.open_backend`` calls it with the settings).
 """
 
 from __future__ import annotations
@@ -18,17 +19,18 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from hdf_assistant.config import Settings
+    from pathlib import Path
+
     from hdf_assistant.index.backend import IndexBackend
 
 
-def open_backend(settings: Settings) -> IndexBackend:
-    """The index backend the settings name: the local directory ``index_dir``, or
-    the index ``index_name`` in the PostgreSQL database ``database_url``."""
-    if settings.store == "postgres":
+def open_store(store: str, index_dir: Path, database_url: str = "", index_name: str = "default") -> IndexBackend:
+    """The index backend of ``store``: the local directory ``index_dir``, or the index ``index_name`` in
+    the PostgreSQL database ``database_url``."""
+    if store == "postgres":
         from hdf_assistant.index.postgres import PostgresBackend
 
-        return PostgresBackend(settings.database_url, settings.index_name)
+        return PostgresBackend(database_url, index_name)
     from hdf_assistant.index.local import LocalBackend
 
-    return LocalBackend(settings.index_dir)
+    return LocalBackend(index_dir)

@@ -13,15 +13,14 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from pathlib import Path
 
-from hdf_assistant.config import Settings
 from hdf_assistant.errors import EmptyCorpusError, IndexMismatchError
-from hdf_assistant.index import open_backend
 from hdf_assistant.index.backend import IndexBackend, WritableIndex
-from hdf_assistant.index.manifest import FileEntry, Manifest, check_compatible, new_manifest, now_iso
+from hdf_assistant.index.manifest import FileEntry, IndexSpec, Manifest, check_compatible, new_manifest, now_iso
 from hdf_assistant.ingest.acronyms import definitions
 from hdf_assistant.ingest.chunking import DOCUMENT_VECTOR_VERSION, chunk_document, document_lead
-from hdf_assistant.ingest.ocr import INSTALL_HINT, OCR_OFF, ocr_options, unavailable_reason
+from hdf_assistant.ingest.ocr import INSTALL_HINT, OCR_OFF, OcrOptions, unavailable_reason
 from hdf_assistant.ingest.reader import read_files, scan_corpus
 from hdf_assistant.models.embedders import Embedder
 from hdf_assistant.schema import Chunk, IndexReport, Skipped, SourceDocument
@@ -31,6 +30,18 @@ log = logging.getLogger(__name__)
 
 #: (stage, done, total): "passages" or "documents" embedded so far
 ProgressCallback = Callable[[str, int, int], None]
+
+
+@dataclass(frozen=True)
+class BuildOptions:
+    """What a refresh reads and how (built from the settings by ``assistant.build_options``)."""
+
+    corpus_dir: Path
+    #: how passages and vectors are made (the manifest's contract)
+    spec: IndexSpec
+    #: a larger file is skipped with that reason
+    max_file_bytes: int
+    ocr: OcrOptions
 
 
 class _OcrProgress:
@@ -120,36 +131,34 @@ def plan_refresh(manifest: Manifest | None, current: dict[str, str]) -> Plan:
     )
 
 
-def _reread_unread_scans(plan: Plan, manifest: Manifest, settings: Settings) -> Plan:
+def _reread_unread_scans(plan: Plan, manifest: Manifest, options: BuildOptions) -> Plan:
     """Unchanged files with scanned pages left unread because OCR could not run
     (Tesseract missing, OCR turned off) are read again once it can."""
     unread = [name for name in plan.unchanged
               if any(INSTALL_HINT in note or OCR_OFF in note for note in manifest.files[name].notes)]
-    if not unread or unavailable_reason(ocr_options(settings)) is not None:
+    if not unread or unavailable_reason(options.ocr) is not None:
         return plan
     return replace(plan, updated=sorted(plan.updated + unread),
                    unchanged=[name for name in plan.unchanged if name not in unread])
 
 
-def refresh_index(
-    settings: Settings,
+def refresh(
+    options: BuildOptions,
+    backend: IndexBackend,
     embedder_factory: Callable[[], Embedder],
     full: bool = False,
     progress: bool = False,
     on_progress: ProgressCallback | None = None,
-    backend: IndexBackend | None = None,
 ) -> IndexReport:
     """Bring the index in step with the corpus and report what changed.
 
     ``embedder_factory`` is only called when something must be embedded, so
     an unchanged corpus is checked without loading the model. ``progress``
     shows bars on the terminal; ``on_progress`` hears (stage, done, total).
-    ``backend``: the one the caller holds (default: the one the settings name).
     """
     started = time.perf_counter()
-    backend = backend or open_backend(settings)
     with backend.writing():
-        report = _refresh(settings, backend, embedder_factory, full, progress, on_progress)
+        report = _refresh(options, backend, embedder_factory, full, progress, on_progress)
     report.seconds = time.perf_counter() - started
     log.info(
         "event=index_refreshed added=%d updated=%d removed=%d renamed=%d unchanged=%d skipped=%d embedded=%d "
@@ -161,33 +170,33 @@ def refresh_index(
 
 
 def _refresh(
-    settings: Settings,
+    options: BuildOptions,
     backend: IndexBackend,
     embedder_factory: Callable[[], Embedder],
     full: bool,
     progress: bool,
     on_progress: ProgressCallback | None,
 ) -> IndexReport:
-    files = scan_corpus(settings.corpus_dir)
+    files = scan_corpus(options.corpus_dir)
     manifest = None if full else backend.read_manifest()
     if manifest is not None:
         try:
-            check_compatible(manifest, settings)
+            check_compatible(manifest, options.spec)
         except IndexMismatchError as exc:
             raise IndexMismatchError(f"{exc} (an incremental refresh cannot change this)") from exc
     plan = plan_refresh(manifest, {f.source: f.file_hash for f in files})
     if manifest is not None:
-        plan = _reread_unread_scans(plan, manifest, settings)
+        plan = _reread_unread_scans(plan, manifest, options)
     to_read = [f for f in files if f.source in set(plan.added) | set(plan.updated)]
     ocr_bar = _OcrProgress(progress, on_progress)
     try:
-        documents, skipped = read_files(to_read, settings.max_file_mb * 1024 * 1024, ocr_options(settings), ocr_bar)
+        documents, skipped = read_files(to_read, options.max_file_bytes, options.ocr, ocr_bar)
     finally:
         ocr_bar.close()
     skipped_names = {s.file for s in skipped if not s.partial}
     if manifest is None and not documents:  # said before any model is loaded
         reasons = "; ".join(f"{s.file}: {s.reason}" for s in skipped) or "no supported files"
-        raise EmptyCorpusError(f"nothing could be indexed in {settings.corpus_dir} ({reasons})")
+        raise EmptyCorpusError(f"nothing could be indexed in {options.corpus_dir} ({reasons})")
 
     report = IndexReport(
         added=[n for n in plan.added if n not in skipped_names],
@@ -206,7 +215,7 @@ def _refresh(
         report.chunks = manifest.chunk_count
     else:
         index, report.embedded_chunks, report.embedded_documents = _apply(
-            settings, backend, embedder_factory, manifest, plan, documents, skipped, progress, on_progress
+            options, backend, embedder_factory, manifest, plan, documents, skipped, progress, on_progress
         )
         # an updated file that no longer reads is dropped from the index
         report.removed += [n for n in plan.updated if n in skipped_names]
@@ -214,12 +223,12 @@ def _refresh(
         report.chunks = index.size
     if report.documents == 0:
         reasons = "; ".join(f"{s.file}: {s.reason}" for s in skipped) or "no supported files"
-        raise EmptyCorpusError(f"nothing could be indexed in {settings.corpus_dir} ({reasons})")
+        raise EmptyCorpusError(f"nothing could be indexed in {options.corpus_dir} ({reasons})")
     return report
 
 
 def _apply(
-    settings: Settings,
+    options: BuildOptions,
     backend: IndexBackend,
     embedder_factory: Callable[[], Embedder],
     manifest: Manifest | None,
@@ -234,11 +243,11 @@ def _apply(
     embedder: Embedder | None = None
     if manifest is None:
         embedder = embedder_factory()
-        index = backend.create(new_manifest(settings, embedder.model_id, embedder.dim))
+        index = backend.create(new_manifest(options.spec, embedder.model_id, embedder.dim))
     else:
         index = backend.edit()
     try:
-        embedded = _edit(settings, index, embedder, embedder_factory, plan, documents, skipped, progress,
+        embedded = _edit(options, index, embedder, embedder_factory, plan, documents, skipped, progress,
                          on_progress)
     except BaseException:
         index.discard()
@@ -247,7 +256,7 @@ def _apply(
 
 
 def _edit(
-    settings: Settings,
+    options: BuildOptions,
     index: WritableIndex,
     embedder: Embedder | None,
     embedder_factory: Callable[[], Embedder],
@@ -269,7 +278,7 @@ def _edit(
         files[new] = files.pop(old)
 
     chunks_by_file: dict[str, list[Chunk]] = {
-        name: [c for doc in docs for c in chunk_document(doc, settings.chunk_size, settings.chunk_overlap)]
+        name: [c for doc in docs for c in chunk_document(doc, options.spec.chunk_size, options.spec.chunk_overlap)]
         for name, docs in documents.items()
     }
     all_chunks = [c for chunks in chunks_by_file.values() for c in chunks]

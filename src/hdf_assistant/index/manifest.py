@@ -12,13 +12,13 @@ which command fixes it.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from hdf_assistant.analysis import ANALYZER_VERSION
-from hdf_assistant.config import Settings, embedding_prefixes
 from hdf_assistant.errors import IndexCorruptError, IndexMismatchError
 from hdf_assistant.ingest.chunking import SPLITTER_VERSION
 
@@ -123,43 +123,53 @@ def _problems(exc: ValidationError, limit: int = 3) -> str:
     return "; ".join(found) + (f"; and {more} more" if more > 0 else "")
 
 
-def new_manifest(settings: Settings, model_id: str, dim: int) -> Manifest:
-    """The manifest of an empty index built with ``settings``."""
-    query, passage = embedding_prefixes(settings)
+@dataclass(frozen=True)
+class IndexSpec:
+    """How an index's passages and vectors are made, as the settings give it: what a manifest records
+    and what an index must match to be used (built from the settings by ``assistant.index_spec``)."""
+
+    embed_model: str
+    query_prefix: str
+    passage_prefix: str
+    chunk_size: int
+    chunk_overlap: int
+
+
+def new_manifest(spec: IndexSpec, model_id: str, dim: int) -> Manifest:
+    """The manifest of an empty index built as ``spec`` says."""
     return Manifest(
-        embed_model=settings.embed_model,
+        embed_model=spec.embed_model,
         model_id=model_id,
         dim=dim,
-        query_prefix=query,
-        passage_prefix=passage,
-        chunk_size=settings.chunk_size,
-        chunk_overlap=settings.chunk_overlap,
+        query_prefix=spec.query_prefix,
+        passage_prefix=spec.passage_prefix,
+        chunk_size=spec.chunk_size,
+        chunk_overlap=spec.chunk_overlap,
         splitter_version=SPLITTER_VERSION,
         analyzer_version=ANALYZER_VERSION,
         format_version=FORMAT_VERSION,
     )
 
 
-def _expected(settings: Settings) -> dict[str, tuple[Any, str]]:
+def _expected(spec: IndexSpec) -> dict[str, tuple[Any, str]]:
     """Each manifest field that must match: (value now, where the value comes from)."""
-    query, passage = embedding_prefixes(settings)
     this_version = "this version of hdf-assistant"
     return {
-        "embed_model": (settings.embed_model, "HDF_EMBED_MODEL / embed_model"),
-        "query_prefix": (query, "HDF_QUERY_PREFIX / query_prefix"),
-        "passage_prefix": (passage, "HDF_PASSAGE_PREFIX / passage_prefix"),
-        "chunk_size": (settings.chunk_size, "HDF_CHUNK_SIZE / chunk_size"),
-        "chunk_overlap": (settings.chunk_overlap, "HDF_CHUNK_OVERLAP / chunk_overlap"),
+        "embed_model": (spec.embed_model, "HDF_EMBED_MODEL / embed_model"),
+        "query_prefix": (spec.query_prefix, "HDF_QUERY_PREFIX / query_prefix"),
+        "passage_prefix": (spec.passage_prefix, "HDF_PASSAGE_PREFIX / passage_prefix"),
+        "chunk_size": (spec.chunk_size, "HDF_CHUNK_SIZE / chunk_size"),
+        "chunk_overlap": (spec.chunk_overlap, "HDF_CHUNK_OVERLAP / chunk_overlap"),
         "splitter_version": (SPLITTER_VERSION, this_version),
         "analyzer_version": (ANALYZER_VERSION, this_version),
         "passage_context": (0, this_version),
     }
 
 
-def check_compatible(manifest: Manifest, settings: Settings) -> None:
+def check_compatible(manifest: Manifest, spec: IndexSpec) -> None:
     """Raise :class:`IndexMismatchError` naming the first setting whose value
     differs from the one the index was built with."""
-    for name, (value, origin) in _expected(settings).items():
+    for name, (value, origin) in _expected(spec).items():
         found = getattr(manifest, name)
         if found != value:
             raise IndexMismatchError(

@@ -30,7 +30,6 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from hdf_assistant.config import Settings
 from hdf_assistant.errors import IngestError
 
 log = logging.getLogger(__name__)
@@ -224,9 +223,3 @@ def png_bytes(image: Any) -> bytes:
     buffer = io.BytesIO()
     image.convert("L").save(buffer, format="PNG")
     return buffer.getvalue()
-
-
-def ocr_options(settings: Settings) -> OcrOptions:
-    """How the ingest reads images, from the settings."""
-    return OcrOptions(enabled=settings.ocr, command=settings.tesseract, dpi=settings.ocr_dpi,
-                      max_pages=settings.ocr_max_pages, cache_dir=settings.ocr_cache_dir)

