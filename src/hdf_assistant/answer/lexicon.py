@@ -15,16 +15,24 @@ from hdf_assistant.analysis import lexicon
 _WORDS = lexicon()
 
 # -- the expected kind of answer -------------------------------------------------------
+#: where "quand" / "où" (when / where) ask the question: at the start of the question or of a clause
+#: ("Mon chat s'est perdu, où ...", "Et quand ..."), after a verb of asking ("savoir où") or last ("Il a
+#: été créé quand ?"); elsewhere they join a clause ("Comment obtenir mon casier quand je suis né à
+#: l'étranger ?" asks no date)
+_ASKS_HERE = (r"(?:^|[,;:(]\s*|\b(?:savoir|sais|sait|dire|dites|indiquer|demander|know|tell me|ask)\s+)"
+              r"(?:(?:et|mais|alors|and|but|so)\s+)?")
 #: (kind, pattern): the first pattern that matches a question gives its kind
 ANSWER_TYPES: list[tuple[str, re.Pattern[str]]] = [
     ("year", re.compile(
-        r"\bquand\b|en quelle ann[ée]e|depuis quelle ann[ée]e|\bwhen\b|what year|which year|since when", re.I)),
+        rf"{_ASKS_HERE}(?:depuis |jusqu['’]à |à partir de |since |until )?(?:quand|when)\b|\bquand\s*\?|"
+        r"en quelle ann[ée]e|depuis quelle ann[ée]e|what year|which year", re.I)),
     ("number", re.compile(
         r"\bcombien\b|how many|how much|\bquel(?:le)?s? (?:est |sont )?(?:le |la |les )?(?:nombre|taux|part|"
         r"pourcentage|montant|proportion|chiffre|effectif|budget|co[uû]t|prix|plafond|maximum|minimum)|"
         r"what (?:is the )?(?:share|percentage|proportion|rate|number|amount|maximum|minimum|cap|limit|size|total)|"
         r"\bquel taux\b|\bquelle part\b|\bnombre de\b|\bhow (?:long|old|big|large)\b", re.I)),
-    ("place", re.compile(r"\bo[uù]\b|\bwhere\b|quelle ville|which city|in which (?:city|town|region)|"
+    ("place", re.compile(rf"{_ASKS_HERE}(?:d['’]|par |jusqu['’])?(?:o[uù]|where)\b|\bo[uù]\s*\?|quelle ville|"
+                         r"which city|in which (?:city|town|region)|"
                          r"dans quelle (?:ville|commune|r[ée]gion|m[ée]tropole)", re.I)),
     ("org", re.compile(
         r"quel(?:le)?s? (?:est |sont )?(?:le |la |les |l['’])?(?:\w+ )?"

@@ -1,0 +1,31 @@
+"""The kind of answer a question wants comes from the word that asks it: "quand" and "où" ask only at the
+start of the question or of a clause, after a verb of asking, or last; elsewhere they join a clause, and
+"ou" (or) asks nothing."""
+
+from __future__ import annotations
+
+import pytest
+
+from hdf_assistant.answer import answer_type
+
+
+@pytest.mark.parametrize(("question", "kind"), [
+    ("Quand OVH a-t-il été créé ?", "year"),
+    ("OVH a été créé quand ?", "year"),
+    ("Depuis quand la fibre est-elle déployée ?", "year"),
+    ("When was OVH founded?", "year"),
+    ("Où se trouve le siège d'OVH ?", "place"),
+    ("ou se trouve le siège d'OVH ?", "place"),  # typed without the accent
+    ("Mon chat s'est perdu, où peut-il avoir été emmené ?", "place"),
+    ("Je voudrais savoir où déposer ma demande.", "place"),
+    ("Where is the largest datacentre?", "place"),
+    # "quand" joining a clause, "ou" meaning "or": no date, no place asked
+    ("Comment obtenir mon casier judiciaire quand je suis né en Martinique ?", "other"),
+    ("Que faire quand on perd sa carte d'identité ?", "other"),
+    ("What should I do when I lose my card?", "other"),
+    ("Viager : comment vendre ou acheter un logement en viager ?", "other"),
+    ("Peut-on installer une caravane ou un mobile-home dans son jardin ?", "other"),
+    ("Combien coûte un passeport demandé au consulat quand on vit à l'étranger ?", "number"),
+])
+def test_the_word_that_asks_gives_the_kind(question: str, kind: str) -> None:
+    assert answer_type(question) == kind
