@@ -29,3 +29,17 @@ from hdf_assistant.answer import answer_type
 ])
 def test_the_word_that_asks_gives_the_kind(question: str, kind: str) -> None:
     assert answer_type(question) == kind
+
+
+def test_a_when_or_where_question_is_met_by_a_moment_or_an_office() -> None:
+    """"Quand" is answered by a date or a moment, not only a year; "où" by an office named by what it is."""
+    from hdf_assistant.answer.answerer import _type_match
+    from hdf_assistant.answer.question import analyse_question
+
+    when = analyse_question("Quand faut-il déclarer la naissance ?")
+    assert _type_match(when, "La déclaration est faite dans les 5 jours qui suivent l'accouchement.") == 1.0
+    assert _type_match(when, "Elle a été créée en 1999.") == 1.0
+    assert _type_match(when, "La déclaration est faite par le père.") == 0.0
+    where = analyse_question("Où faire la demande de carte grise ?")
+    assert _type_match(where, "La demande se fait à la préfecture de votre département.") == 1.0
+    assert _type_match(where, "La demande est gratuite.") == 0.0

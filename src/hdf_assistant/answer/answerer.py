@@ -53,7 +53,7 @@ from hdf_assistant.answer.explain import explain
 from hdf_assistant.answer.lexicon import ANAPHORA, LIST_COUNT, NUMBER, YEAR
 from hdf_assistant.answer.question import Question, question_entities
 from hdf_assistant.answer.short_answer import short_answer
-from hdf_assistant.answer.units import gives_count, gives_unit
+from hdf_assistant.answer.units import gives_count, gives_unit, mentions_place_noun
 from hdf_assistant.schema import Answer, ScoredChunk
 
 #: sentence vectors remembered per process (about 1.6 kB each: 20,000 are 31 MB)
@@ -118,8 +118,10 @@ def _type_match(q: Question, sentence: str) -> float:
         return 1.0 if gives_count(sentence, q.counted, q.years + q.numbers) else 0.0
     if q.kind == "number":
         return 1.0 if any(m.group(0) not in q.years + q.numbers for m in NUMBER.finditer(sentence)) else 0.0
-    if q.kind == "year":
-        return 1.0 if any(y not in q.years for y in YEAR.findall(sentence)) else 0.0
+    if q.kind == "year":  # "quand": a year, or a date or moment ("dans le mois", "avant le 31 mai", "à 16 ans")
+        return 1.0 if any(y not in q.years for y in YEAR.findall(sentence)) or gives_unit("duration", sentence) else 0.0
+    if q.kind == "place" and mentions_place_noun(sentence):  # "où": "à la mairie", "en fourrière"
+        return 1.0
     if q.kind in ("place", "org", "person"):
         return 1.0 if any(fold(n.lower()) not in q.folded_names for n in question_entities(sentence)) else 0.0
     return 0.0

@@ -18,10 +18,10 @@ from hdf_assistant.answer.question import Question
 
 _UNIT_WORDS = {
     "fr": {"money": "de montant", "duration": "de durée", "age": "d'âge", "percent": "de pourcentage",
-           "number": "de chiffre", "year": "d'année", "place": "de lieu", "org": "de nom d'organisme",
+           "number": "de chiffre", "year": "de date", "place": "de lieu", "org": "de nom d'organisme",
            "person": "de nom de personne"},
     "en": {"money": "amount", "duration": "duration", "age": "age", "percent": "percentage",
-           "number": "figure", "year": "year", "place": "place", "org": "organisation name",
+           "number": "figure", "year": "date", "place": "place", "org": "organisation name",
            "person": "person's name"},
 }
 _TEXTS = {

@@ -19,6 +19,7 @@ _BETWEEN = lexicon().words("count_fillers")
 
 _AMOUNT = re.compile(r"\s?(?:€|%|euros?\b|k€|M€|Md€)")
 _ANYONE = lexicon().words("anyone")
+PLACE_NOUNS = sorted(lexicon().words("place_nouns"))
 
 
 def question_unit(question: str) -> str | None:
@@ -43,6 +44,12 @@ def counted_terms(question: str) -> tuple[str, ...]:
         return ()
     french = ENGLISH_CONCEPTS.get(word)
     return tuple(analyze(french if french else word))
+
+
+def mentions_place_noun(text: str) -> bool:
+    """``text`` names a place by what it is ("à la mairie", "en préfecture", "at the town hall")."""
+    words = fold(text.lower())
+    return any(re.search(rf"\b{re.escape(noun)}s?\b", words) for noun in PLACE_NOUNS)
 
 
 def gives_unit(unit: str, text: str) -> bool:
