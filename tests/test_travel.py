@@ -155,3 +155,24 @@ def test_a_figure_of_something_else_is_not_a_short_answer(panorama: Assistant) -
 def test_each_check_says_why_in_the_questions_language(panorama: Assistant, question: str, why: str) -> None:
     answer = panorama.ask(question)
     assert answer.abstained and answer.why == why, answer.text
+
+
+LOYERS = ("Revenus locatifs inférieurs à 15 000 €\n\n"
+          "Régime micro-foncier\n\n"
+          "L'administration fiscale applique un abattement forfaitaire de 30 % sur vos loyers. "
+          "Les travaux et charges ne peuvent pas être déduits.\n\n"
+          "Régime réel\n\n"
+          "Vous déduisez vos charges réelles de vos revenus fonciers.\n")
+CHIEN = ("Chien perdu\n\n"
+         "Un animal trouvé errant est conduit à la fourrière de la commune. "
+         "Le propriétaire dispose de 8 jours pour le récupérer.\n")
+
+
+def test_a_title_is_no_answer_and_an_office_answers_where(tmp_path: Path, e5_embedder) -> None:
+    """A heading line ("Régime micro-foncier") is never quoted as the answer; "où" is answered by an
+    office named by what it is; "quand" by a moment ("dans les 8 jours"), not only a year."""
+    assistant = _assistant(tmp_path, {"loyers.txt": LOYERS, "chien.txt": CHIEN}, e5_embedder)
+    for question in ("Micro-foncier : quel abattement ?", "Qu'est-ce que le régime micro-foncier ?"):
+        answer = assistant.ask(question)
+        assert answer.citations and "abattement forfaitaire de 30 %" in answer.citations[0].text, answer.text
+    cites(assistant.ask("Mon chien s'est perdu, où a-t-il pu être emmené ?"), "chien.txt", "fourrière")

@@ -235,10 +235,20 @@ class ExtractiveAnswerer:
                 cand.score -= p.missing_type_penalty
             if len(cand.text.split()) < p.short_words:
                 cand.score -= p.short_penalty
-            elif cand.kind == HEADING:
+            if cand.kind == HEADING:  # a short heading ("Régime micro-foncier") pays both: a title is no answer
                 cand.score -= p.heading_penalty
             cand.signals = {"overlap": overlap, "typed": typed}
-        return sorted(candidates, key=lambda c: -c.score)
+        ranked = sorted(candidates, key=lambda c: -c.score)
+        # a title says what a section is about, never the answer: the section's first sentence answers for it
+        if ranked and ranked[0].kind == HEADING:
+            heading = ranked[0]
+            below = [c for c in ranked if c.same_place(heading) and c.start >= heading.end and c.kind != HEADING]
+            if below:
+                content = min(below, key=lambda c: c.start)
+                content.score = max(content.score, heading.score)
+                ranked.remove(content)
+                ranked.insert(0, content)
+        return ranked
 
     def _judge(self, q: Question, candidate: Candidate, ranked: list[Candidate], index: IndexView | None,
                query_vec: np.ndarray, corpus: CorpusScores | None) -> Judgement:
