@@ -199,6 +199,9 @@ def test_refreshes_and_readers_share_one_connection_pool(postgres_url: str, sett
         write(corpus, f"b{n}.txt", f"Roubaix accueille le siège numéro {n} d'OVH.")
         assert assistant.reindex().added == [f"b{n}.txt"]
     assert open_backend(pg).db.engine is assistant.backend.db.engine  # type: ignore[attr-defined]
+    from hdf_assistant.web.conversations import ConversationStore
+
+    assert ConversationStore.for_settings(pg)._engine is assistant.backend.db.engine  # type: ignore[attr-defined]
     assert connections() <= 4 + 10  # one pool at most: pool_size 4, SQLAlchemy's default overflow 10
 
 

@@ -69,13 +69,14 @@ def title_of(question: str) -> str:
 class ConversationStore:
     """Conversations by user, in SQLite or PostgreSQL."""
 
-    def __init__(self, url: str, schema: str | None = None) -> None:
+    def __init__(self, url: str, schema: str | None = None, engine: Any = None) -> None:
+        """``engine``: a connection pool to use (the index's, for PostgreSQL) rather than one of its own."""
         import sqlalchemy as sa
 
         self._sa = sa
         sqlite = url.startswith("sqlite")
-        self._engine = sa.create_engine(url, connect_args={"check_same_thread": False} if sqlite else {},
-                                        pool_pre_ping=not sqlite)
+        self._engine = engine if engine is not None else sa.create_engine(
+            url, connect_args={"check_same_thread": False} if sqlite else {}, pool_pre_ping=not sqlite)
         metadata = sa.MetaData(schema=schema)
         self._conversations = sa.Table(
             "conversations", metadata,
@@ -107,9 +108,11 @@ class ConversationStore:
     def for_settings(cls, settings: Settings) -> ConversationStore:
         """Beside the index: SQLite in ``index_dir``, or the index's schema in the database."""
         if settings.store == "postgres":
-            from hdf_assistant.index.postgres_db import sqlalchemy_url
+            from hdf_assistant.index.postgres_db import shared_engine, sqlalchemy_url
 
-            return cls(sqlalchemy_url(settings.database_url), schema=f"hdf_{settings.index_name}")
+            # the process's one pool for this database, shared with the index
+            return cls(sqlalchemy_url(settings.database_url), schema=f"hdf_{settings.index_name}",
+                       engine=shared_engine(settings.database_url))
         settings.index_dir.mkdir(parents=True, exist_ok=True)
         return cls(f"sqlite:///{settings.index_dir.resolve() / 'conversations.sqlite3'}")
 
