@@ -40,3 +40,51 @@ def test_many_questions_at_once_with_tiny_caches(settings, monkeypatch) -> None:
     with ThreadPoolExecutor(8) as pool:
         answers = list(pool.map(assistant.ask, questions))
     assert len(answers) == 200 and all(a.question for a in answers)
+
+
+def test_many_questions_at_once_on_postgres_with_tiny_caches(settings, postgres_url, monkeypatch) -> None:
+    """The PostgreSQL reader's passage caches, trimmed by one question while others read them."""
+    import hdf_assistant.index.postgres_read as postgres_read
+
+    monkeypatch.setattr(postgres_read, "CHUNK_CACHE", 4)
+    monkeypatch.setattr(postgres_read, "SOURCE_CACHE", 1)
+    pg = settings.replace(store="postgres", database_url=postgres_url, index_name="tiny_caches")
+    for n in range(6):
+        write(pg.corpus_dir, f"commune{n}.txt",
+              " ".join(f"La commune {n}-{i} compte {i * 7 + n} habitants." for i in range(12)))
+    assistant = build_assistant(pg, embedder=CachingFake())
+    questions = [f"Combien d'habitants compte la commune {i % 6}-{i % 12} ?" for i in range(120)]
+    with ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(assistant.ask, questions))
+    assert len(answers) == 120 and all(a.question for a in answers)
+
+
+def test_questions_go_on_from_the_old_index_while_one_opens_the_new(settings, fake_embedder, monkeypatch) -> None:
+    """A refresh made elsewhere: the first question to see it opens the new version; the others are
+    answered from the current one meanwhile, instead of waiting for it (each from one version only)."""
+    import threading
+
+    from hdf_assistant.assistant import refresh_index
+
+    write(settings.corpus_dir, "lille.txt", "Lille compte 1791 startups dans le numérique.")
+    assistant = build_assistant(settings, embedder=fake_embedder)
+    old_version = assistant.index.version
+    write(settings.corpus_dir, "roubaix.txt", "Roubaix accueille le siège d'OVH depuis 1999.")
+    refresh_index(settings, lambda: fake_embedder)
+    opening, release = threading.Event(), threading.Event()
+    open_new = assistant.backend.open
+
+    def held_open():
+        opening.set()
+        release.wait(60)
+        return open_new()
+
+    monkeypatch.setattr(assistant.backend, "open", held_open)
+    with ThreadPoolExecutor(2) as pool:
+        first = pool.submit(assistant.ask, "Où est le siège d'OVH ?")
+        assert opening.wait(60)
+        meanwhile = pool.submit(assistant.ask, "Combien de startups à Lille ?").result(timeout=60)
+        assert all(r.chunk.source == "lille.txt" for r in meanwhile.retrieved)  # the old version, whole
+        release.set()
+        first.result(timeout=60)
+    assert assistant.index.version != old_version

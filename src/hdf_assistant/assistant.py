@@ -107,17 +107,25 @@ class Assistant:
         if self.settings.document_weight > 0 and index.size and not index.has_document_vectors:
             log.warning("the index in %s has no document vectors: passages are ranked alone until "
                         "'hdf-assistant index' adds them (no passage is embedded again)", self.settings.index_dir)
-        self.index = index
-        self._retrievers: dict[str, Retriever] = {}
+        # the index and its retrievers change together, in one assignment: a question that reads them
+        # once (``ask``) never retrieves from one version and reads evidence from another
+        self._state: tuple[SearchIndex, dict[str, Retriever]] = (index, {})
 
-    def retriever(self, name: str | None = None) -> Retriever:
-        """The retriever called ``name`` (default: the configured one) over the current index."""
+    @property
+    def index(self) -> SearchIndex:
+        """The index version questions are answered from now."""
+        return self._state[0]
+
+    def retriever(self, name: str | None = None,
+                  state: tuple[SearchIndex, dict[str, Retriever]] | None = None) -> Retriever:
+        """The retriever called ``name`` (default: the configured one) over the current index (or ``state``'s)."""
         name = name or self.settings.retriever
-        retrievers = self._retrievers
-        if name not in retrievers:
-            retrievers[name] = build_retriever(name, self.index, self.embedder, self.settings.document_weight,
-                                               self.settings.keyword_weight)
-        return retrievers[name]
+        index, retrievers = state or self._state
+        found = retrievers.get(name)
+        if found is None:
+            found = retrievers[name] = build_retriever(name, index, self.embedder, self.settings.document_weight,
+                                                       self.settings.keyword_weight)
+        return found
 
     @property
     def manifest(self) -> Manifest:
@@ -140,13 +148,14 @@ class Assistant:
         queued = time.perf_counter()
         with self._asking:
             self.follow_index()
+            state = self._state  # one version for the whole question
             k = top_k or self.settings.top_k
             started = time.perf_counter()
             search_query = contextualize(question, history)
-            results = self.retriever(retriever).retrieve(search_query, max(k, RETRIEVAL_DEPTH))
+            results = self.retriever(retriever, state).retrieve(search_query, max(k, RETRIEVAL_DEPTH))
             retrieved = time.perf_counter()
             answer = self._answer(question, history, search_query, results[:k], mode or self.settings.answer_mode,
-                                  on_token)
+                                  on_token, state[0])
         done = time.perf_counter()
         timings = {
             "queue": (started - queued) * 1000,
@@ -197,32 +206,38 @@ class Assistant:
         results: list[ScoredChunk],
         mode: str,
         on_token: Callable[[str], None] | None,
+        index: SearchIndex,
     ) -> Answer:
         if mode == Mode.QUOTE:
             return replace(quote_best_passage(question, results), mode=Mode.QUOTE)
         if mode == Mode.LLM:
             return self._llm().answer(
                 question, history, results,
-                fallback=lambda: self._answer(question, history, search_query, results, Mode.EXTRACTIVE, None),
+                fallback=lambda: self._answer(question, history, search_query, results, Mode.EXTRACTIVE, None, index),
                 on_token=on_token,
             )
-        return self._extractive.answer(analyse_question(question, search_query), results, self.index)
+        return self._extractive.answer(analyse_question(question, search_query), results, index)
 
     def follow_index(self) -> bool:
         """Switch to a newer index if another process saved one; True if it did.
 
-        Costs one small file read; the current index keeps serving until the
-        new one is fully loaded."""
+        Costs one small read; the current index keeps serving until the new one
+        is fully loaded: while one question opens it, the others go on with the
+        current one instead of waiting."""
         live = self.backend.live_version()
         if live is None or live == self.index.version:
             return False
-        with self._lock:
+        if not self._lock.acquire(blocking=False):
+            return False  # another question is opening it
+        try:
             live = self.backend.live_version()
             if live is None or live == self.index.version:
                 return False
             self._use(self.backend.open())
             log.info("event=index_reloaded state=%s", self.index.version)
             return True
+        finally:
+            self._lock.release()
 
     def forget_cached_vectors(self) -> None:
         """Drop the question and sentence vectors remembered so far (so that a

@@ -40,11 +40,11 @@ from hdf_assistant.analysis import analyze
 from hdf_assistant.atomic import link_or_copy
 from hdf_assistant.errors import IndexBusyError, IndexCorruptError
 from hdf_assistant.index.id_table import IdTable
+from hdf_assistant.index.manifest import REBUILD
 from hdf_assistant.schema import Chunk
 
 PASSAGES_DIR = "passages"
 TABLE_FILE = "passages.npz"
-REBUILD = "hdf-assistant index --full"
 #: passages of recently read sources a view keeps parsed
 VIEW_CACHE_PASSAGES = 20_000
 #: page texts a reader keeps rebuilt

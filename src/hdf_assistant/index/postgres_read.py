@@ -4,6 +4,7 @@ texts; every query filtered to the rows live in that version."""
 
 from __future__ import annotations
 
+import threading
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -30,6 +31,10 @@ from hdf_assistant.index.postgres_db import (
 )
 from hdf_assistant.schema import Chunk, ScoredChunk
 
+#: passages, and files' passage lists, remembered per index version (the oldest half dropped past it)
+CHUNK_CACHE = 200_000
+SOURCE_CACHE = 10_000
+
 
 class PostgresIndex:
     """One version of an index in the database, for answering (``SearchIndex``)."""
@@ -43,6 +48,9 @@ class PostgresIndex:
         self._chunks: dict[str, Chunk] = {}  # chunk ids name their content: valid in every version
         self._by_source: dict[str, list[str]] = {}
         self._documents: DocumentVectors | None = None
+        #: questions answered side by side share the caches: a read never checks then reads (another
+        #: thread may trim in between), and every change and trim is made under this lock
+        self._cache_lock = threading.Lock()
 
     @contextmanager
     def _cursor(self) -> Iterator[Any]:
@@ -70,35 +78,48 @@ class PostgresIndex:
         return len(self._document_vectors()) > 0
 
     def chunk(self, chunk_id: str) -> Chunk:
-        if chunk_id not in self._chunks:
-            self._fetch([chunk_id])
-        return self._chunks[chunk_id]
+        found = self._chunks.get(chunk_id)
+        if found is None:
+            found = self._fetch([chunk_id]).get(chunk_id)
+        if found is None:
+            raise KeyError(chunk_id)
+        return found
 
-    def _fetch(self, chunk_ids: Sequence[str]) -> None:
+    def _remember(self, chunks: Sequence[Chunk]) -> None:
+        with self._cache_lock:
+            self._chunks.update((c.id, c) for c in chunks)
+            if len(self._chunks) > CHUNK_CACHE:  # bounded: most recent questions' passages
+                for cid in list(self._chunks)[: CHUNK_CACHE // 2]:
+                    del self._chunks[cid]
+
+    def _fetch(self, chunk_ids: Sequence[str]) -> dict[str, Chunk]:
+        """The passages of ``chunk_ids`` not in the cache, read (and remembered); this call's own copy."""
         missing = [cid for cid in chunk_ids if cid not in self._chunks]
         if not missing:
-            return
+            return {}
         with self._cursor() as cur:
             cur.execute(f"SELECT {CHUNK_COLUMNS} FROM {self._db.schema}.data_{TABLE} "
                         f"WHERE node_id = ANY(%(ids)s) AND {LIVE}", self._params(ids=list(missing)))
-            for row in cur.fetchall():
-                self._chunks[row[0]] = chunk_of(row)
-        if len(self._chunks) > 200_000:  # bounded: most recent questions' passages
-            for cid in list(self._chunks)[:100_000]:
-                del self._chunks[cid]
+            fetched = {row[0]: chunk_of(row) for row in cur.fetchall()}
+        self._remember(list(fetched.values()))
+        return fetched
 
     def chunk_ids_of(self, source: str) -> list[str]:
-        if source not in self._by_source:
-            with self._cursor() as cur:
-                cur.execute(f"SELECT {CHUNK_COLUMNS} FROM {self._db.schema}.data_{TABLE} "
-                            f"WHERE source = %(s)s AND {LIVE} ORDER BY coalesce(page, 0), start_char",
-                            self._params(s=source))
-                chunks = [chunk_of(row) for row in cur.fetchall()]
-            self._chunks.update((c.id, c) for c in chunks)
-            if len(self._by_source) > 10_000:
+        known = self._by_source.get(source)
+        if known is not None:
+            return list(known)
+        with self._cursor() as cur:
+            cur.execute(f"SELECT {CHUNK_COLUMNS} FROM {self._db.schema}.data_{TABLE} "
+                        f"WHERE source = %(s)s AND {LIVE} ORDER BY coalesce(page, 0), start_char",
+                        self._params(s=source))
+            chunks = [chunk_of(row) for row in cur.fetchall()]
+        self._remember(chunks)
+        ids = [c.id for c in chunks]
+        with self._cache_lock:
+            if len(self._by_source) > SOURCE_CACHE:
                 self._by_source.clear()
-            self._by_source[source] = [c.id for c in chunks]
-        return list(self._by_source[source])
+            self._by_source[source] = ids
+        return list(ids)
 
     def sources(self) -> list[str]:
         with self._cursor() as cur:
@@ -202,8 +223,9 @@ class PostgresIndex:
         candidates = [cid for cid, _ in self._bm25(question, k, None)]
         exact = dict(self._bm25(question, None, candidates))
         top = sorted(exact.items(), key=lambda item: (-item[1], item[0]))[:k]
-        self._fetch([cid for cid, _ in top])
-        return [ScoredChunk(self._chunks[cid], score) for cid, score in top if cid in self._chunks]
+        fetched = self._fetch([cid for cid, _ in top])
+        found = [(fetched.get(cid) or self._chunks.get(cid), score) for cid, score in top]
+        return [ScoredChunk(chunk, score) for chunk, score in found if chunk is not None]
 
     def keyword_scores(self, question: str, chunk_ids: Sequence[str]) -> np.ndarray:
         scores = dict(self._bm25(question, None, chunk_ids))
