@@ -165,9 +165,11 @@ def scaled_index(base: LocalIndex, size: int, settings: Any, seed: int = 0) -> f
     started = time.perf_counter()
     index = open_backend(settings).create(manifest)
     stamp = now_iso()
+    files = {}
     for source, rows in picked.items():
         index.replace_source(source, [c for c, _ in rows], np.vstack([v for _, v in rows]))
-        index.manifest.files[source] = FileEntry(hash=rows[0][0].file_hash, pages=1, chunks=len(rows), indexed_at=stamp)
+        files[source] = FileEntry(hash=rows[0][0].file_hash, pages=1, chunks=len(rows), indexed_at=stamp)
+    index.record_files(files, {})
     # document vectors: the base file's, with the same small noise for copies
     names = sorted(picked)
     noisy_docs = []

@@ -106,3 +106,18 @@ def test_an_index_of_the_previous_version_is_refused_with_the_fix(built, capsys)
     path.write_text(json.dumps(data), encoding="utf-8")
     err = one_line_error(capsys, cli(built, "index"))
     assert "splitter_version=2" in err and "splitter_version=3" in err and "index --full" in err
+
+
+def test_a_manifest_never_changes_once_made(built, corpus, fake_embedder) -> None:
+    """A refresh writes the next version's manifest; the one a reader holds stays as it was."""
+    from pydantic import ValidationError
+
+    held = open_backend(built).open().manifest
+    assert sorted(held.files) == ["isagri.txt", "ovh.txt"]
+    with pytest.raises(ValidationError):
+        held.chunk_size = 100  # type: ignore[misc]
+    (corpus / "lille.txt").write_text("Lille compte 1791 startups.", encoding="utf-8")
+    (corpus / "isagri.txt").unlink()
+    refresh_index(built, lambda: fake_embedder)
+    assert sorted(held.files) == ["isagri.txt", "ovh.txt"] and held.skipped == {}
+    assert sorted(open_backend(built).open().manifest.files) == ["lille.txt", "ovh.txt"]

@@ -15,7 +15,7 @@ from typing import Protocol
 import numpy as np
 
 from hdf_assistant.index.documents import DocumentScores
-from hdf_assistant.index.manifest import Manifest
+from hdf_assistant.index.manifest import FileEntry, Manifest
 from hdf_assistant.schema import Chunk, ScoredChunk
 
 
@@ -84,6 +84,9 @@ class WritableIndex(SearchIndex, Protocol):
         """Give the passages of ``old`` to ``new`` without embedding anything."""
 
     def sources_without_document_vector(self) -> list[str]: ...
+
+    def record_files(self, files: dict[str, FileEntry], skipped: dict[str, str]) -> None:
+        """What the manifest of this version says of each file, and of the files skipped."""
 
     def set_document_vectors(self, sources: Sequence[str], vectors: np.ndarray) -> None: ...
 

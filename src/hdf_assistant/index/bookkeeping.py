@@ -18,7 +18,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from hdf_assistant.index.manifest import FORMAT_VERSION, Manifest, now_iso
+from hdf_assistant.index.manifest import FORMAT_VERSION, FileEntry, Manifest, now_iso
 from hdf_assistant.ingest.chunking import DOCUMENT_VECTOR_VERSION, Span, chunk_id
 from hdf_assistant.schema import Chunk
 
@@ -76,12 +76,19 @@ class Bookkeeping(ABC):
         self._insert(moved, vectors, terms)
         return len(moved)
 
+    def _update_manifest(self, **changes: object) -> None:
+        """This version's manifest with ``changes`` (a manifest never changes: a new one replaces it)."""
+        self._manifest = self._manifest.model_copy(update=changes)
+
+    def record_files(self, files: dict[str, FileEntry], skipped: dict[str, str]) -> None:
+        """What this version's manifest says of each file, and of the files skipped."""
+        self._update_manifest(files=dict(files), skipped=dict(skipped))
+
     def commit(self) -> str:
         """Check, stamp the manifest, and make this version live; its name."""
         self._ready_to_commit()
         if self._keyword_stale:
             raise RuntimeError("the keyword index is out of date: call update_keyword_index() before commit()")
-        self._manifest.format_version = FORMAT_VERSION
-        self._manifest.document_vectors = DOCUMENT_VECTOR_VERSION
-        self._manifest.built_at = now_iso()
+        self._update_manifest(format_version=FORMAT_VERSION, document_vectors=DOCUMENT_VECTOR_VERSION,
+                              built_at=now_iso())
         return self._save()

@@ -268,7 +268,7 @@ def _edit(
 ) -> tuple[int, int]:
     """The plan's changes, then the explicit keyword and approximate-index
     steps, then the commit; returns the passages and document vectors embedded."""
-    files = index.manifest.files
+    files = dict(index.manifest.files)  # the next version's entries, recorded before the commit
     gone = set(plan.updated) | set(plan.removed)
     index.remove_sources(gone)
     for name in gone:
@@ -312,7 +312,7 @@ def _edit(
     for name, entry in list(files.items()):
         if entry.acronyms is None:  # kept from an index made before acronyms were read
             files[name] = entry.model_copy(update={"acronyms": definitions(index.source_text(name))})
-    index.manifest.skipped = {s.file: s.reason for s in skipped if not s.partial}
+    index.record_files(files, {s.file: s.reason for s in skipped if not s.partial})
     index.update_keyword_index()
     index.update_approximate_index()
     index.commit()

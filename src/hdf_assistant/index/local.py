@@ -168,7 +168,7 @@ class LocalIndex(Bookkeeping):
         store = self._store()
         start = self._manifest.next_id
         ids = np.arange(start, start + len(chunks), dtype=np.int64)
-        self._manifest.next_id = start + len(chunks)
+        self._update_manifest(next_id=start + len(chunks))
         self._vectors.add(vectors, ids)
         store.add(chunks, ids.tolist(), terms)
         self._keyword_stale = True
@@ -217,7 +217,7 @@ class LocalIndex(Bookkeeping):
     def update_approximate_index(self) -> None:
         """Train, keep or drop the IVF index for the current size."""
         self._store()
-        self._manifest.ann_trained_on = self._vectors.update_approximate()
+        self._update_manifest(ann_trained_on=self._vectors.update_approximate())
 
     def _save(self) -> str:
         """Write this state beside the live one and switch to it atomically."""

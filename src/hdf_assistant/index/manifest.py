@@ -49,9 +49,10 @@ class FileEntry(BaseModel):
 
 
 class Manifest(BaseModel):
-    """Everything needed to tell whether the index matches the settings."""
+    """Everything needed to tell whether the index matches the settings. Never changed once made: a
+    writer makes the next version's with ``model_copy(update=...)``."""
 
-    model_config = ConfigDict(extra="forbid", strict=True, protected_namespaces=(), validate_assignment=True)
+    model_config = ConfigDict(extra="forbid", strict=True, protected_namespaces=(), frozen=True)
 
     embed_model: str
     #: the model as loaded (with its backend); informative, not compared
