@@ -1,4 +1,13 @@
-"""Plain dataclasses shared by every stage. No framework imports here."""
+"""Plain dataclasses shared by every stage. No framework imports here.
+
+The words, as the code and the messages use them:
+
+- a *file* is one file of the corpus (``rapport.pdf``), named by its path in the corpus (``source``);
+- a *document* (:class:`SourceDocument`) is the text read from a file, one per PDF page or image frame;
+- a *passage* (:class:`Chunk`, llama-index's word, kept in the code's names) is a span of a document's text,
+  the unit that is embedded, indexed, retrieved and cited;
+- a *sentence* (``answer.candidates``) is a span of a passage an answer may quote.
+"""
 
 from __future__ import annotations
 
