@@ -177,6 +177,9 @@ class Assistant:
         """The answer as it is made: pieces of text (in ``llm`` mode the model's draft, token by token; the
         other modes have no draft), then, last, the :class:`Answer` itself, checked and cited, which replaces
         the draft. An error (an empty question, no index) is raised here, before or after the pieces."""
+        if (mode or self.settings.answer_mode) != Mode.LLM:  # no draft to show: no thread either
+            yield self.ask(question, history, top_k=top_k, retriever=retriever, mode=mode)
+            return
         pieces: queue.Queue[str | None] = queue.Queue()
         outcome: dict[str, Answer | BaseException] = {}
 

@@ -19,7 +19,9 @@ _BETWEEN = lexicon().words("count_fillers")
 
 _AMOUNT = re.compile(r"\s?(?:€|%|euros?\b|k€|M€|Md€)")
 _ANYONE = lexicon().words("anyone")
-PLACE_NOUNS = sorted(lexicon().words("place_nouns"))
+#: one pattern for every place noun of the word lists (a sentence is checked once, not once per noun)
+_PLACE_NOUN = re.compile(r"\b(?:" + "|".join(map(re.escape, sorted(lexicon().words("place_nouns"), key=len, reverse=True)))
+                         + r")s?\b")
 
 
 def question_unit(question: str) -> str | None:
@@ -48,8 +50,7 @@ def counted_terms(question: str) -> tuple[str, ...]:
 
 def mentions_place_noun(text: str) -> bool:
     """``text`` names a place by what it is ("à la mairie", "en préfecture", "at the town hall")."""
-    words = fold(text.lower())
-    return any(re.search(rf"\b{re.escape(noun)}s?\b", words) for noun in PLACE_NOUNS)
+    return bool(_PLACE_NOUN.search(fold(text.lower())))
 
 
 def gives_unit(unit: str, text: str) -> bool:
