@@ -11,6 +11,7 @@ from pathlib import Path
 from conftest import BUNDLED_CORPUS, live_index, make_pdf, write
 from fake_embedder import FakeEmbedder
 
+from hdf_assistant.access import Guard
 from hdf_assistant.assistant import build_assistant
 from hdf_assistant.index.status import INDEXED, PARTIAL, PENDING, REMOVED, SKIPPED, document_statuses
 from hdf_assistant.web.documents_tab import DocumentManager
@@ -21,7 +22,7 @@ PANORAMA = "panorama_numerique_hauts_de_france.txt"
 
 def _manager(settings, corpus: Path) -> DocumentManager:
     shutil.copy(BUNDLED_CORPUS / PANORAMA, corpus / PANORAMA)
-    return DocumentManager(build_assistant(settings, embedder=FakeEmbedder()))
+    return DocumentManager(Guard(build_assistant(settings, embedder=FakeEmbedder())))
 
 
 def _states(docs: DocumentManager) -> dict[str, str]:
@@ -35,10 +36,10 @@ def test_each_row_says_indexed_skipped_with_its_reason_or_not_yet_indexed(settin
     write(corpus, "later.txt", "Un texte ajouté dans le dossier, pas encore indexé.")
     assert _states(docs) == {PANORAMA: INDEXED, "broken.pdf": SKIPPED, "later.txt": PENDING}
     rows = {r[0]: r for r in docs.rows("en")}
-    assert rows[PANORAMA][1:4] == ["indexed", 1, 17]
-    assert rows["broken.pdf"][1].startswith("skipped — not a valid PDF")
-    assert rows["later.txt"][1] == "not indexed yet"
-    assert {r[0]: r[1] for r in docs.rows("fr")}["later.txt"] == "pas encore indexé"
+    assert rows[PANORAMA][1:5] == ["general", "indexed", 1, 17]
+    assert rows["broken.pdf"][2].startswith("skipped — not a valid PDF")
+    assert rows["later.txt"][2] == "not indexed yet"
+    assert {r[0]: r[2] for r in docs.rows("fr")}["later.txt"] == "pas encore indexé"
     # a file deleted from the folder stays in the index until the next refresh, and says so
     (corpus / PANORAMA).unlink()
     assert _states(docs)[PANORAMA] == REMOVED
@@ -54,7 +55,7 @@ def test_a_pdf_page_that_cannot_be_read_marks_its_document_partly_indexed(settin
     docs.refresh()
     status = {d.name: d for d in document_statuses(docs.assistant.manifest, corpus)}["rapport.pdf"]
     assert status.state == PARTIAL and status.pages == 2 and status.reasons[0].startswith("p. 3")
-    assert {r[0]: r[1] for r in docs.rows("en")}["rapport.pdf"].startswith("partly indexed — p. 3")
+    assert {r[0]: r[2] for r in docs.rows("en")}["rapport.pdf"].startswith("partly indexed — p. 3")
 
 
 def test_a_file_renamed_in_the_folder_is_reported_as_renamed_not_re_embedded(settings, corpus: Path) -> None:

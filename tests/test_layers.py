@@ -1,7 +1,7 @@
 """The package shows the pipeline, and its imports only point down it.
 
 files -> passages (ingest) -> vectors (models) -> index -> retrieval -> answer
--> assistant -> evaluation -> interfaces (cli, web). A module may import its own
+-> assistant -> evaluation, access rights -> interfaces (cli, web). A module may import its own
 stage, the stages below it and the foundation (errors, schema, settings,
 atomic writes, text analysis); never a stage above it. Every import counts,
 including those inside functions.
@@ -25,7 +25,7 @@ STAGES = {
     "retrieve": 4,
     "answer": 5,
     "assistant": 6,
-    "evaluate": 7,
+    "evaluate": 7, "access": 7,
     "cli": 8, "web": 8, "__main__": 9, "__init__": 9,
 }
 #: the only modules allowed loose at the top, beside the stage packages

@@ -25,6 +25,7 @@ from hdf_assistant.index import open_store
 from hdf_assistant.index.backend import IndexBackend, SearchIndex
 from hdf_assistant.index.builder import BuildOptions, ProgressCallback, refresh
 from hdf_assistant.index.manifest import IndexSpec, Manifest, check_compatible
+from hdf_assistant.index.scope import Scope, ScopedIndex
 from hdf_assistant.ingest.ocr import OcrOptions
 from hdf_assistant.ingest.textclean import clean_question
 from hdf_assistant.models.embedders import Embedder, load_embedder
@@ -109,7 +110,7 @@ class Assistant:
                         "'hdf-assistant index' adds them (no passage is embedded again)", self.settings.index_dir)
         # the index and its retrievers change together, in one assignment: a question that reads them
         # once (``ask``) never retrieves from one version and reads evidence from another
-        self._state: tuple[SearchIndex, dict[str, Retriever]] = (index, {})
+        self._state: tuple[SearchIndex, dict[tuple[str, Scope | None], Retriever]] = (index, {})
 
     @property
     def index(self) -> SearchIndex:
@@ -117,15 +118,25 @@ class Assistant:
         return self._state[0]
 
     def retriever(self, name: str | None = None,
-                  state: tuple[SearchIndex, dict[str, Retriever]] | None = None) -> Retriever:
-        """The retriever called ``name`` (default: the configured one) over the current index (or ``state``'s)."""
+                  state: tuple[SearchIndex, dict[tuple[str, Scope | None], Retriever]] | None = None,
+                  scope: Scope | None = None) -> Retriever:
+        """The retriever called ``name`` (default: the configured one) over the current index (or ``state``'s),
+        seen through ``scope`` when given (scope.py)."""
         name = name or self.settings.retriever
         index, retrievers = state or self._state
-        found = retrievers.get(name)
+        found = retrievers.get((name, scope))
         if found is None:
-            found = retrievers[name] = build_retriever(name, index, self.embedder, self.settings.document_weight,
-                                                       self.settings.keyword_weight)
+            if len(retrievers) > 256:
+                retrievers.clear()
+            found = retrievers[(name, scope)] = build_retriever(
+                name, self.scoped(index, scope), self.embedder, self.settings.document_weight,
+                self.settings.keyword_weight)
         return found
+
+    @staticmethod
+    def scoped(index: SearchIndex, scope: Scope | None) -> SearchIndex:
+        """``index`` as a request limited to ``scope`` sees it (all of it without a scope)."""
+        return index if scope is None else ScopedIndex(index, scope)
 
     @property
     def manifest(self) -> Manifest:
@@ -139,8 +150,10 @@ class Assistant:
         retriever: str | None = None,
         mode: str | None = None,
         on_token: Callable[[str], None] | None = None,
+        scope: Scope | None = None,
     ) -> Answer:
-        """Answer ``question``; ``history`` holds earlier user turns, oldest first."""
+        """Answer ``question``; ``history`` holds earlier user turns, oldest first. With ``scope``, only the
+        passages it allows are searched, weighed and quoted (access.py makes it from a user's rights)."""
         question, warnings = clean_question(question)
         if not question:
             raise QuestionError("la question est vide : posez une question / the question is empty")
@@ -152,10 +165,11 @@ class Assistant:
             k = top_k or self.settings.top_k
             started = time.perf_counter()
             search_query = contextualize(question, history)
-            results = self.retriever(retriever, state).retrieve(search_query, max(k, RETRIEVAL_DEPTH))
+            retriever_ = self.retriever(retriever, state, scope)
+            results = retriever_.retrieve(search_query, max(k, RETRIEVAL_DEPTH))
             retrieved = time.perf_counter()
             answer = self._answer(question, history, search_query, results[:k], mode or self.settings.answer_mode,
-                                  on_token, state[0])
+                                  on_token, retriever_.index)
         done = time.perf_counter()
         timings = {
             "queue": (started - queued) * 1000,
@@ -173,12 +187,13 @@ class Assistant:
         top_k: int | None = None,
         retriever: str | None = None,
         mode: str | None = None,
+        scope: Scope | None = None,
     ) -> Iterator[str | Answer]:
         """The answer as it is made: pieces of text (in ``llm`` mode the model's draft, token by token; the
         other modes have no draft), then, last, the :class:`Answer` itself, checked and cited, which replaces
         the draft. An error (an empty question, no index) is raised here, before or after the pieces."""
         if (mode or self.settings.answer_mode) != Mode.LLM:  # no draft to show: no thread either
-            yield self.ask(question, history, top_k=top_k, retriever=retriever, mode=mode)
+            yield self.ask(question, history, top_k=top_k, retriever=retriever, mode=mode, scope=scope)
             return
         pieces: queue.Queue[str | None] = queue.Queue()
         outcome: dict[str, Answer | BaseException] = {}
@@ -186,7 +201,7 @@ class Assistant:
         def work() -> None:
             try:
                 outcome["answer"] = self.ask(question, history, top_k=top_k, retriever=retriever, mode=mode,
-                                             on_token=pieces.put)
+                                             on_token=pieces.put, scope=scope)
             except BaseException as exc:  # handed to the caller's thread below
                 outcome["error"] = exc
             finally:

@@ -12,6 +12,7 @@ import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from hdf_assistant.config import Settings, load_settings
 from hdf_assistant.errors import HdfError, QuestionError
@@ -47,6 +48,7 @@ def _parser() -> argparse.ArgumentParser:
     p_ask.add_argument("--retriever", choices=RETRIEVERS, help="dense, bm25 or hybrid (default: hybrid)")
     p_ask.add_argument("--mode", choices=MODES, help="extractive (default), quote or llm")
     p_ask.add_argument("--json", action="store_true", help="print one JSON object")
+    _access_arguments(p_ask)
 
     p_eval = sub.add_parser("eval", help="answer a file of questions and measure the answers")
     p_eval.add_argument("file", type=Path, help=".jsonl, .csv or SQuAD-format .json")
@@ -59,6 +61,7 @@ def _parser() -> argparse.ArgumentParser:
     p_eval.add_argument("--squad-corpus", type=Path, metavar="SQUAD_JSON",
                         help="answer a .jsonl/.csv file over the articles of a SQuAD file instead of the corpus")
     p_eval.add_argument("--compare", type=Path, metavar="OLD_RESULTS", help="an earlier --out file to compare with")
+    _access_arguments(p_eval)
 
     p_db = sub.add_parser("db", help="a local PostgreSQL server for store = postgres (the postgres extra)")
     p_db.add_argument("action", choices=("start", "stop"))
@@ -69,6 +72,23 @@ def _parser() -> argparse.ArgumentParser:
     p_serve.add_argument("--port", type=int, default=7860)
     p_serve.add_argument("--watch", action="store_true", help="refresh the index when corpus files change")
     return parser
+
+
+def _access_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--collection", action="append", metavar="NAME",
+                        help="search this collection only (a first-level folder of the corpus; repeatable)")
+    parser.add_argument("--as", dest="as_user", metavar="USER", default=None,
+                        help="with the rights of USER (a login, or key:NAME) under HDF_ACCESS")
+
+
+def _guarded(assistant: Any, args: argparse.Namespace) -> tuple[Any, Any]:
+    """(the guard, the scope) of ``--as`` and ``--collection``. Without ``--as``, the command has the rights
+    of the person running it, who reads the corpus's files anyway: every collection."""
+    from hdf_assistant.access import Filters, Guard
+
+    guard = Guard(assistant)
+    filters = Filters.of(collections=args.collection)
+    return guard, guard.scope(args.as_user, filters) if args.as_user is not None else guard.scope_all(filters)
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -149,15 +169,17 @@ def _cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
     if open_backend(settings).live_version() is None:
         print(f"Aucun index dans {settings.index_dir} : construction de l'index d'abord...", file=sys.stderr)
     assistant = build_assistant(settings, progress=settings.progress)
+    guard, scope = _guarded(assistant, args)
     drafted = False
     answer: Answer | None = None
-    for piece in assistant.stream(args.question, history=args.history, top_k=args.top_k):
+    for piece in assistant.stream(args.question, history=args.history, top_k=args.top_k, scope=scope):
         if isinstance(piece, Answer):
             answer = piece
         elif not args.json:  # an llm draft, shown as it comes; the checked answer follows on stdout
             print(piece, end="", file=sys.stderr, flush=True)
             drafted = True
     assert answer is not None
+    guard.audit.record(args.as_user or "cli", "cli", scope, answer)
     if drafted:
         print(file=sys.stderr)
     for warning in answer.warnings:
@@ -208,7 +230,9 @@ def _cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
                 out.write(json.dumps(row, ensure_ascii=False) + "\n")
                 out.flush()
 
-        run = run_eval(assistant, questions, top_k=args.top_k, progress=settings.progress, on_row=write_row)
+        _, scope = _guarded(assistant, args)
+        run = run_eval(assistant, questions, top_k=args.top_k, progress=settings.progress, on_row=write_row,
+                       scope=scope)
     finally:
         if out is not None:
             out.close()

@@ -89,6 +89,13 @@ class Settings:
     #: separated by commas, or the path of a file with one key (or "name:key")
     #: per line. Empty: the API is open like the chat (or behind ``auth``).
     api_keys: str = ""
+    #: Who may read each collection (first-level folder of the corpus) and who administers the corpus:
+    #: the path of a TOML file (README, "Collections and access"). Empty: everybody reads everything.
+    access: str = ""
+    #: One JSON line per question (user, collections, sources, abstained) appended to this file. Empty: off.
+    audit_log: str = ""
+    #: Put the question's text in the audit log too (only its length otherwise).
+    audit_questions: bool = False
     #: Where the index lives: ``local`` (FAISS and bm25s files in ``index_dir``)
     #: or ``postgres`` (PostgreSQL with pgvector at ``database_url``, shared by
     #: many processes and machines).
@@ -125,6 +132,9 @@ _ENV = {
     "HDF_EVAL_CACHE": "eval_cache_dir",
     "HDF_AUTH": "auth",
     "HDF_API_KEYS": "api_keys",
+    "HDF_ACCESS": "access",
+    "HDF_AUDIT_LOG": "audit_log",
+    "HDF_AUDIT_QUESTIONS": "audit_questions",
     "HDF_QUERY_PREFIX": "query_prefix",
     "HDF_PASSAGE_PREFIX": "passage_prefix",
     "HDF_CHUNK_SIZE": "chunk_size",

@@ -30,6 +30,8 @@ from hdf_assistant.schema import RETRIEVERS, ScoredChunk
 
 class Retriever(Protocol):
     name: str
+    #: the index it searches (seen through a request's scope, if any)
+    index: SearchIndex
 
     def retrieve(self, query: str, top_k: int) -> list[ScoredChunk]: ...
 

@@ -38,6 +38,17 @@ EMBED_BACKENDS: tuple[str, ...] = get_args(EmbedBackend)
 STORES: tuple[str, ...] = get_args(StoreName)
 
 
+#: the collection of the files at the corpus's root (a first-level folder is a collection of its own)
+GENERAL_COLLECTION = "general"
+
+
+def collection_of(source: str) -> str:
+    """The collection of a file: its first-level folder in the corpus (``rh/bilan.pdf`` is in ``rh``), or
+    :data:`GENERAL_COLLECTION` for a file at the root."""
+    head, sep, _ = source.partition("/")
+    return head if sep and head else GENERAL_COLLECTION
+
+
 def place(source: str, page: int | None = None, section: str | None = None, page_label: str = "p.",
           ocr: bool = False) -> str:
     """Where a passage is, the one way citations say it: "rapport.pdf, p. 3, Chiffres clés"
@@ -81,6 +92,11 @@ class Chunk:
         return asdict(self)
 
     @property
+    def collection(self) -> str:
+        """The collection of its file (see :func:`collection_of`): who may read it depends on it."""
+        return collection_of(self.source)
+
+    @property
     def where(self) -> str:
         """"rapport.pdf, p. 3, Chiffres clés" (see :func:`place`)."""
         return place(self.source, self.page, self.section, ocr=self.ocr)
@@ -110,7 +126,16 @@ class Citation:
     ocr: bool = False
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return {**asdict(self), "collection": self.collection}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Citation:
+        return cls(**{k: v for k, v in data.items() if k != "collection"})
+
+    @property
+    def collection(self) -> str:
+        """The collection of the cited file (see :func:`collection_of`)."""
+        return collection_of(self.source)
 
     @property
     def where(self) -> str:
@@ -159,13 +184,13 @@ class Answer:
             question=data.get("question", ""),
             text=data.get("answer", ""),
             abstained=bool(data.get("abstained")),
-            citations=[Citation(**c) for c in data.get("citations", [])],
+            citations=[Citation.from_dict(c) for c in data.get("citations", [])],
             mode=Mode(data.get("mode", "extractive")),
             verified=data.get("verified"),
             search_query=data.get("search_query"),
             abstain_reason=data.get("abstain_reason"),
             why=data.get("why"),
-            related=Citation(**data["related"]) if data.get("related") else None,
+            related=Citation.from_dict(data["related"]) if data.get("related") else None,
             short_answer=data.get("short_answer"),
             rejected=list(data.get("rejected", [])),
             warnings=list(data.get("warnings", [])),

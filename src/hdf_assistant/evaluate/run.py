@@ -22,6 +22,7 @@ from hdf_assistant.atomic import atomic_write_text
 from hdf_assistant.config import Settings, embedding_prefixes
 from hdf_assistant.evaluate.metrics import compare_runs, compute_metrics, judge, overlaps, source_rank
 from hdf_assistant.evaluate.questions import EvalQuestion, QuestionSet
+from hdf_assistant.index.scope import Scope
 from hdf_assistant.ingest.chunking import SPLITTER_VERSION
 from hdf_assistant.ingest.reader import file_sha256
 from hdf_assistant.schema import place
@@ -59,9 +60,10 @@ def squad_workspace(settings: Settings, squad_file: Path, questions: QuestionSet
     return settings.replace(corpus_dir=corpus, index_dir=root / f"index-{digest}", index_name=f"squad_{digest}")
 
 
-def evaluate_question(assistant: Assistant, item: EvalQuestion, top_k: int | None) -> dict[str, Any]:
-    """Ask one question the way ``ask`` does and judge the answer."""
-    answer = assistant.ask(item.question, history=item.history, top_k=top_k)
+def evaluate_question(assistant: Assistant, item: EvalQuestion, top_k: int | None,
+                      scope: Scope | None = None) -> dict[str, Any]:
+    """Ask one question the way ``ask`` does (inside ``scope``: ``eval --collection/--as``) and judge the answer."""
+    answer = assistant.ask(item.question, history=item.history, top_k=top_k, scope=scope)
     row: dict[str, Any] = {**item.to_dict(), **answer.to_dict()}
     row["question"] = item.question
     row["correct"] = judge(answer.text, answer.abstained, item.expected, item.unanswerable)
@@ -76,8 +78,10 @@ def run_eval(
     top_k: int | None = None,
     progress: bool = False,
     on_row: Callable[[dict[str, Any]], None] | None = None,
+    scope: Scope | None = None,
 ) -> EvalRun:
-    """Evaluate every question; ``on_row`` sees each row as soon as it exists."""
+    """Evaluate every question (searching inside ``scope`` only, when given); ``on_row`` sees each row as
+    soon as it exists."""
     items = questions.questions
     bar = None
     if progress and items:
@@ -87,7 +91,7 @@ def run_eval(
     rows = []
     try:
         for item in items:
-            row = evaluate_question(assistant, item, top_k)
+            row = evaluate_question(assistant, item, top_k, scope)
             rows.append(row)
             if on_row is not None:
                 on_row(row)

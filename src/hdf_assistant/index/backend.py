@@ -16,11 +16,16 @@ import numpy as np
 
 from hdf_assistant.index.documents import DocumentScores
 from hdf_assistant.index.manifest import FileEntry, Manifest
+from hdf_assistant.index.scope import Scope
 from hdf_assistant.schema import Chunk, ScoredChunk
 
 
 class SearchIndex(Protocol):
-    """One consistent state of an index, for answering questions."""
+    """One consistent state of an index, for answering questions.
+
+    The searches take a ``scope`` (scope.py): the collections, and maybe files, a request may read; the
+    store applies it inside the query, so a passage outside it is never ranked and the keyword statistics
+    are the scope's own. ``ScopedIndex`` is an index seen through one scope."""
 
     @property
     def manifest(self) -> Manifest:
@@ -52,23 +57,26 @@ class SearchIndex(Protocol):
     def source_text(self, source: str) -> str:
         """All the text indexed for one file, its pages in order."""
 
-    def search(self, vector: np.ndarray, k: int) -> list[ScoredChunk]:
-        """The ``k`` passages nearest to the unit ``vector`` (cosine), best first."""
+    def count(self, scope: Scope | None = None) -> int:
+        """Number of passages (inside ``scope``)."""
+
+    def search(self, vector: np.ndarray, k: int, scope: Scope | None = None) -> list[ScoredChunk]:
+        """The ``k`` passages (inside ``scope``) nearest to the unit ``vector`` (cosine), best first."""
 
     def dense_scores(self, vector: np.ndarray, chunk_ids: Sequence[str]) -> np.ndarray:
         """Exact cosine of ``vector`` with each of the given passages."""
 
-    def document_scores(self, vector: np.ndarray) -> DocumentScores | None:
-        """Cosine of ``vector`` with every file's document vector (None: the index has none)."""
+    def document_scores(self, vector: np.ndarray, scope: Scope | None = None) -> DocumentScores | None:
+        """Cosine of ``vector`` with every file's (inside ``scope``) document vector (None: the index has none)."""
 
-    def keyword_search(self, question: str, k: int) -> list[ScoredChunk]:
-        """The ``k`` passages with the best positive BM25 scores, best first."""
+    def keyword_search(self, question: str, k: int, scope: Scope | None = None) -> list[ScoredChunk]:
+        """The ``k`` passages (inside ``scope``) with the best positive BM25 scores, best first."""
 
-    def keyword_scores(self, question: str, chunk_ids: Sequence[str]) -> np.ndarray:
-        """BM25 score of each of the given passages for ``question``."""
+    def keyword_scores(self, question: str, chunk_ids: Sequence[str], scope: Scope | None = None) -> np.ndarray:
+        """BM25 score (with ``scope``'s statistics) of each of the given passages for ``question``."""
 
-    def document_frequency(self, terms: Sequence[str]) -> dict[str, int]:
-        """Number of passages containing each analysed term."""
+    def document_frequency(self, terms: Sequence[str], scope: Scope | None = None) -> dict[str, int]:
+        """Number of passages (inside ``scope``) containing each analysed term."""
 
 
 class WritableIndex(SearchIndex, Protocol):

@@ -97,6 +97,11 @@ class DocumentScores:
     def __init__(self, names: list[str], rows: dict[str, int], values: np.ndarray) -> None:
         self._names, self._rows, self.values = names, rows, values
 
+    @property
+    def names(self) -> list[str]:
+        """The files scored, in the order of ``values``."""
+        return self._names
+
     def __getitem__(self, source: str) -> float:
         """The file's cosine (0 for a file without a vector)."""
         row = self._rows.get(source)

@@ -75,6 +75,27 @@ def _one_thread() -> Iterator[None]:
         faiss.omp_set_num_threads(previous)
 
 
+def filtered_nprobe(share: float, lists: int) -> int:
+    """IVF lists scanned when only ``share`` of the passages may be returned: the nearest allowed
+    passages lie farther, in more lists, and a scan skips the others' codes at little cost
+    (benchmarks/README.md, "Filtered retrieval")."""
+    if share >= 1.0:
+        return min(NPROBE, lists)
+    return min(lists, int(math.ceil(NPROBE / math.sqrt(max(share, 1e-4)))))
+
+
+def _search(index: Any, query: np.ndarray, k: int, selector: Any = None) -> tuple[np.ndarray, np.ndarray]:
+    """``index.search``, among ``selector``'s ids when given."""
+    if selector is None:
+        return index.search(query, k)
+    return index.search(query, k, params=_faiss().SearchParameters(sel=selector))
+
+
+def selector_of(ids: np.ndarray) -> Any:
+    """A FAISS ``IDSelector`` of the given ids (for a search among them only)."""
+    return _faiss().IDSelectorBatch(np.ascontiguousarray(ids, dtype=np.int64))
+
+
 def _lists_for(size: int) -> int:
     return max(16, int(4 * math.sqrt(size)))
 
@@ -155,11 +176,18 @@ class ApproximateIndex:
         self._recent.remove_ids(ids)
         self._recent_ids = None
 
-    def search(self, query: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        scores, ids = self._index.search(query, k)
+    def search(self, query: np.ndarray, k: int, selector: Any = None, share: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+        """The ``k`` nearest; with ``selector`` (a FAISS ``IDSelector``), among its ids only, which are
+        ``share`` of the index: the lists scanned grow as the share shrinks (:func:`filtered_nprobe`)."""
+        if selector is None:
+            scores, ids = self._index.search(query, k)
+        else:
+            faiss = _faiss()
+            params = faiss.SearchParametersIVF(sel=selector, nprobe=filtered_nprobe(share, int(self._index.nlist)))
+            scores, ids = self._index.search(query, k, params=params)
         if self._recent.ntotal == 0:
             return scores, ids
-        fresh_scores, fresh_ids = self._recent.search(query, min(k, int(self._recent.ntotal)))
+        fresh_scores, fresh_ids = _search(self._recent, query, min(k, int(self._recent.ntotal)), selector)
         all_scores = np.concatenate([scores, fresh_scores], axis=1)
         all_ids = np.concatenate([ids, fresh_ids], axis=1)
         order = np.argsort(-all_scores, axis=1, kind="stable")[:, :k]
@@ -263,13 +291,19 @@ class FaissVectors:
         ids = faiss.vector_to_array(self._exact.id_map).astype(np.int64)
         return vectors, ids
 
-    def search(self, vector: np.ndarray, k: int, exact: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    def search(self, vector: np.ndarray, k: int, exact: bool = False, selector: Any = None,
+               share: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
         """Scores and ids of the ``k`` nearest passages (ids -1 pad a short
-        result); through the IVF index when there is one, unless ``exact``."""
+        result); through the IVF index when there is one, unless ``exact``. With ``selector``
+        (:func:`selector_of`), among its ids only (``share`` of the passages): the filter is
+        applied inside FAISS's scan, not to its results."""
         query = np.ascontiguousarray(vector, dtype=np.float32).reshape(1, -1)
-        searcher = self._exact_index() if exact or self._ann is None else self._ann
+        k = min(k, self.size)
         with _one_thread():  # one query at a time: one thread is fastest
-            scores, ids = searcher.search(query, min(k, self.size))
+            if exact or self._ann is None:
+                scores, ids = _search(self._exact_index(), query, k, selector)
+            else:
+                scores, ids = self._ann.search(query, k, selector, share)
         return scores[0], ids[0]
 
     def update_approximate(self) -> int:

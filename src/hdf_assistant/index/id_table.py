@@ -53,3 +53,12 @@ class IdTable:
         at = np.minimum(np.searchsorted(self._sorted, keys), self._sorted.size - 1)
         found = self._sorted[at] == keys
         return [int(self._order[a]) if f else None for a, f in zip(at, found)]
+
+    def positions_of(self, ids: np.ndarray) -> np.ndarray:
+        """The positions of ``ids`` (byte strings, as :attr:`array` holds them), -1 for an absent one."""
+        if ids.size == 0 or self._ids.size == 0:
+            return np.full(ids.size, -1, dtype=np.int64)
+        keys = ids.astype(self._ids.dtype) if ids.dtype.itemsize <= self._ids.dtype.itemsize else ids
+        at = np.minimum(np.searchsorted(self._sorted, keys), self._sorted.size - 1)
+        found = self._sorted[at] == keys
+        return np.where(found, self._order[at], -1).astype(np.int64)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -41,6 +42,11 @@ def _bm25s() -> Any:
     return bm25s
 
 
+def _idf(passages: float, df: int) -> float:
+    """Lucene's idf, as bm25s computes it."""
+    return math.log(1 + (passages - df + 0.5) / (df + 0.5))
+
+
 class KeywordIndex:
     """BM25 scores of passages for a question."""
 
@@ -59,8 +65,21 @@ class KeywordIndex:
         model.index(tokens, show_progress=False)
         return cls(model, chunk_ids)
 
-    def scores(self, question: str) -> np.ndarray:
-        """BM25 score of every passage (aligned with ``chunk_ids``)."""
+    def mask_of(self, chunk_ids: np.ndarray) -> np.ndarray:
+        """A boolean per passage of this index (aligned with ``chunk_ids``): True for those of ``chunk_ids``
+        (byte strings)."""
+        mask = np.zeros(len(self._ids), dtype=bool)
+        positions = self._ids.positions_of(chunk_ids)
+        mask[positions[positions >= 0]] = True
+        return mask
+
+    def scores(self, question: str, mask: np.ndarray | None = None) -> np.ndarray:
+        """BM25 score of every passage (aligned with ``chunk_ids``). With ``mask``, only the passages it
+        holds exist: the others score 0 and the statistics (number of passages, each term's document
+        frequency) are counted among the masked passages alone, so that a score says nothing of the
+        words of the passages outside (the average length stays the whole index's)."""
+        if mask is not None:
+            return self._scores_within(question, mask)
         last = self._last  # one read: another thread may replace it meanwhile
         if last is not None and last[0] == question:
             return last[1]
@@ -74,9 +93,30 @@ class KeywordIndex:
         self._last = (question, values)
         return values
 
-    def top(self, question: str, k: int) -> list[tuple[str, float]]:
-        """The ``k`` passages with the highest positive scores, best first."""
-        scores = self.scores(question)
+    def _scores_within(self, question: str, mask: np.ndarray) -> np.ndarray:
+        values = np.zeros(len(self._ids), dtype=np.float32)
+        if self._model is None or not mask.any():
+            return values
+        vocab = self._model.vocab_dict
+        matrix = self._model.scores
+        indptr, indices, data = matrix["indptr"], matrix["indices"], matrix["data"]
+        total, inside_total = float(len(self._ids)), float(mask.sum())
+        for term in analyze_query(question):  # a repeated term counts again, as in ``scores``
+            if term not in vocab:
+                continue
+            start, end = int(indptr[vocab[term]]), int(indptr[vocab[term] + 1])
+            docs = np.asarray(indices[start:end])
+            inside = mask[docs]
+            df_inside = int(inside.sum())
+            if not df_inside:
+                continue
+            factor = _idf(inside_total, df_inside) / _idf(total, end - start)
+            np.add.at(values, docs[inside], np.asarray(data[start:end])[inside] * factor)
+        return values
+
+    def top(self, question: str, k: int, mask: np.ndarray | None = None) -> list[tuple[str, float]]:
+        """The ``k`` passages with the highest positive scores, best first (among ``mask``'s)."""
+        scores = self.scores(question, mask)
         if scores.size == 0:
             return []
         k = min(k, scores.size)
@@ -84,19 +124,23 @@ class KeywordIndex:
         top = top[np.argsort(-scores[top], kind="stable")]
         return [(self._ids[int(p)], float(scores[p])) for p in top[scores[top] > 0]]
 
-    def scores_of(self, question: str, chunk_ids: Sequence[str]) -> np.ndarray:
-        """The scores of the given passages (0 for one the index does not hold)."""
-        scores = self.scores(question)
+    def scores_of(self, question: str, chunk_ids: Sequence[str], mask: np.ndarray | None = None) -> np.ndarray:
+        """The scores of the given passages (0 for one the index, or ``mask``, does not hold)."""
+        scores = self.scores(question, mask)
         positions = self._ids.positions(chunk_ids)
         return np.array([scores[p] if p is not None else 0.0 for p in positions], dtype=np.float32)
 
-    def document_frequency(self, terms: Sequence[str]) -> dict[str, int]:
-        """Number of passages that contain each term (0 when unknown)."""
+    def document_frequency(self, terms: Sequence[str], mask: np.ndarray | None = None) -> dict[str, int]:
+        """Number of passages (of ``mask``'s) that contain each term (0 when unknown)."""
         if self._model is None:
             return {t: 0 for t in terms}
         indptr = self._model.scores["indptr"]
         vocab = self._model.vocab_dict
-        return {t: int(indptr[vocab[t] + 1] - indptr[vocab[t]]) if t in vocab else 0 for t in terms}
+        if mask is None:
+            return {t: int(indptr[vocab[t] + 1] - indptr[vocab[t]]) if t in vocab else 0 for t in terms}
+        indices = self._model.scores["indices"]
+        return {t: int(mask[np.asarray(indices[indptr[vocab[t]]:indptr[vocab[t] + 1]])].sum()) if t in vocab else 0
+                for t in terms}
 
     def save(self, state_dir: Path) -> None:
         target = state_dir / _DIR

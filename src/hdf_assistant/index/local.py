@@ -23,19 +23,23 @@ and from 50,000 passages on only the IVF index's 8-bit codes in memory
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from hdf_assistant.errors import IndexCorruptError, IndexMissingError
 from hdf_assistant.index.bookkeeping import Bookkeeping
 from hdf_assistant.index.documents import DocumentScores, DocumentVectors
-from hdf_assistant.index.faiss_vectors import FaissVectors
+from hdf_assistant.index.faiss_vectors import FaissVectors, selector_of
 from hdf_assistant.index.keyword import KeywordIndex
 from hdf_assistant.index.manifest import MANIFEST_FILE, REBUILD, Manifest, parse_manifest
 from hdf_assistant.index.passages import PassageStore, PassageView
+from hdf_assistant.index.scope import Scope, scoped_document_scores
 from hdf_assistant.index.state import (
     current_state_dir,
     index_lock,
@@ -47,6 +51,19 @@ from hdf_assistant.ingest.chunking import DOCUMENT_VECTOR_VERSION
 from hdf_assistant.schema import Chunk, ScoredChunk
 
 log = logging.getLogger(__name__)
+
+#: scopes (see scope.py) whose allowed passages a reader remembers
+SCOPE_CACHE = 64
+
+
+@dataclass(frozen=True)
+class _Allowed:
+    """The passages of one scope: for FAISS (a selector of their ids) and for BM25 (a mask)."""
+
+    selector: Any
+    keyword_mask: np.ndarray
+    count: int
+    share: float
 
 
 class LocalIndex(Bookkeeping):
@@ -70,6 +87,8 @@ class LocalIndex(Bookkeeping):
         self._index_dir = index_dir
         self._version = version
         self._keyword_stale = False
+        self._scopes: dict[Scope, _Allowed] = {}
+        self._scopes_lock = threading.Lock()
 
     @classmethod
     def empty(cls, manifest: Manifest, index_dir: Path) -> LocalIndex:
@@ -119,10 +138,39 @@ class LocalIndex(Bookkeeping):
     def document_vector(self, source: str) -> np.ndarray | None:
         return self._documents.vector(source) if source in self._documents else None
 
-    def search(self, vector: np.ndarray, k: int, exact: bool = False) -> list[ScoredChunk]:
+    def _allowed(self, scope: Scope) -> _Allowed:
+        """The passages ``scope`` allows, worked out once per scope and state."""
+        found = self._scopes.get(scope)
+        if found is not None:
+            return found
+        sources, source_of, faiss_ids, ids = self._passages.arrays()
+        rows = scope.mask(sources)[source_of] if len(sources) else np.zeros(0, dtype=bool)
+        count = int(rows.sum())
+        found = _Allowed(selector_of(faiss_ids[rows]), self._keyword.mask_of(ids[rows]), count,
+                         count / max(1, len(rows)))
+        with self._scopes_lock:
+            if len(self._scopes) >= SCOPE_CACHE:
+                self._scopes.clear()
+            self._scopes[scope] = found
+        return found
+
+    def _forget_scopes(self) -> None:
+        with self._scopes_lock:
+            self._scopes = {}
+
+    def count(self, scope: Scope | None = None) -> int:
+        return self.size if scope is None else self._allowed(scope).count
+
+    def search(self, vector: np.ndarray, k: int, scope: Scope | None = None, exact: bool = False) -> list[ScoredChunk]:
         if self.size == 0 or k <= 0:
             return []
-        scores, ids = self._vectors.search(vector, k, exact=exact)
+        if scope is None:
+            scores, ids = self._vectors.search(vector, k, exact=exact)
+        else:
+            allowed = self._allowed(scope)
+            if not allowed.count:
+                return []
+            scores, ids = self._vectors.search(vector, k, exact=exact, selector=allowed.selector, share=allowed.share)
         hits = []
         for score, fid in zip(scores, ids):
             cid = self._passages.chunk_id_at(int(fid)) if fid >= 0 else None
@@ -130,26 +178,30 @@ class LocalIndex(Bookkeeping):
                 hits.append(ScoredChunk(self._passages.chunk(cid), float(score)))
         return hits
 
-    def search_exact(self, vector: np.ndarray, k: int) -> list[ScoredChunk]:
+    def search_exact(self, vector: np.ndarray, k: int, scope: Scope | None = None) -> list[ScoredChunk]:
         """The exact ``k`` nearest passages, even where an IVF index answers ``search``."""
-        return self.search(vector, k, exact=True)
+        return self.search(vector, k, exact=True, scope=scope)
 
     def dense_scores(self, vector: np.ndarray, chunk_ids: Sequence[str]) -> np.ndarray:
         if not chunk_ids:
             return np.zeros(0, dtype=np.float32)
         return self.vectors_of(chunk_ids) @ np.asarray(vector, dtype=np.float32).reshape(-1)
 
-    def document_scores(self, vector: np.ndarray) -> DocumentScores | None:
-        return self._documents.scores(vector) if len(self._documents) else None
+    def document_scores(self, vector: np.ndarray, scope: Scope | None = None) -> DocumentScores | None:
+        return scoped_document_scores(self._documents.scores(vector), scope) if len(self._documents) else None
 
-    def keyword_search(self, question: str, k: int) -> list[ScoredChunk]:
-        return [ScoredChunk(self._passages.chunk(cid), score) for cid, score in self._keyword.top(question, k)]
+    def _mask(self, scope: Scope | None) -> np.ndarray | None:
+        return None if scope is None else self._allowed(scope).keyword_mask
 
-    def keyword_scores(self, question: str, chunk_ids: Sequence[str]) -> np.ndarray:
-        return self._keyword.scores_of(question, chunk_ids)
+    def keyword_search(self, question: str, k: int, scope: Scope | None = None) -> list[ScoredChunk]:
+        return [ScoredChunk(self._passages.chunk(cid), score)
+                for cid, score in self._keyword.top(question, k, self._mask(scope))]
 
-    def document_frequency(self, terms: Sequence[str]) -> dict[str, int]:
-        return self._keyword.document_frequency(terms)
+    def keyword_scores(self, question: str, chunk_ids: Sequence[str], scope: Scope | None = None) -> np.ndarray:
+        return self._keyword.scores_of(question, chunk_ids, self._mask(scope))
+
+    def document_frequency(self, terms: Sequence[str], scope: Scope | None = None) -> dict[str, int]:
+        return self._keyword.document_frequency(terms, self._mask(scope))
 
     # -- writing -------------------------------------------------------------
     def _store(self) -> PassageStore:
@@ -172,12 +224,14 @@ class LocalIndex(Bookkeeping):
         self._vectors.add(vectors, ids)
         store.add(chunks, ids.tolist(), terms)
         self._keyword_stale = True
+        self._forget_scopes()
 
     def _remove(self, source: str) -> int:
         removed = self._store().remove_source(source)
         self._vectors.remove(np.array(removed, dtype=np.int64))
         if removed:
             self._keyword_stale = True
+            self._forget_scopes()
         return len(removed)
 
     def remove_sources(self, sources: Collection[str]) -> int:
@@ -213,6 +267,7 @@ class LocalIndex(Bookkeeping):
         store = self._store()
         self._keyword = KeywordIndex.build(store.chunk_ids(), store.terms())
         self._keyword_stale = False
+        self._forget_scopes()
 
     def update_approximate_index(self) -> None:
         """Train, keep or drop the IVF index for the current size."""

@@ -259,6 +259,11 @@ class PassageStore(_PassageReader):
             else np.zeros(0, dtype=np.int32),
         }
 
+    def arrays(self) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray]:
+        """(files, file of each passage as a row of files, FAISS ids, passage ids as byte strings)."""
+        table = self.table()
+        return [str(s) for s in table["sources"]], table["source_of"], table["faiss_ids"], table["ids"]
+
     def saved_as(self, folder: Path) -> None:
         """The state written by :meth:`save` is now ``folder``: every source is clean."""
         self._dirty.clear()
@@ -381,6 +386,10 @@ class PassageView(_PassageReader):
 
     def sources(self) -> list[str]:
         return list(self._sources)
+
+    def arrays(self) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray]:
+        """(files, file of each passage as a row of files, FAISS ids, passage ids as byte strings)."""
+        return self._sources, self._source_of, self._faiss_ids, self._ids.array
 
     def chunk_ids(self) -> list[str]:
         return [self._ids[i] for i in range(len(self._ids))]

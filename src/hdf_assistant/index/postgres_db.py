@@ -28,6 +28,11 @@ TABLE = "passages"  # PGVectorStore names its table data_<table_name>
 LIVE = "v_from <= %(v)s AND (v_to IS NULL OR v_to > %(v)s)"
 CHUNK_COLUMNS = "node_id, text, source, page, start_char, end_char, file_hash, section, ocr"
 INSTALL = "pip install -e '.[postgres]'"
+#: a passage's collection (schema.collection_of), computed by the database from its file and stored with it
+COLLECTION = ("collection text GENERATED ALWAYS AS (CASE WHEN strpos(source, '/') > 1 "
+              "THEN split_part(source, '/', 1) ELSE 'general' END) STORED")
+#: the rows a scope (scope.py) allows: its collections and, when it names them, its files
+IN_SCOPE = "collection = ANY(%(cols)s) AND (%(srcs)s::text[] IS NULL OR source = ANY(%(srcs)s))"
 #: Keyword candidates: each term's postings of highest weight, at most this many
 #: (a term in fewer passages contributes all of them, so small corpora are exact)
 POSTINGS_PER_TERM = 2000
@@ -142,18 +147,30 @@ class Database:
             row = cur.fetchone()
             return int(row[0]) if row else None
 
+    def _has_column(self, table: str, column: str) -> bool:
+        with self.cursor() as cur:
+            cur.execute("SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass(%s) AND attname = %s",
+                        (table, column))
+            return cur.fetchone() is not None
+
     def upgrade(self) -> None:
-        """Columns added since an index was created (``ocr``), added once: an
-        index made by an earlier version keeps working without a rebuild."""
+        """Columns added since an index was created (``ocr``; ``collection`` on passages and postings,
+        computed from the file names), added once: an index made by an earlier version keeps working
+        without a rebuild."""
         if self._upgraded:
             return
         table = f"{self.schema}.data_{TABLE}"
-        with self.cursor() as cur:
-            cur.execute("SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass(%s) AND attname = 'ocr'", (table,))
-            present = cur.fetchone() is not None
-        if not present and self.dim() is not None:
+        if self.dim() is not None:
+            if not self._has_column(table, "ocr"):
+                with self.cursor(commit=True) as cur:
+                    cur.execute(f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS ocr boolean NOT NULL DEFAULT false")
+            for name in (table, f"{self.schema}.postings"):
+                if not self._has_column(name, "collection"):
+                    log.info("event=index_upgrade table=%s column=collection", name)
+                    with self.cursor(commit=True) as cur:
+                        cur.execute(f"ALTER TABLE {name} ADD COLUMN IF NOT EXISTS {COLLECTION}")
             with self.cursor(commit=True) as cur:
-                cur.execute(f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS ocr boolean NOT NULL DEFAULT false")
+                cur.execute(f"CREATE INDEX IF NOT EXISTS passages_collection ON {table} (collection)")
         self._upgraded = True
 
     def vector_store(self, dim: int, setup: bool = False) -> Any:
@@ -197,12 +214,13 @@ class Database:
                   ADD COLUMN IF NOT EXISTS section text, ADD COLUMN IF NOT EXISTS file_hash text,
                   ADD COLUMN IF NOT EXISTS ocr boolean NOT NULL DEFAULT false,
                   ADD COLUMN IF NOT EXISTS dl int, ADD COLUMN IF NOT EXISTS v_from int NOT NULL DEFAULT 0,
-                  ADD COLUMN IF NOT EXISTS v_to int;
+                  ADD COLUMN IF NOT EXISTS v_to int, ADD COLUMN IF NOT EXISTS {COLLECTION};
                 CREATE INDEX IF NOT EXISTS passages_node ON {table} (node_id);
+                CREATE INDEX IF NOT EXISTS passages_collection ON {table} (collection);
                 CREATE INDEX IF NOT EXISTS passages_source ON {table} (source);
                 CREATE TABLE IF NOT EXISTS {self.schema}.postings (
                   node_id text NOT NULL, source text NOT NULL, term text NOT NULL, tf int NOT NULL, dl int NOT NULL,
-                  v_from int NOT NULL, v_to int);
+                  v_from int NOT NULL, v_to int, {COLLECTION});
                 CREATE INDEX IF NOT EXISTS postings_impact ON {self.schema}.postings
                   (term, {IMPACT.replace("p.", "")} DESC);
                 CREATE INDEX IF NOT EXISTS postings_source ON {self.schema}.postings (source);
@@ -230,10 +248,21 @@ class Database:
 
 
 def live_only(stmt: Any, table: Any, **kwargs: Any) -> Any:
-    """``PGVectorStore`` query hook: only the rows live in the reader's version."""
-    from sqlalchemy import text
+    """``PGVectorStore`` query hook: only the rows live in the reader's version and, with a scope
+    (``hdf_collections``, ``hdf_sources``), inside it: the same statement as pgvector's ordering, so the
+    HNSW scan itself skips the other rows (and, iterative, goes on until it has ``k``)."""
+    from sqlalchemy import ARRAY, Text, bindparam, text
 
     version = kwargs["hdf_version"]
-    return stmt.where(text("v_from <= :hdf_v AND (v_to IS NULL OR v_to > :hdf_v)").bindparams(hdf_v=version))
+    stmt = stmt.where(text("v_from <= :hdf_v AND (v_to IS NULL OR v_to > :hdf_v)").bindparams(hdf_v=version))
+    collections = kwargs.get("hdf_collections")
+    if collections is not None:
+        stmt = stmt.where(text("collection = ANY(:hdf_cols)").bindparams(
+            bindparam("hdf_cols", value=list(collections), type_=ARRAY(Text))))
+    sources = kwargs.get("hdf_sources")
+    if sources is not None:
+        stmt = stmt.where(text("source = ANY(:hdf_srcs)").bindparams(
+            bindparam("hdf_srcs", value=list(sources), type_=ARRAY(Text))))
+    return stmt
 
 

@@ -21,6 +21,7 @@ from hdf_assistant.index.passages import text_of
 from hdf_assistant.index.postgres_db import (
     CHUNK_COLUMNS,
     IMPACT,
+    IN_SCOPE,
     LIVE,
     POSTINGS_PER_TERM,
     TABLE,
@@ -29,6 +30,7 @@ from hdf_assistant.index.postgres_db import (
     parse_vector,
     vector_text,
 )
+from hdf_assistant.index.scope import Scope, scoped_document_scores
 from hdf_assistant.schema import Chunk, ScoredChunk
 
 #: passages, and files' passage lists, remembered per index version (the oldest half dropped past it)
@@ -51,13 +53,16 @@ class PostgresIndex:
         #: questions answered side by side share the caches: a read never checks then reads (another
         #: thread may trim in between), and every change and trim is made under this lock
         self._cache_lock = threading.Lock()
+        self._counts: dict[Scope, int] = {}
 
     @contextmanager
     def _cursor(self) -> Iterator[Any]:
         with self._db.cursor() as cur:
             yield cur
 
-    def _params(self, **values: Any) -> dict[str, Any]:
+    def _params(self, scope: Scope | None = None, **values: Any) -> dict[str, Any]:
+        if scope is not None:
+            values.update(cols=sorted(scope.collections), srcs=scope.sql_sources)
         return {"v": self._version, **values}
 
     # -- SearchIndex -----------------------------------------------------------
@@ -134,15 +139,32 @@ class PostgresIndex:
         pages = list(dict.fromkeys(self.chunk(cid).page for cid in self.chunk_ids_of(source)))
         return "\n".join(self.page_text(source, page) for page in pages)
 
-    def search(self, vector: np.ndarray, k: int) -> list[ScoredChunk]:
-        """Nearest passages through ``PGVectorStore`` (HNSW), live in this version."""
+    def count(self, scope: Scope | None = None) -> int:
+        if scope is None:
+            return self._passages
+        found = self._counts.get(scope)
+        if found is None:
+            with self._cursor() as cur:
+                cur.execute(f"SELECT count(*) FROM {self._db.schema}.data_{TABLE} WHERE {LIVE} AND {IN_SCOPE}",
+                            self._params(scope))
+                found = int(cur.fetchone()[0])
+            with self._cache_lock:
+                if len(self._counts) > SOURCE_CACHE:
+                    self._counts.clear()
+                self._counts[scope] = found
+        return found
+
+    def search(self, vector: np.ndarray, k: int, scope: Scope | None = None) -> list[ScoredChunk]:
+        """Nearest passages through ``PGVectorStore`` (HNSW), live in this version (and inside ``scope``,
+        in the same statement)."""
         if k <= 0 or self._passages == 0:
             return []
         from llama_index.core.vector_stores.types import VectorStoreQuery
 
         store = self._db.vector_store(self._manifest.dim)
         query = VectorStoreQuery(query_embedding=np.asarray(vector, dtype=np.float32).tolist(), similarity_top_k=k)
-        result = store.query(query, hdf_version=self._version)
+        where = {} if scope is None else {"hdf_collections": sorted(scope.collections), "hdf_sources": scope.sql_sources}
+        result = store.query(query, hdf_version=self._version, **where)
         hits = []
         for node, similarity in zip(result.nodes or [], result.similarities or []):
             chunk = node_to_chunk(node)
@@ -151,14 +173,15 @@ class PostgresIndex:
         hits.sort(key=lambda h: -h.score)  # an iterative scan may return them slightly out of order
         return hits
 
-    def search_exact(self, vector: np.ndarray, k: int) -> list[ScoredChunk]:
+    def search_exact(self, vector: np.ndarray, k: int, scope: Scope | None = None) -> list[ScoredChunk]:
         """The exact ``k`` nearest passages (a scan, no index): the reference for recall."""
         with self._cursor() as cur:
             cur.execute("SET LOCAL enable_indexscan = off")
             cur.execute(f"SELECT {CHUNK_COLUMNS}, 1 - (embedding <=> %(q)s::vector) AS score "
                         f"FROM {self._db.schema}.data_{TABLE} WHERE {LIVE} "
+                        f"{'AND ' + IN_SCOPE if scope is not None else ''} "
                         "ORDER BY embedding <=> %(q)s::vector LIMIT %(k)s",
-                        self._params(q=vector_text(vector), k=k))
+                        self._params(scope, q=vector_text(vector), k=k))
             return [ScoredChunk(chunk_of(row[:9]), float(row[9])) for row in cur.fetchall()]
 
     def dense_scores(self, vector: np.ndarray, chunk_ids: Sequence[str]) -> np.ndarray:
@@ -179,25 +202,32 @@ class PostgresIndex:
                 self._documents = DocumentVectors({s: parse_vector(v) for s, v in cur.fetchall()})
         return self._documents
 
-    def document_scores(self, vector: np.ndarray) -> DocumentScores | None:
+    def document_scores(self, vector: np.ndarray, scope: Scope | None = None) -> DocumentScores | None:
         documents = self._document_vectors()
-        return documents.scores(vector) if len(documents) else None
+        return scoped_document_scores(documents.scores(vector), scope) if len(documents) else None
 
-    def _bm25(self, question: str, k: int | None, chunk_ids: Sequence[str] | None) -> list[tuple[str, float]]:
+    def _bm25(self, question: str, k: int | None, chunk_ids: Sequence[str] | None,
+              scope: Scope | None = None) -> list[tuple[str, float]]:
         """BM25 in SQL, the local backend's formula: idf ln(1 + (N - df + 0.5)/(df + 0.5)) times
         tf / (tf + k1 (1 - b + b dl / avgdl)), summed over the question's terms (repeats count).
 
         With ``chunk_ids``: the exact scores of those passages. Without: the ``k``
         best passages among, for each term, its :data:`POSTINGS_PER_TERM` postings
         of highest weight (all of them for a term in fewer passages: exact then);
-        their exact scores are computed again by the caller."""
+        their exact scores are computed again by the caller.
+
+        With ``scope``: only its passages, and the number of passages and each term's document
+        frequency counted among them (the average length stays the whole index's)."""
         counts = Counter(analyze_query(question))
-        if not counts or self._passages == 0 or (chunk_ids is not None and not chunk_ids):
+        passages = self.count(scope)
+        if not counts or passages == 0 or (chunk_ids is not None and not chunk_ids):
             return []
         schema = self._db.schema
         weight = ("p.tf / (p.tf + %(k1)s::float8 * ((1 - %(b)s::float8) + %(b)s::float8 * p.dl "
                   "/ %(avgdl)s::float8))")
         live = "p.v_from <= %(v)s AND (p.v_to IS NULL OR p.v_to > %(v)s)"
+        if scope is not None:
+            live += " AND p." + IN_SCOPE.replace("source = ANY", "p.source = ANY")
         if chunk_ids is not None:  # passage by passage: their few postings, through the postings_node index
             source = f"""unnest(%(ids)s::text[]) AS i(node_id) CROSS JOIN LATERAL (
                     SELECT p.node_id, p.term, p.tf, p.dl FROM {schema}.postings p
@@ -209,32 +239,40 @@ class PostgresIndex:
         sql = f"""
             WITH q AS (SELECT * FROM unnest(%(terms)s::text[], %(counts)s::int[]) AS q(term, n)),
             w AS (SELECT q.term, q.n * ln(1 + (%(N)s::float8 - s.df + 0.5) / (s.df + 0.5)) AS idf
-                  FROM q JOIN {schema}.term_stats s USING (term)
-                  WHERE s.v_from <= %(v)s AND (s.v_to IS NULL OR s.v_to > %(v)s))
+                  FROM q JOIN {self._stats_table(scope)} s USING (term))
             SELECT p.node_id, sum(w.idf * {weight}) AS score FROM {source}
             GROUP BY p.node_id ORDER BY score DESC, p.node_id {"LIMIT %(k)s" if k is not None else ""}"""
-        params = self._params(terms=list(counts), counts=list(counts.values()), N=float(self._passages), k1=K1, b=B,
+        params = self._params(scope, terms=list(counts), counts=list(counts.values()), N=float(passages), k1=K1, b=B,
                               avgdl=self._total_length / self._passages, k=k, ids=list(chunk_ids or []))
         with self._cursor() as cur:
             cur.execute(sql, params)
             return [(cid, float(score)) for cid, score in cur.fetchall() if score > 0]
 
-    def keyword_search(self, question: str, k: int) -> list[ScoredChunk]:
-        candidates = [cid for cid, _ in self._bm25(question, k, None)]
-        exact = dict(self._bm25(question, None, candidates))
+    def _stats_table(self, scope: Scope | None) -> str:
+        """The (term, df) rows BM25 reads: the live term statistics, or those of the scope's passages."""
+        schema = self._db.schema
+        if scope is None:
+            return (f"(SELECT term, df FROM {schema}.term_stats "
+                    "WHERE v_from <= %(v)s AND (v_to IS NULL OR v_to > %(v)s))")
+        return (f"(SELECT term, count(*) AS df FROM {schema}.postings "
+                f"WHERE term = ANY(%(terms)s) AND {LIVE} AND {IN_SCOPE} GROUP BY term)")
+
+    def keyword_search(self, question: str, k: int, scope: Scope | None = None) -> list[ScoredChunk]:
+        candidates = [cid for cid, _ in self._bm25(question, k, None, scope)]
+        exact = dict(self._bm25(question, None, candidates, scope))
         top = sorted(exact.items(), key=lambda item: (-item[1], item[0]))[:k]
         fetched = self._fetch([cid for cid, _ in top])
         found = [(fetched.get(cid) or self._chunks.get(cid), score) for cid, score in top]
         return [ScoredChunk(chunk, score) for chunk, score in found if chunk is not None]
 
-    def keyword_scores(self, question: str, chunk_ids: Sequence[str]) -> np.ndarray:
-        scores = dict(self._bm25(question, None, chunk_ids))
+    def keyword_scores(self, question: str, chunk_ids: Sequence[str], scope: Scope | None = None) -> np.ndarray:
+        scores = dict(self._bm25(question, None, chunk_ids, scope))
         return np.array([scores.get(cid, 0.0) for cid in chunk_ids], dtype=np.float32)
 
-    def document_frequency(self, terms: Sequence[str]) -> dict[str, int]:
+    def document_frequency(self, terms: Sequence[str], scope: Scope | None = None) -> dict[str, int]:
         with self._cursor() as cur:
-            cur.execute(f"SELECT term, df FROM {self._db.schema}.term_stats WHERE term = ANY(%(t)s) AND {LIVE}",
-                        self._params(t=list(set(terms))))
+            cur.execute(f"SELECT term, df FROM {self._stats_table(scope)} s WHERE term = ANY(%(terms)s)",
+                        self._params(scope, terms=list(set(terms))))
             found = dict(cur.fetchall())
         return {t: int(found.get(t, 0)) for t in terms}
 

@@ -5,8 +5,12 @@ keys for programs (``HDF_API_KEYS``, ``Authorization: Bearer``).
   API, ``/doc``, the REST and OpenAI-compatible APIs).
 - With ``HDF_API_KEYS``, the APIs (``/api/v1/...``, ``/v1/...``) need a valid
   key (or, when ``HDF_AUTH`` is set too, a valid login).
-- The user a request acts for (whose saved conversations it sees) is the login
-  name, or ``key:<name>`` for a key.
+- The user a request acts for (whose saved conversations it sees, whose rights
+  it has: access/policy.py) is the login name, ``key:<name>`` for a key, or,
+  without a login, ``anon:<id>`` for a browser (a signed visitor cookie set by
+  the chat page): one visitor never sees another's conversations.
+- With ``HDF_API_KEYS`` and no ``HDF_AUTH``, Gradio's own API (``/gradio_api/...``)
+  needs a key too; the page opens it with its visitor cookie.
 
 Keys and passwords are compared in constant time and never logged.
 """
@@ -17,63 +21,21 @@ import base64
 import hashlib
 import hmac
 import json
+import os
+import secrets
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from hdf_assistant.errors import HdfError
+from hdf_assistant.access.identities import load_api_keys, load_users
 
 #: paths under these prefixes are the programmatic APIs
 API_PREFIXES = ("/api/v1/", "/v1/")
 #: the user of a request when nobody logs in
 ANONYMOUS = ""
 
-
-def _lines(value: str) -> list[str]:
-    path = Path(value).expanduser()
-    if "," not in value and ":" not in value and path.is_file():
-        lines = path.read_text(encoding="utf-8").splitlines()
-    else:
-        lines = value.split(",") if "," in value else [value]
-    return [line.strip() for line in lines if line.strip() and not line.strip().startswith("#")]
-
-
-def load_users(auth: str) -> dict[str, str]:
-    """Users from ``HDF_AUTH``: "user:password", or a file of such lines."""
-    if not auth:
-        return {}
-    path = Path(auth).expanduser()
-    lines = path.read_text(encoding="utf-8").splitlines() if ":" not in auth and path.is_file() else [auth]
-    users = {}
-    for line in lines:
-        line = line.strip()
-        if not line or line.startswith("#"):
-            continue
-        user, sep, password = line.partition(":")
-        if not sep or not user or not password:
-            raise HdfError("HDF_AUTH must be 'user:password' or a file of 'user:password' lines")
-        users[user] = password
-    if not users:
-        raise HdfError(f"HDF_AUTH names no user: {auth}")
-    return users
-
-
-def load_api_keys(value: str) -> dict[str, str]:
-    """Key -> name from ``HDF_API_KEYS``: keys separated by commas, or a file of
-    keys, one per line, each "key" or "name:key" (a bare key is named by its digest)."""
-    if not value:
-        return {}
-    keys = {}
-    for line in _lines(value):
-        name, sep, key = line.rpartition(":")
-        if not sep:
-            key, name = line, hashlib.sha256(line.encode()).hexdigest()[:8]
-        if len(key) < 8:
-            raise HdfError("HDF_API_KEYS: a key must have at least 8 characters")
-        keys[key] = name
-    if not keys:
-        raise HdfError("HDF_API_KEYS names no key")
-    return keys
+__all__ = ["ANONYMOUS", "AccessMiddleware", "Visitors", "basic_user", "key_user", "load_api_keys", "load_users",
+           "request_user"]
 
 
 def basic_user(header: str, users: Mapping[str, str]) -> str | None:
@@ -103,20 +65,71 @@ def key_user(header: str, keys: Mapping[str, str]) -> str | None:
     return None if found is None else f"key:{found}"
 
 
-def request_user(headers: Mapping[str, str], users: Mapping[str, str], keys: Mapping[str, str]) -> str:
-    """Whose request this is (for saved conversations); :data:`ANONYMOUS` without login or key."""
+#: the cookie that gives each browser its own anonymous identity when nobody logs in
+VISITOR_COOKIE = "hdf_visitor"
+#: Gradio's routes that run the page's functions (its API): closed to programs without a key once keys
+#: are set; the page itself opens them with its visitor cookie
+GRADIO_CALLS = ("/gradio_api/queue/join", "/gradio_api/call/", "/gradio_api/run/", "/gradio_api/api/",
+                "/gradio_api/upload")
+
+
+class Visitors:
+    """Anonymous identities: a random id signed with the server's secret, in an ``HttpOnly``,
+    ``SameSite=Lax`` cookie set when the chat page is loaded; the user is ``anon:<id>``."""
+
+    def __init__(self, secret: bytes) -> None:
+        self._secret = secret
+
+    @classmethod
+    def with_secret_in(cls, folder: Path) -> Visitors:
+        """The secret kept in ``folder`` (made once, mode 600), so that identities survive a restart."""
+        path = folder / "visitor-secret"
+        if not path.is_file():
+            folder.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "wb") as out:
+                out.write(secrets.token_bytes(32))
+        return cls(path.read_bytes())
+
+    def _sign(self, ident: str) -> str:
+        return hmac.new(self._secret, ident.encode(), hashlib.sha256).hexdigest()[:32]
+
+    def new_cookie(self) -> str:
+        ident = secrets.token_hex(16)
+        return f"{ident}.{self._sign(ident)}"
+
+    def user_of(self, cookie_header: str) -> str | None:
+        """``anon:<id>`` for a valid visitor cookie among ``cookie_header``'s, else None."""
+        for part in cookie_header.split(";"):
+            name, _, value = part.strip().partition("=")
+            if name == VISITOR_COOKIE:
+                ident, _, signature = value.partition(".")
+                if ident and hmac.compare_digest(signature, self._sign(ident)):
+                    return f"anon:{ident}"
+        return None
+
+
+def request_user(headers: Mapping[str, str], users: Mapping[str, str], keys: Mapping[str, str],
+                 visitors: Visitors | None = None) -> str:
+    """Whose request this is: a login, ``key:<name>``, ``anon:<id>`` for a browser's visitor cookie, or
+    :data:`ANONYMOUS` (a program without login or key: it sees no saved conversation)."""
     header = headers.get("authorization", "")
-    return basic_user(header, users) or key_user(header, keys) or ANONYMOUS
+    found = basic_user(header, users) or key_user(header, keys)
+    if found is None and visitors is not None:
+        found = visitors.user_of(headers.get("cookie", ""))
+    return found or ANONYMOUS
 
 
 class AccessMiddleware:
     """Checks the login and the API keys before any route runs; the request's
-    user is put in ``scope["state"]["user"]``."""
+    user is put in ``scope["state"]["user"]``. Without a login, the chat page gives each browser a
+    visitor cookie (its own conversations); with keys, Gradio's API needs a key, a login, or that cookie."""
 
-    def __init__(self, app: Any, users: dict[str, str], keys: dict[str, str]) -> None:
+    def __init__(self, app: Any, users: dict[str, str], keys: dict[str, str], visitors: Visitors) -> None:
         self.app = app
         self.users = users
         self.keys = keys
+        self.visitors = visitors
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] not in ("http", "websocket"):
@@ -124,21 +137,29 @@ class AccessMiddleware:
             return
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
         header = headers.get("authorization", "")
-        is_api = str(scope.get("path", "")).startswith(API_PREFIXES)
+        path = str(scope.get("path", ""))
+        is_api = path.startswith(API_PREFIXES)
         user = basic_user(header, self.users) if self.users else None
-        if is_api and self.keys and user is None:
+        if self.keys and user is None:
             user = key_user(header, self.keys)
+        if is_api and self.keys:
             allowed = user is not None
+        elif self.users:
+            allowed = user is not None and not user.startswith("key:")
         else:
-            allowed = not self.users or user is not None
+            visitor = self.visitors.user_of(headers.get("cookie", ""))
+            user = user or visitor
+            allowed = not (self.keys and path.startswith(GRADIO_CALLS) and user is None)
         if allowed:
-            scope.setdefault("state", {})["user"] = user or request_user(headers, {}, self.keys)
+            scope.setdefault("state", {})["user"] = user or ANONYMOUS
+            if not self.users and user is None and path == "/" and scope["type"] == "http":
+                send = self._with_cookie(send, scope)
             await self.app(scope, receive, send)
             return
         if scope["type"] == "websocket":
             await send({"type": "websocket.close", "code": 1008})
             return
-        if is_api:
+        if is_api or self.keys and not self.users:
             scheme = b"Bearer" if self.keys else b'Basic realm="hdf-assistant"'
             body = json.dumps({"detail": "a valid API key is required: send the header 'Authorization: Bearer <key>' "
                                          "(keys are set with HDF_API_KEYS)" if self.keys else
@@ -151,3 +172,17 @@ class AccessMiddleware:
                     "headers": [(b"www-authenticate", b'Basic realm="hdf-assistant"'),
                                 (b"content-type", b"text/plain; charset=utf-8")]})
         await send({"type": "http.response.body", "body": b"Authentification requise."})
+
+    def _with_cookie(self, send: Any, scope: dict[str, Any]) -> Any:
+        """``send`` adding a new visitor cookie to the page's response (and its user to the request)."""
+        value = self.visitors.new_cookie()
+        scope["state"]["user"] = self.visitors.user_of(f"{VISITOR_COOKIE}={value}") or ANONYMOUS
+        secure = "; Secure" if scope.get("scheme") == "https" else ""
+        cookie = f"{VISITOR_COOKIE}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age=31536000{secure}"
+
+        async def sending(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                message = {**message, "headers": [*message.get("headers", []), (b"set-cookie", cookie.encode())]}
+            await send(message)
+
+        return sending

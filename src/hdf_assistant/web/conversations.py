@@ -125,7 +125,10 @@ class ConversationStore:
         return conversation
 
     def list_of(self, user: str) -> list[Conversation]:
-        """The user's conversations, most recent first (without their messages)."""
+        """The user's conversations, most recent first (without their messages); none for a request
+        without identity (a program without key or login: it reaches its conversations by their id)."""
+        if not user:
+            return []
         c = self._conversations
         with self._engine.connect() as connection:
             rows = connection.execute(self._sa.select(c.c.id, c.c.title, c.c.created_at, c.c.updated_at)

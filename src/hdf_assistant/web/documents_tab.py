@@ -14,11 +14,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from hdf_assistant.assistant import Assistant
+from hdf_assistant.access import Guard
 from hdf_assistant.errors import HdfError
 from hdf_assistant.index.status import INDEXED, DocumentStatus, corpus_names, document_statuses
 from hdf_assistant.ingest.reader import SUPPORTED_EXTENSIONS
 from hdf_assistant.ingest.uploads import UploadRejected, corpus_file, replace_corpus_file, save_upload
+from hdf_assistant.schema import collection_of
 from hdf_assistant.web.labels import LABELS, language_of
 
 
@@ -43,8 +44,9 @@ def _path_of(upload: Any) -> Path:
 class DocumentManager:
     """What the Documents tab's controls do; each returns what the tab shows."""
 
-    def __init__(self, assistant: Assistant) -> None:
-        self.assistant = assistant
+    def __init__(self, guard: Guard) -> None:
+        self.guard = guard
+        self.assistant = guard.assistant
 
     @property
     def corpus_dir(self) -> Path:
@@ -60,18 +62,22 @@ class DocumentManager:
             text += " — " + "; ".join(d.reasons)
         return text
 
-    def rows(self, lang: str = "fr") -> list[list[Any]]:
-        return [[d.name, self.state_text(d, lang), d.pages or "", d.passages or "", d.indexed_at or ""]
-                for d in document_statuses(self.assistant.manifest, self.corpus_dir)]
+    def rows(self, lang: str = "fr", user: str = "") -> list[list[Any]]:
+        """The files ``user`` may read, with their status."""
+        return [[d.name, collection_of(d.name), self.state_text(d, lang), d.pages or "", d.passages or "",
+                 d.indexed_at or ""]
+                for d in document_statuses(self.assistant.manifest, self.corpus_dir) if self.guard.may_read(user, d.name)]
 
-    def names(self) -> list[str]:
-        """The documents that can be deleted or replaced: the corpus folder's files."""
-        return corpus_names(self.corpus_dir)
+    def names(self, user: str = "") -> list[str]:
+        """The documents that can be deleted or replaced: the corpus folder's files (an admin's)."""
+        return corpus_names(self.corpus_dir) if self.guard.is_admin(user) else []
 
-    def summary(self, lang: str = "fr") -> str:
+    def summary(self, lang: str = "fr", user: str = "") -> str:
         m = self.assistant.manifest
-        return LABELS[lang]["manifest"].format(files=_count(len(m.files), "document"),
-                                               chunks=_count(m.chunk_count, "passage"), model=m.model_id, dim=m.dim,
+        files = self.guard.readable_files(user, m.files)
+        return LABELS[lang]["manifest"].format(files=_count(len(files), "document"),
+                                               chunks=_count(sum(m.files[f].chunks for f in files), "passage"),
+                                               model=m.model_id, dim=m.dim,
                                                size=m.chunk_size, overlap=m.chunk_overlap, built=m.built_at)
 
     # -- changes -------------------------------------------------------------
@@ -162,25 +168,30 @@ class DocumentsTab:
     function giving their words for the radio's choice."""
 
     labelled: list[Any]
-    relabel: Callable[[str], list[Any]]
+    relabel: Callable[[str, str], list[Any]]
+    #: the tab's contents for a user (when the page loads), and the components it fills
+    fill: Callable[[str, str], tuple[Any, ...]]
+    filled: list[Any]
 
 
-def documents_tab(docs: DocumentManager, lang: Any) -> DocumentsTab:
+def documents_tab(docs: DocumentManager, lang: Any, user: Any) -> DocumentsTab:
     """Build the tab's components (inside the current ``gr.Tab``) and wire them;
-    ``lang`` is the page's language radio."""
+    ``lang`` is the page's language radio, ``user`` the state holding the page's user: the tab shows
+    the files that user may read (filled by ``DocumentsTab.fill`` when the page loads: nothing of the
+    corpus is written into the page itself), and only an admin's changes are carried out."""
     import gradio as gr
 
     t = LABELS["fr"]
     extensions = list(SUPPORTED_EXTENSIONS)
-    summary = gr.Markdown(docs.summary())
-    table = gr.Dataframe(headers=list(t["columns"]), value=docs.rows(), interactive=False, label=t["files"],
+    summary = gr.Markdown("")
+    table = gr.Dataframe(headers=list(t["columns"]), value=[], interactive=False, label=t["files"],
                          elem_id="documents", wrap=True)
     upload = gr.File(label=t["upload"], file_count="multiple", file_types=extensions, elem_id="upload")
     replace = gr.Checkbox(label=t["replace"], value=False)
     status = gr.Markdown(elem_id="index-status")  # a live region (see gradio_app: role=status)
     manage = gr.Markdown(f"## {t['manage']}")
     with gr.Row():
-        chosen = gr.Dropdown(docs.names(), value=None, label=t["document"], elem_id="document-choice", scale=3)
+        chosen = gr.Dropdown([], value=None, label=t["document"], elem_id="document-choice", scale=3)
         delete = gr.Button(t["delete_doc"], variant="stop", elem_id="delete-document", scale=1)
         new_version = gr.UploadButton(t["replace_doc"], file_types=extensions, elem_id="replace-document", scale=1)
     with gr.Group(visible=False, elem_id="confirm-box") as confirm_box:
@@ -191,10 +202,13 @@ def documents_tab(docs: DocumentManager, lang: Any) -> DocumentsTab:
     pending = gr.State(None)
     refresh = gr.Button(t["rebuild"], variant="primary", elem_id="rebuild")
 
-    def shown(lines: list[str], lang_code: str) -> tuple[Any, ...]:
+    def shown(lines: list[str], lang_code: str, who: str) -> tuple[Any, ...]:
         """The status lines, then the table, summary and document list as they now are."""
-        return ("\n\n".join(lines), gr.update(value=docs.rows(lang_code)), docs.summary(lang_code),
-                gr.update(choices=docs.names(), value=None))
+        return ("\n\n".join(lines), gr.update(value=docs.rows(lang_code, who)), docs.summary(lang_code, who),
+                gr.update(choices=docs.names(who), value=None))
+
+    def refused(who: str, code: str) -> list[str] | None:
+        return None if docs.guard.is_admin(who) else [str(LABELS[code]["admins_only"])]
 
     after_change = [status, table, summary, chosen]
     asking = [pending, question, confirm_box, status]
@@ -203,52 +217,68 @@ def documents_tab(docs: DocumentManager, lang: Any) -> DocumentsTab:
         """Show the question to confirm, or why there is nothing to confirm."""
         return change, text, gr.update(visible=change is not None), "" if change else text
 
-    def on_upload(files: list[Any] | None, replace_it: bool, choice: str,
+    def on_upload(files: list[Any] | None, replace_it: bool, choice: str, who: str,
                   progress: Any = gr.Progress(track_tqdm=True)) -> tuple[Any, ...]:
         code = language_of(choice)
+        no = refused(who, code)
+        if no:
+            return (*shown(no, code, who), gr.update(value=None))
         lines, saved_any = docs.add(files, replace_it, code)
         if saved_any:
             progress(0, desc=LABELS[code]["indexing"])
             lines += docs.refresh(code)
-        return (*shown(lines, code), gr.update(value=None))
+        return (*shown(lines, code, who), gr.update(value=None))
 
-    def on_refresh(choice: str, progress: Any = gr.Progress(track_tqdm=True)) -> tuple[Any, ...]:
+    def on_refresh(choice: str, who: str, progress: Any = gr.Progress(track_tqdm=True)) -> tuple[Any, ...]:
         code = language_of(choice)
+        no = refused(who, code)
+        if no:
+            return shown(no, code, who)
         progress(0, desc=LABELS[code]["indexing"])
-        return shown(docs.refresh(code), code)
+        return shown(docs.refresh(code), code, who)
 
-    def on_delete(name: str | None, choice: str) -> tuple[Any, ...]:
-        return confirmation(*docs.ask_delete(name, language_of(choice)))
+    def on_delete(name: str | None, choice: str, who: str) -> tuple[Any, ...]:
+        no = refused(who, language_of(choice))
+        return confirmation(None, no[0]) if no else confirmation(*docs.ask_delete(name, language_of(choice)))
 
-    def on_new_version(name: str | None, file: Any, choice: str) -> tuple[Any, ...]:
-        return confirmation(*docs.ask_replace(name, file, language_of(choice)))
+    def on_new_version(name: str | None, file: Any, choice: str, who: str) -> tuple[Any, ...]:
+        no = refused(who, language_of(choice))
+        return confirmation(None, no[0]) if no else confirmation(*docs.ask_replace(name, file, language_of(choice)))
 
-    def on_confirm(change: Pending | None, choice: str,
+    def on_confirm(change: Pending | None, choice: str, who: str,
                    progress: Any = gr.Progress(track_tqdm=True)) -> tuple[Any, ...]:
         code = language_of(choice)
+        no = refused(who, code)
+        if no:
+            return (None, gr.update(visible=False), *shown(no, code, who))
         progress(0, desc=LABELS[code]["indexing"])
-        return (None, gr.update(visible=False), *shown(docs.apply(change, code), code))
+        return (None, gr.update(visible=False), *shown(docs.apply(change, code), code, who))
 
     def on_cancel(choice: str) -> tuple[Any, ...]:
         return None, gr.update(visible=False), LABELS[language_of(choice)]["cancelled"]
 
     # one change of the corpus at a time; the chat is not in this queue and keeps answering
     one_at_a_time: dict[str, Any] = {"concurrency_limit": 1, "concurrency_id": "index", "api_visibility": "private"}
-    upload.upload(on_upload, [upload, replace, lang], [*after_change, upload], **one_at_a_time)
-    refresh.click(on_refresh, [lang], after_change, **one_at_a_time)
-    delete.click(on_delete, [chosen, lang], asking, api_visibility="private")
-    new_version.upload(on_new_version, [chosen, new_version, lang], asking, api_visibility="private")
-    confirm.click(on_confirm, [pending, lang], [pending, confirm_box, *after_change], **one_at_a_time)
+    upload.upload(on_upload, [upload, replace, lang, user], [*after_change, upload], **one_at_a_time)
+    refresh.click(on_refresh, [lang, user], after_change, **one_at_a_time)
+    delete.click(on_delete, [chosen, lang, user], asking, api_visibility="private")
+    new_version.upload(on_new_version, [chosen, new_version, lang, user], asking, api_visibility="private")
+    confirm.click(on_confirm, [pending, lang, user], [pending, confirm_box, *after_change], **one_at_a_time)
     cancel.click(on_cancel, [lang], [pending, confirm_box, status], api_visibility="private")
 
-    def relabel(choice: str) -> list[Any]:
+    def relabel(choice: str, who: str) -> list[Any]:
         code = language_of(choice)
         lab = LABELS[code]
-        return [docs.summary(code), gr.update(headers=list(lab["columns"]), value=docs.rows(code), label=lab["files"]),
+        return [docs.summary(code, who), gr.update(headers=list(lab["columns"]), value=docs.rows(code, who),
+                                                   label=lab["files"]),
                 gr.update(label=lab["upload"]), gr.update(label=lab["replace"]), gr.update(value=f"## {lab['manage']}"),
                 gr.update(label=lab["document"]), gr.update(value=lab["delete_doc"]),
                 gr.update(label=lab["replace_doc"]), gr.update(value=lab["confirm"]), gr.update(value=lab["cancel"]),
                 gr.update(value=lab["rebuild"])]
 
+    def fill(who: str, choice: str) -> tuple[Any, ...]:
+        code = language_of(choice)
+        return docs.summary(code, who), gr.update(value=docs.rows(code, who)), gr.update(choices=docs.names(who))
+
     return DocumentsTab([summary, table, upload, replace, manage, chosen, delete, new_version, confirm, cancel,
-                         refresh], relabel)
+                         refresh], relabel, fill, [summary, table, chosen])

@@ -16,10 +16,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from hdf_assistant.assistant import Assistant
+from hdf_assistant.access import FilterError, Filters, Guard
 from hdf_assistant.errors import HdfError, QuestionError
 from hdf_assistant.schema import MODES, RETRIEVERS, Answer
-from hdf_assistant.web.auth import request_user
+from hdf_assistant.web.auth import Visitors, request_user
 from hdf_assistant.web.conversations import ConversationStore, save_exchange
 from hdf_assistant.web.documents_tab import DocumentManager, documents_tab
 from hdf_assistant.web.labels import EXAMPLES, LABELS, language_of
@@ -47,17 +47,28 @@ def earlier_turns(history: list[dict[str, Any]]) -> list[str]:
 class ChatHandlers:
     """What the page's controls do; each returns what Gradio displays."""
 
-    def __init__(self, assistant: Assistant, conversations: ConversationStore,
-                 users: dict[str, str] | None = None, keys: dict[str, str] | None = None) -> None:
-        self.assistant = assistant
+    def __init__(self, guard: Guard, conversations: ConversationStore,
+                 users: dict[str, str] | None = None, keys: dict[str, str] | None = None,
+                 visitors: Visitors | None = None) -> None:
+        self.guard = guard
+        self.assistant = guard.assistant
         self.conversations = conversations
         self._users = users or {}  # the server's logins and keys (auth.py), to name the page's user
         self._keys = keys or {}
+        self._visitors = visitors
 
     # -- saved conversations -------------------------------------------------
     def user_of(self, headers: Any) -> str:
-        """The login name of the page's request ("" without a login)."""
-        return request_user({k.lower(): v for k, v in dict(headers or {}).items()}, self._users, self._keys)
+        """The page's user: its login, or its browser's anonymous identity (auth.py)."""
+        return request_user({k.lower(): v for k, v in dict(headers or {}).items()}, self._users, self._keys,
+                            self._visitors)
+
+    def collection_choices(self, user: str, lang: str = "fr") -> Any:
+        """The collection selector: the collections ``user`` may read, and "all of mine"."""
+        import gradio as gr
+
+        return gr.update(choices=[(str(LABELS[lang]["all_collections"]), "")] + self.guard.collections(user),
+                         value="")
 
     def conversation_choices(self, user: str, selected: str | None = None) -> Any:
         import gradio as gr
@@ -84,7 +95,8 @@ class ChatHandlers:
 
     # -- chat ----------------------------------------------------------------
     def respond(self, message: str, history: list[dict[str, Any]], mode: str, retriever: str, top_k: float,
-                lang_choice: str, user: str = "", conversation_id: str | None = None) -> Iterator[tuple[Any, ...]]:
+                lang_choice: str, user: str = "", conversation_id: str | None = None,
+                collection: str | None = None) -> Iterator[tuple[Any, ...]]:
         """Stream the answer to ``message``, then show it with its sources and save it."""
         import gradio as gr
 
@@ -97,8 +109,9 @@ class ChatHandlers:
         draft = ""
         answer: Answer | None = None
         try:
-            for piece in self.assistant.stream(message, history=earlier_turns(history), top_k=int(top_k),
-                                               retriever=retriever, mode=mode):
+            filters = Filters.of(collections=[collection] if collection else None)
+            for piece in self.guard.stream(user, "chat", message, history=earlier_turns(history), top_k=int(top_k),
+                                           retriever=retriever, mode=mode, filters=filters):
                 if isinstance(piece, Answer):
                     answer = piece
                 else:
@@ -111,12 +124,13 @@ class ChatHandlers:
         saved = save_exchange(self.conversations, user, conversation_id, answer.question, answer.to_dict())
         yield format_answer(answer, lang), sources_html(answer, lang), saved, self.conversation_choices(user, saved)
 
-    def api_ask(self, question: str, history: list[str] | None = None) -> dict[str, Any]:
+    def api_ask(self, question: str, history: list[str] | None = None, request: Any = None) -> dict[str, Any]:
         """Ask the assistant: the question and the earlier user turns (oldest
         first); returns what ``hdf-assistant ask --json`` prints."""
+        user = self.user_of(getattr(request, "headers", None))
         try:
-            return self.assistant.ask(question, history=history or []).to_dict()
-        except QuestionError as exc:
+            return self.guard.ask(user, "gradio", question, history=history or []).to_dict()
+        except (QuestionError, FilterError) as exc:
             return {"question": question, "error": str(exc)}
 
 
@@ -148,19 +162,20 @@ def _chat_interface_class() -> Any:
     return ChatKeepingPlaceholder
 
 
-def build_ui(assistant: Assistant, conversations: ConversationStore, users: dict[str, str] | None = None,
-             keys: dict[str, str] | None = None) -> Any:
-    """The Gradio Blocks app (``users`` and ``keys``: the server's, see auth.py)."""
+def build_ui(guard: Guard, conversations: ConversationStore, users: dict[str, str] | None = None,
+             keys: dict[str, str] | None = None, visitors: Visitors | None = None) -> Any:
+    """The Gradio Blocks app (``users``, ``keys`` and ``visitors``: the server's, see auth.py); each page
+    acts for its user (``guard``: what they may read and change)."""
     import gradio as gr
 
     t = LABELS["fr"]
-    handlers = ChatHandlers(assistant, conversations, users, keys)
-    docs = DocumentManager(assistant)
-    settings = assistant.settings
+    handlers = ChatHandlers(guard, conversations, users, keys, visitors)
+    docs = DocumentManager(guard)
+    settings = guard.assistant.settings
 
-    def on_load(request: gr.Request) -> tuple[str, Any]:
+    def on_load(request: gr.Request) -> tuple[str, Any, Any]:
         user = handlers.user_of(request.headers)
-        return user, handlers.conversation_choices(user)
+        return user, handlers.conversation_choices(user), handlers.collection_choices(user)
 
     on_load.__annotations__["request"] = gr.Request  # Gradio looks for the class, not its name
 
@@ -187,12 +202,14 @@ def build_ui(assistant: Assistant, conversations: ConversationStore, users: dict
                                                 value=settings.retriever,
                                                 label=t["retriever"])
                         top_k = gr.Slider(1, 10, value=settings.top_k, step=1, label=t["top_k"])
+                    collection = gr.Dropdown([(str(t["all_collections"]), "")], value="", label=t["collection"],
+                                             elem_id="collection")
                     sources = gr.HTML(sources_html(None), elem_id="sources", render=False)
                     textbox = gr.Textbox(placeholder=t["placeholder"], show_label=False, elem_id="question")
                     chat = _chat_interface_class()(
                         handlers.respond,
                         textbox=textbox,
-                        additional_inputs=[mode, retriever, top_k, lang, user, conversation],
+                        additional_inputs=[mode, retriever, top_k, lang, user, conversation, collection],
                         additional_outputs=[sources, conversation, saved],
                         examples=[[e] for e in EXAMPLES],
                         examples_label=t["examples"],
@@ -204,10 +221,19 @@ def build_ui(assistant: Assistant, conversations: ConversationStore, users: dict
                 with gr.Column(scale=2):
                     sources.render()
         with gr.Tab(t["docs_tab"]) as docs_tab:
-            documents = documents_tab(docs, lang)
-        gr.api(handlers.api_ask, api_name="ask")
+            documents = documents_tab(docs, lang, user)
 
-        demo.load(on_load, None, [user, saved], api_visibility="private")
+        def api_ask(question: str, history: list[str] | None, request: gr.Request) -> dict[str, Any]:
+            return handlers.api_ask(question, history, request)
+
+        api_ask.__doc__ = handlers.api_ask.__doc__
+        # Gradio reads the classes, not their names (this module's annotations are strings)
+        api_ask.__annotations__.update(question=str, history=list[str] | None, request=gr.Request,
+                                       **{"return": dict[str, Any]})
+        gr.api(api_ask, api_name="ask")
+
+        demo.load(on_load, None, [user, saved, collection], api_visibility="private").then(
+            documents.fill, [user, lang], documents.filled, api_visibility="private")
         # the page's language, for screen readers (RGAA 8.3): French, or English when chosen
         demo.load(None, None, None, js="() => { document.documentElement.lang = 'fr'; }")
         lang.change(None, lang, None, js="(l) => { document.documentElement.lang = l === 'English' ? 'en' : 'fr'; }")
@@ -241,5 +267,5 @@ def build_ui(assistant: Assistant, conversations: ConversationStore, users: dict
                                                               saved], api_visibility="private")
         lang.change(relabel, lang, [title, chat_tab, docs_tab, settings_box, mode, retriever, top_k, textbox,
                                     new_chat, saved, rename_btn, delete_btn, title_box], api_visibility="private")
-        lang.change(documents.relabel, lang, documents.labelled, api_visibility="private")
+        lang.change(documents.relabel, [lang, user], documents.labelled, api_visibility="private")
     return demo

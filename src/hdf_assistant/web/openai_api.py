@@ -22,11 +22,11 @@ import uuid
 from collections.abc import Iterator
 from typing import Any
 
-from fastapi import APIRouter, HTTPException
+from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from hdf_assistant.assistant import Assistant
+from hdf_assistant.access import FilterError, Filters, Guard
 from hdf_assistant.errors import HdfError, QuestionError
 from hdf_assistant.schema import Answer
 from hdf_assistant.web.render import message_text
@@ -47,6 +47,8 @@ class ChatRequest(BaseModel):
     model: str = MODEL
     messages: list[ChatMessage] = Field(min_length=1)
     stream: bool = False
+    #: narrow the search, inside the caller's rights (the ``openai`` client sends it with ``extra_body``)
+    filters: dict[str, list[str]] | None = None
 
 
 def reply_text(answer: Answer) -> str:
@@ -62,7 +64,7 @@ def _pieces(text: str) -> Iterator[str]:
     yield from (m.group(0) for m in re.finditer(r"\S+\s*|\s+", text))
 
 
-def openai_router(assistant: Assistant) -> APIRouter:
+def openai_router(guard: Guard) -> APIRouter:
     router = APIRouter(prefix="/v1", tags=["OpenAI-compatible"])
 
     @router.get("/models", summary="The model this server answers as")
@@ -70,15 +72,20 @@ def openai_router(assistant: Assistant) -> APIRouter:
         return {"object": "list", "data": [{"id": MODEL, "object": "model", "created": 0, "owned_by": "hdf-assistant"}]}
 
     @router.post("/chat/completions", summary="Chat with the documents (OpenAI's protocol)")
-    def chat(body: ChatRequest) -> Any:
+    def chat(body: ChatRequest, request: Request) -> Any:
         users = [message_text(m.content) for m in body.messages if m.role == "user"]
         if not users or not users[-1].strip():
             raise HTTPException(400, "the last user message is empty: ask a question")
+        unknown = sorted(set(body.filters or {}) - {"collections", "files", "types"})
+        if unknown:
+            raise HTTPException(400, f"unknown filter '{unknown[0]}' (filters: collections, files, types)")
+        filters = Filters.of(**(body.filters or {}))
         try:
             # the pieces of an llm draft are not sent: the client receives the checked answer's text only
-            answer = next(p for p in assistant.stream(users[-1], history=[u for u in users[:-1] if u.strip()])
+            answer = next(p for p in guard.stream(str(getattr(request.state, "user", "") or ""), "openai", users[-1],
+                                                  history=[u for u in users[:-1] if u.strip()], filters=filters)
                           if isinstance(p, Answer))
-        except QuestionError as exc:
+        except (QuestionError, FilterError) as exc:
             raise HTTPException(400, str(exc)) from exc
         except HdfError as exc:
             raise HTTPException(503, str(exc)) from exc

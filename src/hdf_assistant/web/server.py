@@ -5,23 +5,40 @@ everything (auth.py)."""
 
 from __future__ import annotations
 
+import ipaddress
+import logging
+import socket
+import sys
 from typing import Any
 
+from hdf_assistant.access import Guard, policy_for
 from hdf_assistant.assistant import Assistant
 from hdf_assistant.errors import HdfError
 from hdf_assistant.ingest.uploads import corpus_file
-from hdf_assistant.web.auth import AccessMiddleware, load_api_keys, load_users
+from hdf_assistant.web.auth import AccessMiddleware, Visitors, load_api_keys, load_users
 from hdf_assistant.web.render import CSS, api_page, document_page
+
+log = logging.getLogger(__name__)
+
+
+def _address_of(host: str) -> str:
+    try:
+        return str(ipaddress.ip_address(host))
+    except ValueError:
+        try:
+            return socket.gethostbyname(host)
+        except OSError:
+            return "0.0.0.0"
 
 
 def create_app(assistant: Assistant) -> Any:
     """FastAPI app: the chat, the documents, the APIs, on one assistant."""
     import gradio as gr
-    from fastapi import FastAPI, HTTPException
+    from fastapi import FastAPI, HTTPException, Request
     from fastapi.responses import FileResponse, HTMLResponse
 
     from hdf_assistant.ingest.reader import IMAGE_EXTENSIONS, CorpusFile, read_file
-    from hdf_assistant.web.api import api_router
+    from hdf_assistant.web.api import api_router, user_of
     from hdf_assistant.web.conversations import ConversationStore
     from hdf_assistant.web.gradio_app import build_ui
     from hdf_assistant.web.index_jobs import IndexJobs
@@ -29,6 +46,8 @@ def create_app(assistant: Assistant) -> Any:
 
     users = load_users(assistant.settings.auth)
     keys = load_api_keys(assistant.settings.api_keys)
+    guard = Guard(assistant, policy_for(assistant.settings))
+    visitors = Visitors.with_secret_in(assistant.settings.index_dir)
     conversations = ConversationStore.for_settings(assistant.settings)
     app = FastAPI(title="hdf-assistant", description="Questions on the regional documents; every answer cites its "
                   "sources (file, page, exact sentence). Send 'Authorization: Bearer <key>' when HDF_API_KEYS is set.",
@@ -38,10 +57,9 @@ def create_app(assistant: Assistant) -> Any:
     def docs() -> Any:
         return HTMLResponse(api_page(app.openapi()))
 
-    @app.get("/doc/{name:path}", include_in_schema=False)
-    def document(name: str, start: int | None = None, end: int | None = None) -> Any:
+    def document(name: str, request: Request, start: int | None = None, end: int | None = None) -> Any:
         path = corpus_file(assistant.settings.corpus_dir, name)
-        if path is None:
+        if path is None or not guard.may_read(user_of(request), name):  # a forbidden file does not exist
             raise HTTPException(status_code=404, detail="not a document of the corpus")
         if path.suffix.lower() == ".pdf":
             return FileResponse(path, media_type="application/pdf")
@@ -53,17 +71,25 @@ def create_app(assistant: Assistant) -> Any:
             raise HTTPException(status_code=422, detail=str(exc)) from exc
         return HTMLResponse(document_page(name, text, start, end))
 
-    app.include_router(api_router(assistant, IndexJobs(assistant), conversations))
-    app.include_router(openai_router(assistant))
-    demo = build_ui(assistant, conversations, users, keys)
+    document.__annotations__["request"] = Request  # FastAPI reads the class (this module's annotations are strings)
+    app.get("/doc/{name:path}", include_in_schema=False)(document)
+
+    app.include_router(api_router(guard, IndexJobs(assistant), conversations))
+    app.include_router(openai_router(guard))
+    demo = build_ui(guard, conversations, users, keys, visitors)
     demo.queue(default_concurrency_limit=2)
-    if users or keys:
-        app.add_middleware(AccessMiddleware, users=users, keys=keys)
+    app.add_middleware(AccessMiddleware, users=users, keys=keys, visitors=visitors)
     return gr.mount_gradio_app(app, demo, path="/", css=CSS)
 
 
 def launch(assistant: Assistant, host: str = "127.0.0.1", port: int = 7860) -> None:
     """Serve the chat and the APIs (blocking)."""
     import uvicorn
+
+    if not assistant.settings.auth and not ipaddress.ip_address(_address_of(host)).is_loopback:
+        log.warning("serving on %s without a login (HDF_AUTH): anyone who reaches this address can ask "
+                    "questions and read every document no access file restricts", host)
+        print(f"warning: serving on {host} without a login (HDF_AUTH): anyone who reaches it can use the chat",
+              file=sys.stderr)
 
     uvicorn.run(create_app(assistant), host=host, port=port, log_level="warning")

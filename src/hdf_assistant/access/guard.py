@@ -1,0 +1,70 @@
+"""Every question from a person or a program goes through the :class:`Guard`: it turns the user's rights
+(policy.py) and the request's filters into a scope, asks the assistant inside it, and writes the audit
+line. The interfaces (REST, OpenAI endpoint, chat, CLI) use it, never the assistant's ``ask`` directly."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any
+
+from hdf_assistant.access.audit import AuditLog
+from hdf_assistant.access.identities import load_api_keys, load_users
+from hdf_assistant.access.policy import AccessPolicy, Filters, load_policy
+from hdf_assistant.assistant import Assistant
+from hdf_assistant.config import Settings
+from hdf_assistant.index.scope import Scope
+from hdf_assistant.schema import Answer
+
+
+def policy_for(settings: Settings) -> AccessPolicy:
+    """The settings' access file, checked against their logins and keys."""
+    logins = load_users(settings.auth)
+    keys = load_api_keys(settings.api_keys)
+    return load_policy(settings.access, set(logins), set(keys.values()))
+
+
+class Guard:
+    """The assistant as one user may use it."""
+
+    def __init__(self, assistant: Assistant, policy: AccessPolicy | None = None, audit: AuditLog | None = None) -> None:
+        self.assistant = assistant
+        self.policy = policy if policy is not None else policy_for(assistant.settings)
+        s = assistant.settings
+        self.audit = audit if audit is not None else AuditLog(s.audit_log, s.audit_questions)
+
+    def scope(self, user: str, filters: Filters | None = None) -> Scope | None:
+        """What ``user`` may search now, narrowed by ``filters`` (raises FilterError)."""
+        return self.policy.scope(user, list(self.assistant.index.manifest.files), filters)
+
+    def scope_all(self, filters: Filters | None = None) -> Scope | None:
+        """Every collection (the operator's view on the command line), narrowed by ``filters``."""
+        return self.policy.scope("", list(self.assistant.index.manifest.files), filters, everything=True)
+
+    def ask(self, user: str, via: str, question: str, history: Sequence[str] = (), filters: Filters | None = None,
+            **options: Any) -> Answer:
+        scope = self.scope(user, filters)
+        answer = self.assistant.ask(question, history, scope=scope, **options)
+        self.audit.record(user, via, scope, answer)
+        return answer
+
+    def stream(self, user: str, via: str, question: str, history: Sequence[str] = (),
+               filters: Filters | None = None, **options: Any) -> Iterator[str | Answer]:
+        scope = self.scope(user, filters)
+        for piece in self.assistant.stream(question, history, scope=scope, **options):
+            if isinstance(piece, Answer):
+                self.audit.record(user, via, scope, piece)
+            yield piece
+
+    def may_read(self, user: str, source: str) -> bool:
+        return self.policy.may_read_file(user, source)
+
+    def readable_files(self, user: str, names: Iterable[str]) -> list[str]:
+        return [n for n in names if self.policy.may_read_file(user, n)]
+
+    def collections(self, user: str) -> list[str]:
+        """The collections of the index the user may read."""
+        return self.policy.readable(user, self.assistant.index.manifest.files)
+
+    def is_admin(self, user: str) -> bool:
+        return self.policy.is_admin(user)
+
