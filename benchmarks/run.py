@@ -47,6 +47,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -58,6 +59,7 @@ from hdf_assistant.evaluate.metrics import compute_metrics, source_rank
 from hdf_assistant.evaluate.questions import load_question_set
 from hdf_assistant.index.local import LocalBackend, LocalIndex
 from hdf_assistant.index.manifest import FileEntry, now_iso
+from hdf_assistant.index.scope import Scope
 from hdf_assistant.retrieve import build_retriever
 from hdf_assistant.schema import Chunk
 
@@ -139,9 +141,11 @@ def _perturbed(chunk: Chunk, vector: np.ndarray, copy: int, rng: np.random.Gener
     return new, noisy / np.linalg.norm(noisy)
 
 
-def scaled_index(base: LocalIndex, size: int, settings: Any, seed: int = 0) -> float:
+def scaled_index(base: LocalIndex, size: int, settings: Any, seed: int = 0, collections: int = 0) -> float:
     """Write an index of ``size`` chunks made from ``base`` into the store of
-    ``settings`` (a local directory or the database); returns the build seconds."""
+    ``settings`` (a local directory or the database); returns the build seconds. With ``collections``,
+    the files are spread over that many collections (folders ``c0/``, ``c1/``... in turn), so that one
+    holds about 1/``collections`` of the passages (the filtered-retrieval row)."""
     rng = np.random.default_rng(seed)
     ids = [cid for source in base.sources() for cid in base.chunk_ids_of(source)]
     chunks = [base.chunk(cid) for cid in ids]
@@ -161,6 +165,13 @@ def scaled_index(base: LocalIndex, size: int, settings: Any, seed: int = 0) -> f
                 origin[new.source] = chunk.source
             count += 1
         copy += 1
+    if collections:
+        renamed = {name: f"c{i % collections}/{name}" for i, name in enumerate(picked)}
+        picked = {renamed[name]: [(replace(c, source=renamed[name]), v) for c, v in rows] for name, rows in picked.items()}
+        origin = {renamed[copy]: source for copy, source in origin.items()}
+        based = {renamed[name]: name for name in renamed if renamed[name] not in origin}  # originals keep no noise
+    else:
+        based = {}
     manifest = base.manifest.model_copy(deep=True, update={"files": {}, "next_id": 0, "ann_trained_on": 0})
     started = time.perf_counter()
     index = open_backend(settings).create(manifest)
@@ -174,7 +185,7 @@ def scaled_index(base: LocalIndex, size: int, settings: Any, seed: int = 0) -> f
     names = sorted(picked)
     noisy_docs = []
     for name in names:
-        vector = base.document_vector(origin.get(name, name))
+        vector = base.document_vector(origin.get(name, based.get(name, name)))
         assert vector is not None
         noisy_docs.append(vector + (rng.normal(0, 0.01, vector.shape).astype(np.float32) if name in origin else 0))
     index.set_document_vectors(names, np.vstack([v / np.linalg.norm(v) for v in noisy_docs]))
@@ -203,7 +214,7 @@ def query_latency(base_settings: Any, base: LocalIndex, embedder: Any, questions
         if existing is not None and existing.chunk_count == size:
             build_s = None  # built by an earlier run (--reuse)
         else:
-            build_s = scaled_index(base, size, settings)
+            build_s = scaled_index(base, size, settings, collections=10)
         assistant = Assistant(settings, embedder)
         for q in questions[:3]:  # warm-up: first-call costs are start-up, not latency
             assistant.ask(q)
@@ -229,6 +240,7 @@ def query_latency(base_settings: Any, base: LocalIndex, embedder: Any, questions
             # the passages found by what they replicate
             originals = {_original(h.chunk.id) for h in exact_hits}
             recall_originals.append(len(originals & {_original(h.chunk.id) for h in used_hits}) / len(originals))
+        filtered = filtered_retrieval(assistant, index, embedder, questions, Scope.of(["c0"]))
         r50, r95 = _ms(retrieve)
         a50, a95 = _ms(total)
         kind = "hnsw" if store == "postgres" else ("ivf" if index.uses_approximate_search else "exact")  # type: ignore[attr-defined]
@@ -248,10 +260,47 @@ def query_latency(base_settings: Any, base: LocalIndex, embedder: Any, questions
             "exact_search_p50_ms": _ms(search_exact)[0],
             "recall@10_vs_exact": round(float(np.mean(recall)), 4),
             "recall@10_originals": round(float(np.mean(recall_originals)), 4),
+            "filtered": filtered,
             **extra,
         }
         print(f"[run] {store} {size} chunks: {out[str(size)]}", file=sys.stderr, flush=True)
     return out, settings
+
+
+def filtered_retrieval(assistant: Any, index: Any, embedder: Any, questions: list[str], scope: Scope) -> dict[str, Any]:
+    """One collection of the scaled index (about a tenth of its passages): dense search and whole retrieval
+    inside it, beside the same unfiltered, question by question in turn (one run, the same load), and the
+    filtered search's recall@10 against the exact filtered search."""
+    vectors = embedder.embed_queries(questions)
+    plain, inside, recall = [], [], []
+    for v in vectors:
+        t0 = time.perf_counter()
+        index.search(v, 10)
+        t1 = time.perf_counter()
+        hits = index.search(v, 10, scope=scope)
+        t2 = time.perf_counter()
+        plain.append((t1 - t0) * 1000)
+        inside.append((t2 - t1) * 1000)
+        exact = {h.chunk.id for h in index.search_exact(v, 10, scope=scope)}
+        assert all(scope.allows(h.chunk.source) for h in hits)
+        recall.append(len(exact & {h.chunk.id for h in hits}) / max(1, len(exact)))
+    retrieve_plain, retrieve_inside = [], []
+    for q in questions:
+        assistant.forget_cached_vectors()
+        retrieve_plain.append(assistant.ask(q).timings_ms["retrieve"])
+        assistant.forget_cached_vectors()
+        retrieve_inside.append(assistant.ask(q, scope=scope).timings_ms["retrieve"])
+    share = index.count(scope) / index.size
+    row = {
+        "share": round(share, 3),
+        "dense_search_p50_ms": _ms(inside)[0], "dense_search_unfiltered_p50_ms": _ms(plain)[0],
+        "retrieve_p50_ms": _ms(retrieve_inside)[0], "retrieve_unfiltered_p50_ms": _ms(retrieve_plain)[0],
+        "recall@10_vs_exact_filtered": round(float(np.mean(recall)), 4),
+    }
+    row["dense_ratio"] = round(row["dense_search_p50_ms"] / row["dense_search_unfiltered_p50_ms"], 2)
+    row["retrieve_ratio"] = round(row["retrieve_p50_ms"] / row["retrieve_unfiltered_p50_ms"], 2)
+    print(f"[run] filtered ({share:.1%} of the passages): {row}", file=sys.stderr, flush=True)
+    return row
 
 
 def _disk_mb(index_dir: Path) -> float:

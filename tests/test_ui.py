@@ -214,3 +214,36 @@ def test_a_conversation_survives_a_page_reload_and_a_server_restart(tmp_path, e5
             OUTPUT.mkdir(exist_ok=True)
             page.screenshot(path=str(OUTPUT / "ui-conversations.png"), full_page=True)
         browser.close()
+
+
+def test_two_anonymous_browsers_do_not_see_each_other_s_conversations(tmp_path) -> None:
+    """Without a login, each browser (a Playwright context: its own cookies) has its own conversations."""
+    if not Path(CHROMIUM).exists():
+        pytest.skip("Debian's chromium is not installed (apt-get install -y chromium)")
+    from api_server import running
+    from fake_embedder import FakeEmbedder
+    from playwright.sync_api import sync_playwright
+
+    from hdf_assistant.web.server import create_app
+
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "ovh.txt").write_text("OVH a été fondé à Roubaix en 1999. Le CITC est à Lille.", encoding="utf-8")
+    settings = load_settings(env={}, corpus_dir=corpus, index_dir=tmp_path / "index", progress=False)
+    with running(create_app(build_assistant(settings, embedder=FakeEmbedder()))) as url, sync_playwright() as p:
+        browser = _browser(p)
+        pages = []
+        for question in ("Où OVH a-t-il été fondé ?", "Où est le CITC ?"):
+            page = browser.new_context(viewport={"width": 1400, "height": 900}).new_page()
+            page.goto(url + "/")
+            _ask(page, question, 0)
+            page.locator("#conversations").get_by_text(question).wait_for(timeout=10_000)
+            pages.append(page)
+        for page, own, other in ((pages[0], "Où OVH a-t-il été fondé ?", "Où est le CITC ?"),
+                                 (pages[1], "Où est le CITC ?", "Où OVH a-t-il été fondé ?")):
+            page.reload()
+            page.locator("#conversations").get_by_text(own).wait_for(timeout=20_000)
+            assert other not in page.locator("#conversations").inner_text()
+        OUTPUT.mkdir(exist_ok=True)
+        pages[1].screenshot(path=str(OUTPUT / "ui-anonymous-browser.png"), full_page=True)
+        browser.close()

@@ -68,7 +68,7 @@ class ChatHandlers:
         import gradio as gr
 
         return gr.update(choices=[(str(LABELS[lang]["all_collections"]), "")] + self.guard.collections(user),
-                         value="")
+                         value="", label=str(LABELS[lang]["collection"]))
 
     def conversation_choices(self, user: str, selected: str | None = None) -> Any:
         import gradio as gr
@@ -268,4 +268,6 @@ def build_ui(guard: Guard, conversations: ConversationStore, users: dict[str, st
         lang.change(relabel, lang, [title, chat_tab, docs_tab, settings_box, mode, retriever, top_k, textbox,
                                     new_chat, saved, rename_btn, delete_btn, title_box], api_visibility="private")
         lang.change(documents.relabel, [lang, user], documents.labelled, api_visibility="private")
+        lang.change(lambda choice, who: handlers.collection_choices(who, language_of(choice)), [lang, user],
+                    collection, api_visibility="private")
     return demo
