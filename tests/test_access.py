@@ -289,3 +289,61 @@ def test_with_only_keys_gradio_api_needs_a_key_the_page_still_works(settings, co
         # the chat page loads for a person, and gets its visitor cookie
         with urllib.request.urlopen(url + "/", timeout=10) as page:
             assert page.status == 200 and "hdf_visitor=" in page.headers.get("set-cookie", "")
+
+
+def test_a_document_s_date_comes_from_its_file_and_date_filters_narrow_the_citations(settings, corpus,
+                                                                                     tmp_path) -> None:
+    import datetime
+
+    import docx
+    from fastapi.testclient import TestClient
+    from fpdf import FPDF
+
+    from hdf_assistant.ingest.dates import file_date
+    from hdf_assistant.web.server import create_app
+
+    write(corpus, "bilan_2024.md", "---\ntitle: Bilan\ndate: 2024-03-15\n---\nLe bilan fibre de Roubaix : 92 % des foyers.")
+    write(corpus, "bilan_sans_date.md", "Le bilan fibre de Roubaix, sans date : 80 % des foyers.")
+    pdf = FPDF()
+    pdf.set_creation_date(datetime.datetime(2019, 6, 1, tzinfo=datetime.UTC))
+    pdf.add_page()
+    pdf.set_font("Helvetica", size=11)
+    pdf.multi_cell(0, 6, "Le bilan fibre de Roubaix en 2019 : 40 % des foyers.")
+    pdf.output(str(corpus / "bilan_2019.pdf"))
+    document = docx.Document()
+    document.add_paragraph("Le bilan fibre de Roubaix en 2022 : 75 % des foyers.")
+    document.core_properties.created = datetime.datetime(2022, 9, 30)
+    document.save(str(corpus / "bilan_2022.docx"))
+    assert [file_date(corpus / n) for n in ("bilan_2024.md", "bilan_sans_date.md", "bilan_2019.pdf",
+                                            "bilan_2022.docx")] == ["2024-03-15", "", "2019-06-01", "2022-09-30"]
+
+    client = TestClient(create_app(build_assistant(settings, embedder=FakeEmbedder())))
+
+    def cited(filters: dict[str, Any]) -> set[str]:
+        reply = client.post("/api/v1/ask", json={"question": "bilan fibre Roubaix foyers", "mode": "quote",
+                                                 "filters": filters})
+        assert reply.status_code == 200, reply.text
+        return {c["source"] for c in reply.json()["citations"]}
+
+    assert cited({"date_from": "2023-01-01"}) == {"bilan_2024.md"}
+    assert cited({"date_to": "2020-12-31"}) == {"bilan_2019.pdf"}
+    assert cited({"date_from": "2020-01-01", "date_to": "2023-12-31"}) == {"bilan_2022.docx"}
+    assert cited({"date_from": "2030-01-01"}) == set()  # nothing dated then: nothing to cite
+    reply = client.post("/api/v1/ask", json={"question": "bilan ?", "filters": {"date_from": "15/03/2024"}})
+    assert reply.status_code == 400 and "YYYY-MM-DD" in reply.json()["detail"]
+
+
+def test_serving_beyond_loopback_without_a_login_warns_at_start(settings, corpus, monkeypatch, capsys) -> None:
+    import uvicorn
+
+    from hdf_assistant.web import server
+
+    write(corpus, "ovh.txt", "OVH a été fondé à Roubaix en 1999.")
+    assistant = build_assistant(settings, embedder=FakeEmbedder())
+    monkeypatch.setattr(uvicorn, "run", lambda *args, **kwargs: None)
+    server.launch(assistant, host="127.0.0.1", port=0)
+    assert "warning" not in capsys.readouterr().err
+    server.launch(assistant, host="0.0.0.0", port=0)
+    assert "without a login (HDF_AUTH)" in capsys.readouterr().err
+    server.launch(build_assistant(settings.replace(auth="alice:secret"), embedder=FakeEmbedder()), host="0.0.0.0")
+    assert "warning" not in capsys.readouterr().err

@@ -138,3 +138,32 @@ def test_opening_and_searching_leave_the_thread_count_to_the_embedder(settings, 
         assert faiss.omp_get_max_threads() == 2
     finally:
         faiss.omp_set_num_threads(previous)
+
+
+def test_a_scope_is_applied_inside_the_ivf_scan_and_the_recent_buffer(settings, corpus, small_threshold) -> None:
+    """Through the IVF index (and its exact buffer of passages added since training), a scoped search
+    returns only the scope's passages, as many as asked when the scope has them, mostly the exact ones."""
+    from hdf_assistant.index.scope import Scope
+
+    settings = settings.replace(chunk_size=160, chunk_overlap=0)
+    fake = FakeEmbedder()
+    (corpus / "nord").mkdir()
+    for i, town in enumerate(TOWNS[:-1]):
+        write_town(corpus / "nord" if i % 4 == 0 else corpus, i, town)
+    refresh_index(settings, lambda: fake)
+    write_town(corpus / "nord", 99, TOWNS[-1])  # after training: in the exact buffer
+    refresh_index(settings, lambda: fake)
+    index = open_backend(settings).open()
+    assert index.uses_approximate_search
+    nord = Scope.of(["nord"])
+    questions = [f"personnes pour {topic} à {town}" for town in TOWNS for topic in TOPICS[:2]]
+    overlap = []
+    for vector in fake.embed_queries(questions):
+        hits = index.search(vector, 5, scope=nord)
+        exact = index.search(vector, 5, scope=nord, exact=True)
+        assert len(hits) == 5 and all(h.chunk.source.startswith("nord/") for h in hits)
+        overlap.append(len({h.chunk.id for h in hits} & {h.chunk.id for h in exact}) / 5)
+    assert np.mean(overlap) >= 0.8
+    creil = fake.embed_queries([f"personnes pour {TOPICS[0]} à {TOWNS[-1]}"])[0]
+    assert index.search(creil, 1, scope=nord)[0].chunk.source == f"nord/{TOWNS[-1].lower()}.txt"
+    assert all(not h.chunk.source.startswith("nord/") for h in index.search(creil, 5, scope=Scope.of(["general"])))

@@ -87,3 +87,47 @@ def test_keyword_scores_do_not_reveal_the_words_of_other_collections(backend_set
     index = live_index(backend_settings)
     ids = index.chunk_ids_of("ovh.txt")
     assert index.keyword_scores("serveurs", ids)[0] < index.keyword_scores("serveurs", ids, scope=public)[0]
+
+
+def test_a_file_moved_to_another_folder_changes_collection_and_is_not_embedded_again(backend_settings,
+                                                                                      corpus) -> None:
+    _corpus(corpus, "Le salaire de Bob Martin est de 4321 euros par mois.")
+    refresh_index(backend_settings, FakeEmbedder)
+    (corpus / "rh" / "paie.txt").rename(corpus / "rh" / "paie_2025.txt")  # same folder: same collection
+    counter = FakeEmbedder()
+    report = refresh_index(backend_settings, lambda: counter)
+    assert report.renamed == [{"from": "rh/paie.txt", "to": "rh/paie_2025.txt"}] and counter.embedded == []
+    vector = FakeEmbedder().embed_queries(["salaire de Bob Martin 4321 euros"])[0]
+    index = live_index(backend_settings)
+    assert [h.chunk.source for h in index.search(vector, 10, scope=Scope.of(["rh"]))] == ["rh/paie_2025.txt"]
+    (corpus / "rh" / "paie_2025.txt").rename(corpus / "paie_2025.txt")  # to the root: now in general
+    report = refresh_index(backend_settings, lambda: counter)
+    assert report.renamed == [{"from": "rh/paie_2025.txt", "to": "paie_2025.txt"}] and counter.embedded == []
+    index = live_index(backend_settings)
+    assert index.search(vector, 10, scope=Scope.of(["rh"])) == []
+    assert index.search(vector, 1, scope=Scope.of(["general"]))[0].chunk.source == "paie_2025.txt"
+    assert index.keyword_search("Bob Martin", 1, scope=Scope.of(["general"]))[0].chunk.collection == "general"
+
+
+def test_a_postgres_index_made_before_collections_is_upgraded_by_a_plain_refresh(postgres_url, settings,
+                                                                                 corpus) -> None:
+    import uuid
+
+    from hdf_assistant.index.postgres_db import Database
+
+    settings = settings.replace(store="postgres", database_url=postgres_url, index_name=f"t{uuid.uuid4().hex[:12]}")
+    _corpus(corpus, "Le salaire de Bob Martin est de 4321 euros par mois.")
+    refresh_index(settings, FakeEmbedder)
+    db = Database(postgres_url, settings.index_name)
+    with db.cursor(commit=True) as cur:  # as an index made before collections existed
+        cur.execute(f"ALTER TABLE {db.schema}.data_passages DROP COLUMN collection")
+        cur.execute(f"ALTER TABLE {db.schema}.postings DROP COLUMN collection")
+    counter = FakeEmbedder()
+    report = refresh_index(settings, lambda: counter)
+    assert counter.embedded == [] and report.unchanged
+    index = live_index(settings)
+    vector = FakeEmbedder().embed_queries(["salaire de Bob Martin 4321 euros"])[0]
+    assert {h.chunk.source for h in index.search(vector, 10, scope=Scope.of(["general"]))} == \
+        {"ovh.txt", "startups.txt"}
+    assert index.keyword_search("Bob Martin", 5, scope=Scope.of(["general"])) == []
+    assert index.keyword_search("Bob Martin", 5, scope=Scope.of(["rh"]))[0].chunk.source == "rh/paie.txt"

@@ -217,7 +217,8 @@ def test_a_conversation_survives_a_page_reload_and_a_server_restart(tmp_path, e5
 
 
 def test_two_anonymous_browsers_do_not_see_each_other_s_conversations(tmp_path) -> None:
-    """Without a login, each browser (a Playwright context: its own cookies) has its own conversations."""
+    """Without a login, each browser (a Playwright context: its own cookies) has its own conversations; with
+    API keys set (and no login), the page still works: its calls to Gradio's API carry its visitor cookie."""
     if not Path(CHROMIUM).exists():
         pytest.skip("Debian's chromium is not installed (apt-get install -y chromium)")
     from api_server import running
@@ -229,7 +230,8 @@ def test_two_anonymous_browsers_do_not_see_each_other_s_conversations(tmp_path) 
     corpus = tmp_path / "corpus"
     corpus.mkdir()
     (corpus / "ovh.txt").write_text("OVH a été fondé à Roubaix en 1999. Le CITC est à Lille.", encoding="utf-8")
-    settings = load_settings(env={}, corpus_dir=corpus, index_dir=tmp_path / "index", progress=False)
+    settings = load_settings(env={}, corpus_dir=corpus, index_dir=tmp_path / "index", progress=False,
+                             api_keys="robot:robot-key-123456")
     with running(create_app(build_assistant(settings, embedder=FakeEmbedder()))) as url, sync_playwright() as p:
         browser = _browser(p)
         pages = []

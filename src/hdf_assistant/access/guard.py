@@ -34,11 +34,13 @@ class Guard:
 
     def scope(self, user: str, filters: Filters | None = None) -> Scope | None:
         """What ``user`` may search now, narrowed by ``filters`` (raises FilterError)."""
-        return self.policy.scope(user, list(self.assistant.index.manifest.files), filters)
+        files = self.assistant.index.manifest.files
+        return self.policy.scope(user, list(files), filters, dates={n: e.date for n, e in files.items()})
 
     def scope_all(self, filters: Filters | None = None) -> Scope | None:
         """Every collection (the operator's view on the command line), narrowed by ``filters``."""
-        return self.policy.scope("", list(self.assistant.index.manifest.files), filters, everything=True)
+        files = self.assistant.index.manifest.files
+        return self.policy.scope("", list(files), filters, everything=True, dates={n: e.date for n, e in files.items()})
 
     def ask(self, user: str, via: str, question: str, history: Sequence[str] = (), filters: Filters | None = None,
             **options: Any) -> Answer:

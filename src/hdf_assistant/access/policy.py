@@ -23,8 +23,9 @@ file, everybody reads everything and administers the corpus, as before collectio
 
 from __future__ import annotations
 
+import re
 import tomllib
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,6 +35,7 @@ from hdf_assistant.index.scope import Scope
 from hdf_assistant.schema import collection_of
 
 _SECTIONS = {"groups", "collections", "admins"}
+_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
 class FilterError(HdfError):
@@ -50,12 +52,20 @@ class Filters:
     files: tuple[str, ...] | None = None
     #: file types, by extension ("pdf", ".md")
     types: tuple[str, ...] | None = None
+    #: documents dated (the date their file states: ingest/dates.py) on or after / on or before this day
+    date_from: str | None = None
+    date_to: str | None = None
 
     @classmethod
     def of(cls, collections: Iterable[str] | None = None, files: Iterable[str] | None = None,
-           types: Iterable[str] | None = None) -> Filters | None:
-        """The filters given (None when none is)."""
-        made = cls(*(tuple(v) if v else None for v in (collections, files, types)))
+           types: Iterable[str] | None = None, date_from: str | None = None,
+           date_to: str | None = None) -> Filters | None:
+        """The filters given (None when none is); raises FilterError for a date that is not YYYY-MM-DD."""
+        for name, day in (("date_from", date_from), ("date_to", date_to)):
+            if day is not None and not _DAY.fullmatch(day):
+                raise FilterError(f"{name} must be a day written YYYY-MM-DD, not '{day}'")
+        made = cls(tuple(collections) if collections else None, tuple(files) if files else None,
+                   tuple(types) if types else None, date_from or None, date_to or None)
         return None if made == cls() else made
 
 
@@ -95,8 +105,9 @@ class AccessPolicy:
         return sorted({c for c in map(collection_of, files) if self.may_read(user, c)})
 
     def scope(self, user: str, files: Collection[str], filters: Filters | None = None,
-              everything: bool = False) -> Scope | None:
-        """What ``user`` may search among the indexed ``files``, narrowed by ``filters``; None when nothing
+              everything: bool = False, dates: Mapping[str, str | None] | None = None) -> Scope | None:
+        """What ``user`` may search among the indexed ``files`` (``dates``: the day each states, for the date
+        filters; a file without one is left out by them), narrowed by ``filters``; None when nothing
         limits it (no access file, no filter: the index is searched whole, as without collections).
 
         Raises :class:`FilterError` for a filter naming a collection or file the user cannot read (said
@@ -120,6 +131,10 @@ class AccessPolicy:
             suffixes = {"." + t.lower().lstrip(".") for t in filters.types}
             typed = {f for f in files if Path(f).suffix.lower() in suffixes}
             sources = typed if sources is None else sources & typed
+        if filters is not None and (filters.date_from or filters.date_to):
+            low, high = filters.date_from or "0000-00-00", filters.date_to or "9999-99-99"
+            dated = {f for f in files if low <= ((dates or {}).get(f) or "") <= high and (dates or {}).get(f)}
+            sources = dated if sources is None else sources & dated
         return Scope.of(allowed, sources)
 
 

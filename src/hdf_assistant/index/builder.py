@@ -20,6 +20,7 @@ from hdf_assistant.index.backend import IndexBackend, WritableIndex
 from hdf_assistant.index.manifest import FileEntry, IndexSpec, Manifest, check_compatible, new_manifest, now_iso
 from hdf_assistant.ingest.acronyms import definitions
 from hdf_assistant.ingest.chunking import DOCUMENT_VECTOR_VERSION, chunk_document, document_lead
+from hdf_assistant.ingest.dates import file_date
 from hdf_assistant.ingest.ocr import INSTALL_HINT, OCR_OFF, OcrOptions, unavailable_reason
 from hdf_assistant.ingest.reader import read_files, scan_corpus
 from hdf_assistant.models.embedders import Embedder
@@ -209,7 +210,8 @@ def _refresh(
     # an index without (current) document vectors gets them, its passages untouched
     # ... and the acronyms its files define, read from the stored text
     outdated = manifest is not None and (manifest.document_vectors != DOCUMENT_VECTOR_VERSION
-                                         or any(e.acronyms is None for e in manifest.files.values()))
+                                         or any(e.acronyms is None or e.date is None
+                                                for e in manifest.files.values()))
     if manifest is not None and not plan.changes and not outdated:
         report.documents = len(manifest.files)
         report.chunks = manifest.chunk_count
@@ -308,10 +310,13 @@ def _edit(
         files[name] = FileEntry(hash=docs[0].file_hash, pages=len(docs), chunks=len(chunks_by_file[name]),
                                 indexed_at=stamp, ocr_pages=sum(d.ocr for d in docs),
                                 notes=[s.reason for s in skipped if s.partial and s.file == name],
-                                acronyms=definitions("\n".join(d.text for d in docs)))
+                                acronyms=definitions("\n".join(d.text for d in docs)),
+                                date=file_date(options.corpus_dir / name))
     for name, entry in list(files.items()):
         if entry.acronyms is None:  # kept from an index made before acronyms were read
-            files[name] = entry.model_copy(update={"acronyms": definitions(index.source_text(name))})
+            files[name] = entry = entry.model_copy(update={"acronyms": definitions(index.source_text(name))})
+        if entry.date is None:  # ... or before dates were
+            files[name] = entry.model_copy(update={"date": file_date(options.corpus_dir / name)})
     index.record_files(files, {s.file: s.reason for s in skipped if not s.partial})
     index.update_keyword_index()
     index.update_approximate_index()

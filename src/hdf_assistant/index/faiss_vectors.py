@@ -84,16 +84,29 @@ def filtered_nprobe(share: float, lists: int) -> int:
     return min(lists, int(math.ceil(NPROBE / math.sqrt(max(share, 1e-4)))))
 
 
-def _search(index: Any, query: np.ndarray, k: int, selector: Any = None) -> tuple[np.ndarray, np.ndarray]:
+def _search(index: Any, query: np.ndarray, k: int, selector: Selector | None = None) -> tuple[np.ndarray, np.ndarray]:
     """``index.search``, among ``selector``'s ids when given."""
     if selector is None:
         return index.search(query, k)
-    return index.search(query, k, params=_faiss().SearchParameters(sel=selector))
+    return index.search(query, k, params=_faiss().SearchParameters(sel=selector.native))
 
 
-def selector_of(ids: np.ndarray) -> Any:
-    """A FAISS ``IDSelector`` of the given ids (for a search among them only)."""
-    return _faiss().IDSelectorBatch(np.ascontiguousarray(ids, dtype=np.int64))
+class Selector:
+    """A FAISS ``IDSelector`` of some ids, for a search among them only: a bitmap over the ids (a bit test
+    per scanned code, cheaper than ``IDSelectorBatch``'s hash set), which it keeps alive."""
+
+    def __init__(self, ids: np.ndarray) -> None:
+        ids = np.asarray(ids, dtype=np.int64)
+        bits = np.zeros(int(ids.max()) // 8 + 1 if ids.size else 1, dtype=np.uint8)
+        np.bitwise_or.at(bits, ids >> 3, (1 << (ids & 7)).astype(np.uint8))
+        self._bits = bits  # FAISS reads this memory: kept as long as the selector
+        faiss = _faiss()
+        self.native = faiss.IDSelectorBitmap(bits.size * 8, faiss.swig_ptr(bits))
+
+
+def selector_of(ids: np.ndarray) -> Selector:
+    """A selector of the given ids (for a search among them only)."""
+    return Selector(ids)
 
 
 def _lists_for(size: int) -> int:
@@ -176,14 +189,15 @@ class ApproximateIndex:
         self._recent.remove_ids(ids)
         self._recent_ids = None
 
-    def search(self, query: np.ndarray, k: int, selector: Any = None, share: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+    def search(self, query: np.ndarray, k: int, selector: Selector | None = None,
+               share: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
         """The ``k`` nearest; with ``selector`` (a FAISS ``IDSelector``), among its ids only, which are
         ``share`` of the index: the lists scanned grow as the share shrinks (:func:`filtered_nprobe`)."""
         if selector is None:
             scores, ids = self._index.search(query, k)
         else:
             faiss = _faiss()
-            params = faiss.SearchParametersIVF(sel=selector, nprobe=filtered_nprobe(share, int(self._index.nlist)))
+            params = faiss.SearchParametersIVF(sel=selector.native, nprobe=filtered_nprobe(share, int(self._index.nlist)))
             scores, ids = self._index.search(query, k, params=params)
         if self._recent.ntotal == 0:
             return scores, ids
@@ -291,7 +305,7 @@ class FaissVectors:
         ids = faiss.vector_to_array(self._exact.id_map).astype(np.int64)
         return vectors, ids
 
-    def search(self, vector: np.ndarray, k: int, exact: bool = False, selector: Any = None,
+    def search(self, vector: np.ndarray, k: int, exact: bool = False, selector: Selector | None = None,
                share: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
         """Scores and ids of the ``k`` nearest passages (ids -1 pad a short
         result); through the IVF index when there is one, unless ``exact``. With ``selector``

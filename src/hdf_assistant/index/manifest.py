@@ -46,6 +46,9 @@ class FileEntry(BaseModel):
     #: acronyms the file defines ("CNI": "carte nationale d'identité"); None: not read yet (an index
     #: made before they were kept gets them at its next refresh, nothing embedded)
     acronyms: dict[str, str] | None = None
+    #: the date the file states (``YYYY-MM-DD``: PDF or DOCX metadata, a Markdown front matter's ``date:``);
+    #: "" when it states none; None: not read yet (read at the next refresh, nothing embedded)
+    date: str | None = None
 
 
 class Manifest(BaseModel):

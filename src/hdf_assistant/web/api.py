@@ -33,9 +33,12 @@ class AskFilters(BaseModel):
     collections: list[str] | None = Field(None, description="collections (first-level folders; 'general': the root)")
     files: list[str] | None = Field(None, description="files, by their name in the corpus ('rh/bilan.pdf')")
     types: list[str] | None = Field(None, description="file types ('pdf', 'md')")
+    date_from: str | None = Field(None, description="documents dated on or after this day (YYYY-MM-DD; the date "
+                                                    "their file states: PDF/DOCX metadata, Markdown front matter)")
+    date_to: str | None = Field(None, description="documents dated on or before this day (YYYY-MM-DD)")
 
     def made(self) -> Filters | None:
-        return Filters.of(self.collections, self.files, self.types)
+        return Filters.of(self.collections, self.files, self.types, self.date_from, self.date_to)
 
 
 class AskRequest(BaseModel):
@@ -92,10 +95,10 @@ def api_router(guard: Guard, jobs: IndexJobs, conversations: ConversationStore) 
     @router.post("/ask", summary="Answer a question from the documents, with citations")
     def ask(body: AskRequest, request: Request) -> dict[str, Any]:
         try:
+            filters = body.filters.made() if body.filters else None
             answer, conversation_id = ask_and_save(
                 guard, conversations, user_of(request), body.question, body.history, body.conversation_id,
-                body.save, top_k=body.top_k, retriever=body.retriever, mode=body.mode,
-                filters=body.filters.made() if body.filters else None)
+                body.save, top_k=body.top_k, retriever=body.retriever, mode=body.mode, filters=filters)
         except (QuestionError, FilterError) as exc:
             raise HTTPException(400, str(exc)) from exc
         except KeyError as exc:

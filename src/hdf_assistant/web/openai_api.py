@@ -48,7 +48,7 @@ class ChatRequest(BaseModel):
     messages: list[ChatMessage] = Field(min_length=1)
     stream: bool = False
     #: narrow the search, inside the caller's rights (the ``openai`` client sends it with ``extra_body``)
-    filters: dict[str, list[str]] | None = None
+    filters: dict[str, list[str] | str] | None = None
 
 
 def reply_text(answer: Answer) -> str:
@@ -76,11 +76,16 @@ def openai_router(guard: Guard) -> APIRouter:
         users = [message_text(m.content) for m in body.messages if m.role == "user"]
         if not users or not users[-1].strip():
             raise HTTPException(400, "the last user message is empty: ask a question")
-        unknown = sorted(set(body.filters or {}) - {"collections", "files", "types"})
+        known = ("collections", "files", "types", "date_from", "date_to")
+        unknown = sorted(set(body.filters or {}) - set(known))
         if unknown:
-            raise HTTPException(400, f"unknown filter '{unknown[0]}' (filters: collections, files, types)")
-        filters = Filters.of(**(body.filters or {}))
+            raise HTTPException(400, f"unknown filter '{unknown[0]}' (filters: {', '.join(known)})")
         try:
+            given = {k: [v] if isinstance(v, str) and not k.startswith("date") else v
+                     for k, v in (body.filters or {}).items()}
+            if any(k.startswith("date") and not isinstance(v, str) for k, v in given.items()):
+                raise FilterError("date_from and date_to are days written YYYY-MM-DD")
+            filters = Filters.of(**given)  # type: ignore[arg-type]
             # the pieces of an llm draft are not sent: the client receives the checked answer's text only
             answer = next(p for p in guard.stream(str(getattr(request.state, "user", "") or ""), "openai", users[-1],
                                                   history=[u for u in users[:-1] if u.strip()], filters=filters)
