@@ -122,6 +122,7 @@ def test_a_postgres_index_made_before_collections_is_upgraded_by_a_plain_refresh
     with db.cursor(commit=True) as cur:  # as an index made before collections existed
         cur.execute(f"ALTER TABLE {db.schema}.data_passages DROP COLUMN collection")
         cur.execute(f"ALTER TABLE {db.schema}.postings DROP COLUMN collection")
+        cur.execute(f"ALTER TABLE {db.schema}.term_stats DROP COLUMN collection")
     counter = FakeEmbedder()
     report = refresh_index(settings, lambda: counter)
     assert counter.embedded == [] and report.unchanged
@@ -131,3 +132,5 @@ def test_a_postgres_index_made_before_collections_is_upgraded_by_a_plain_refresh
         {"ovh.txt", "startups.txt"}
     assert index.keyword_search("Bob Martin", 5, scope=Scope.of(["general"])) == []
     assert index.keyword_search("Bob Martin", 5, scope=Scope.of(["rh"]))[0].chunk.source == "rh/paie.txt"
+    assert index.document_frequency(["serveur"]) == {"serveur": 2}
+    assert index.document_frequency(["salair"], scope=Scope.of(["general"])) == {"salair": 0}

@@ -169,6 +169,16 @@ class Database:
                     log.info("event=index_upgrade table=%s column=collection", name)
                     with self.cursor(commit=True) as cur:
                         cur.execute(f"ALTER TABLE {name} ADD COLUMN IF NOT EXISTS {COLLECTION}")
+            stats = f"{self.schema}.term_stats"
+            if not self._has_column(stats, "collection"):
+                # document frequencies per collection, counted again once from the live postings (valid for
+                # every version: a version older than the upgrade is only read for RETIRED_GRACE_S)
+                log.info("event=index_upgrade table=%s column=collection", stats)
+                with self.cursor(commit=True) as cur:
+                    cur.execute(f"ALTER TABLE {stats} ADD COLUMN IF NOT EXISTS collection text")
+                    cur.execute(f"DELETE FROM {stats}")
+                    cur.execute(f"INSERT INTO {stats} (term, collection, df, v_from) SELECT term, collection, "
+                                f"count(*), 0 FROM {self.schema}.postings WHERE v_to IS NULL GROUP BY term, collection")
             with self.cursor(commit=True) as cur:
                 cur.execute(f"CREATE INDEX IF NOT EXISTS passages_collection ON {table} (collection)")
         self._upgraded = True
@@ -226,7 +236,7 @@ class Database:
                 CREATE INDEX IF NOT EXISTS postings_source ON {self.schema}.postings (source);
                 CREATE INDEX IF NOT EXISTS postings_node ON {self.schema}.postings (node_id);
                 CREATE TABLE IF NOT EXISTS {self.schema}.term_stats (
-                  term text NOT NULL, df int NOT NULL, v_from int NOT NULL, v_to int);
+                  term text NOT NULL, df int NOT NULL, v_from int NOT NULL, v_to int, collection text);
                 CREATE INDEX IF NOT EXISTS term_stats_term ON {self.schema}.term_stats (term);
                 CREATE TABLE IF NOT EXISTS {self.schema}.documents (
                   source text NOT NULL, embedding vector({dim}) NOT NULL, v_from int NOT NULL, v_to int);

@@ -251,10 +251,11 @@ class PostgresIndex:
     def _stats_table(self, scope: Scope | None) -> str:
         """The (term, df) rows BM25 reads: the live term statistics, or those of the scope's passages."""
         schema = self._db.schema
-        if scope is None:
-            return (f"(SELECT term, df FROM {schema}.term_stats "
-                    "WHERE v_from <= %(v)s AND (v_to IS NULL OR v_to > %(v)s))")
-        return (f"(SELECT term, count(*) AS df FROM {schema}.postings "
+        if scope is None or scope.sources is None:  # kept per collection at each commit
+            where = "" if scope is None else "AND collection = ANY(%(cols)s)"
+            return (f"(SELECT term, sum(df)::int AS df FROM {schema}.term_stats WHERE term = ANY(%(terms)s) "
+                    f"AND v_from <= %(v)s AND (v_to IS NULL OR v_to > %(v)s) {where} GROUP BY term)")
+        return (f"(SELECT term, count(*) AS df FROM {schema}.postings "  # some files only: counted
                 f"WHERE term = ANY(%(terms)s) AND {LIVE} AND {IN_SCOPE} GROUP BY term)")
 
     def keyword_search(self, question: str, k: int, scope: Scope | None = None) -> list[ScoredChunk]:

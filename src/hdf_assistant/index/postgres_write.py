@@ -195,7 +195,8 @@ class PostgresWriter(PostgresIndex, Bookkeeping):
     def update_keyword_index(self) -> None:
         """The postings are written with the passages; here the statistics BM25
         needs are made for the new version: passages, total length, and the
-        document frequency of every term whose postings changed."""
+        document frequency of every term whose postings changed, per collection (a request limited to some
+        collections adds up theirs: scope.py)."""
         schema = self._db.schema
         with self._cursor() as cur:  # (after the waiting passages are written)
             cur.execute(f"SELECT count(*), coalesce(sum(dl), 0) FROM {schema}.data_{TABLE} WHERE {LIVE}",
@@ -208,9 +209,9 @@ class PostgresWriter(PostgresIndex, Bookkeeping):
             touched = list(self._touched or ())
             cur.execute(f"UPDATE {schema}.term_stats SET v_to = %(v)s WHERE v_to IS NULL {which}",
                         self._params(t=touched))
-            cur.execute(f"INSERT INTO {schema}.term_stats (term, df, v_from) "
-                        f"SELECT term, count(*), %(v)s FROM {schema}.postings WHERE {LIVE} {which} GROUP BY term",
-                        self._params(t=touched))
+            cur.execute(f"INSERT INTO {schema}.term_stats (term, collection, df, v_from) "
+                        f"SELECT term, collection, count(*), %(v)s FROM {schema}.postings WHERE {LIVE} {which} "
+                        "GROUP BY term, collection", self._params(t=touched))
             self._touched = set()
             if self._written > 0.1 * max(int(passages), 1):
                 cur.execute(f"ANALYZE {schema}.term_stats")
