@@ -167,3 +167,18 @@ def test_a_scope_is_applied_inside_the_ivf_scan_and_the_recent_buffer(settings, 
     creil = fake.embed_queries([f"personnes pour {TOPICS[0]} à {TOWNS[-1]}"])[0]
     assert index.search(creil, 1, scope=nord)[0].chunk.source == f"nord/{TOWNS[-1].lower()}.txt"
     assert all(not h.chunk.source.startswith("nord/") for h in index.search(creil, 5, scope=Scope.of(["general"])))
+
+
+def test_a_selector_lets_through_its_ids_only() -> None:
+    """Every id of a large index tried: the bitmap selects exactly the given ids (none past its end)."""
+    from hdf_assistant.index.faiss_vectors import selector_of
+
+    rng = np.random.default_rng(0)
+    vectors = FaissVectors.empty(8)
+    data = rng.normal(size=(5000, 8)).astype(np.float32)
+    vectors.add(data / np.linalg.norm(data, axis=1, keepdims=True), np.arange(5000, dtype=np.int64))
+    chosen = np.array([3, 17, 700, 701, 1024], dtype=np.int64)
+    selector = selector_of(chosen)
+    for query in data[:20]:
+        _, ids = vectors.search(query, 50, selector=selector)
+        assert set(ids[ids >= 0].tolist()) == set(chosen.tolist())

@@ -101,7 +101,7 @@ class Selector:
         np.bitwise_or.at(bits, ids >> 3, (1 << (ids & 7)).astype(np.uint8))
         self._bits = bits  # FAISS reads this memory: kept as long as the selector
         faiss = _faiss()
-        self.native = faiss.IDSelectorBitmap(bits.size * 8, faiss.swig_ptr(bits))
+        self.native = faiss.IDSelectorBitmap(bits.size, faiss.swig_ptr(bits))  # n: bytes of the bitmap
 
 
 def selector_of(ids: np.ndarray) -> Selector:
