@@ -255,8 +255,10 @@ def _cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
 
 def _cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     from hdf_assistant.assistant import build_assistant
+    from hdf_assistant.web.metrics import configure_logging
     from hdf_assistant.web.server import launch
 
+    configure_logging(settings.log_format, args.verbose)
     assistant = build_assistant(settings, progress=settings.progress)
     if args.watch:
         from hdf_assistant.ingest.watch import start_watching

@@ -96,6 +96,8 @@ class Settings:
     audit_log: str = ""
     #: Put the question's text in the audit log too (only its length otherwise).
     audit_questions: bool = False
+    #: Log lines: ``text``, or ``json`` (one object per line, with the request id of ``X-Request-ID``).
+    log_format: str = "text"
     #: Where the index lives: ``local`` (FAISS and bm25s files in ``index_dir``)
     #: or ``postgres`` (PostgreSQL with pgvector at ``database_url``, shared by
     #: many processes and machines).
@@ -135,6 +137,7 @@ _ENV = {
     "HDF_ACCESS": "access",
     "HDF_AUDIT_LOG": "audit_log",
     "HDF_AUDIT_QUESTIONS": "audit_questions",
+    "HDF_LOG_FORMAT": "log_format",
     "HDF_QUERY_PREFIX": "query_prefix",
     "HDF_PASSAGE_PREFIX": "passage_prefix",
     "HDF_CHUNK_SIZE": "chunk_size",
@@ -247,6 +250,8 @@ def load_settings(
         raise ConfigError("top_k must be at least 1")
     if settings.keyword_weight > 1:
         raise ConfigError(f"keyword_weight is a share of the blend, from 0 to 1, not {settings.keyword_weight}")
+    if settings.log_format not in ("text", "json"):
+        raise ConfigError(f"log_format must be text or json, not '{settings.log_format}'")
     if settings.store not in STORES:
         raise ConfigError(f"store must be {' or '.join(STORES)}, not '{settings.store}'")
     if settings.store == "postgres" and not settings.database_url:

@@ -4,7 +4,7 @@ line. The interfaces (REST, OpenAI endpoint, chat, CLI) use it, never the assist
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 from hdf_assistant.access.audit import AuditLog
@@ -31,6 +31,12 @@ class Guard:
         self.policy = policy if policy is not None else policy_for(assistant.settings)
         s = assistant.settings
         self.audit = audit if audit is not None else AuditLog(s.audit_log, s.audit_questions)
+        #: called with (user, via, scope, answer) after each answer, like the audit log (the server's metrics)
+        self.observers: list[Callable[[str, str, Scope | None, Answer], None]] = [self.audit.record]
+
+    def _answered(self, user: str, via: str, scope: Scope | None, answer: Answer) -> None:
+        for observe in self.observers:
+            observe(user, via, scope, answer)
 
     def scope(self, user: str, filters: Filters | None = None) -> Scope | None:
         """What ``user`` may search now, narrowed by ``filters`` (raises FilterError)."""
@@ -46,7 +52,7 @@ class Guard:
             **options: Any) -> Answer:
         scope = self.scope(user, filters)
         answer = self.assistant.ask(question, history, scope=scope, **options)
-        self.audit.record(user, via, scope, answer)
+        self._answered(user, via, scope, answer)
         return answer
 
     def stream(self, user: str, via: str, question: str, history: Sequence[str] = (),
@@ -54,7 +60,7 @@ class Guard:
         scope = self.scope(user, filters)
         for piece in self.assistant.stream(question, history, scope=scope, **options):
             if isinstance(piece, Answer):
-                self.audit.record(user, via, scope, piece)
+                self._answered(user, via, scope, piece)
             yield piece
 
     def may_read(self, user: str, source: str) -> bool:

@@ -29,8 +29,8 @@ from typing import Any
 
 from hdf_assistant.access.identities import load_api_keys, load_users
 
-#: paths under these prefixes are the programmatic APIs
-API_PREFIXES = ("/api/v1/", "/v1/")
+#: paths under these prefixes are the programmatic APIs (and the metrics)
+API_PREFIXES = ("/api/v1/", "/v1/", "/metrics")
 #: the user of a request when nobody logs in
 ANONYMOUS = ""
 

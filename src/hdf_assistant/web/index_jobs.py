@@ -8,6 +8,7 @@ import logging
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -48,11 +49,20 @@ class JobRunning(HdfError):
 class IndexJobs:
     """The refreshes of one assistant's index."""
 
-    def __init__(self, assistant: Assistant, keep: int = 20) -> None:
+    def __init__(self, assistant: Assistant, keep: int = 20,
+                 on_finished: Callable[[IndexJob], None] | None = None) -> None:
         self._assistant = assistant
+        self._on_finished = on_finished
         self._jobs: dict[str, IndexJob] = {}
         self._keep = keep
         self._lock = threading.Lock()
+
+    def counts(self) -> dict[str, int]:
+        """Jobs per state (running, done, failed), of those kept."""
+        found = {"running": 0, "done": 0, "failed": 0}
+        for job in list(self._jobs.values()):
+            found[job.status] = found.get(job.status, 0) + 1
+        return found
 
     def running(self) -> IndexJob | None:
         return next((j for j in self._jobs.values() if j.status == "running"), None)
@@ -88,3 +98,5 @@ class IndexJobs:
             job.error, job.status = f"{type(exc).__name__}: {exc}", "failed"
         finally:
             job.finished_at = time.time()
+            if self._on_finished is not None:
+                self._on_finished(job)

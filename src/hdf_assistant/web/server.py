@@ -74,11 +74,36 @@ def create_app(assistant: Assistant) -> Any:
     document.__annotations__["request"] = Request  # FastAPI reads the class (this module's annotations are strings)
     app.get("/doc/{name:path}", include_in_schema=False)(document)
 
-    app.include_router(api_router(guard, IndexJobs(assistant), conversations))
+    from hdf_assistant.web.metrics import Metrics, RequestMiddleware
+
+    def refreshed(job: Any) -> None:
+        if job.status == "failed":
+            metrics.refresh_failures.inc()
+        elif job.finished_at is not None:
+            metrics.refresh.observe(job.finished_at - job.started_at)
+
+    jobs = IndexJobs(assistant, on_finished=refreshed)
+
+    def index_counts() -> tuple[str, str, int, int]:
+        index = assistant.index
+        return index.version, assistant.settings.store, index.size, len(index.manifest.files)
+
+    metrics = Metrics(index_counts, jobs.counts)
+    guard.observers.append(metrics.observe_answer)
+
+    @app.get("/metrics", include_in_schema=False)
+    def metrics_page() -> Any:
+        from fastapi.responses import Response
+
+        body, content_type = metrics.exposition()
+        return Response(body, media_type=content_type)
+
+    app.include_router(api_router(guard, jobs, conversations))
     app.include_router(openai_router(guard))
     demo = build_ui(guard, conversations, users, keys, visitors)
     demo.queue(default_concurrency_limit=2)
     app.add_middleware(AccessMiddleware, users=users, keys=keys, visitors=visitors)
+    app.add_middleware(RequestMiddleware, metrics=metrics)  # outermost: every answer has its id and its timing
     return gr.mount_gradio_app(app, demo, path="/", css=CSS)
 
 
