@@ -140,11 +140,16 @@ def test_opening_and_searching_leave_the_thread_count_to_the_embedder(settings, 
         faiss.omp_set_num_threads(previous)
 
 
-def test_a_scope_is_applied_inside_the_ivf_scan_and_the_recent_buffer(settings, corpus, small_threshold) -> None:
-    """Through the IVF index (and its exact buffer of passages added since training), a scoped search
-    returns only the scope's passages, as many as asked when the scope has them, mostly the exact ones."""
+@pytest.mark.parametrize("exact_max", [0, 50_000], ids=["ivf-scan", "scope-vectors"])
+def test_a_scope_is_applied_inside_the_ivf_scan_and_the_recent_buffer(settings, corpus, small_threshold, monkeypatch,
+                                                                      exact_max) -> None:
+    """Through the IVF index (and its exact buffer of passages added since training), or over the scope's
+    own vectors when it is small, a scoped search returns only the scope's passages, as many as asked when
+    the scope has them, mostly the exact ones."""
+    from hdf_assistant.index import local
     from hdf_assistant.index.scope import Scope
 
+    monkeypatch.setattr(local, "SCOPE_EXACT_MAX", exact_max)
     settings = settings.replace(chunk_size=160, chunk_overlap=0)
     fake = FakeEmbedder()
     (corpus / "nord").mkdir()

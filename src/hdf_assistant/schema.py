@@ -249,3 +249,8 @@ class IndexReport:
         data = asdict(self)
         data["seconds"] = round(self.seconds, 2)
         return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> IndexReport:
+        """A report as ``to_dict`` wrote it (a refresh job's, read back from the database)."""
+        return cls(**{**data, "skipped": [Skipped(**s) for s in data.get("skipped", [])]})

@@ -297,6 +297,12 @@ class FaissVectors:
             return self._ann.get(np.asarray(ids, dtype=np.int64))
         return np.asarray(self._exact.reconstruct_batch(np.asarray(ids, dtype=np.int64)), dtype=np.float32)
 
+    def exact_vectors(self, ids: np.ndarray) -> np.ndarray:
+        """The stored float vectors of ``ids`` (from the exact index, mapped from disk in a lean reader)."""
+        if not len(ids):
+            return np.zeros((0, self.dim), dtype=np.float32)
+        return np.asarray(self._exact_index().reconstruct_batch(np.asarray(ids, dtype=np.int64)), dtype=np.float32)
+
     def all(self) -> tuple[np.ndarray, np.ndarray]:
         """(vectors, ids) of every stored passage."""
         faiss = _faiss()

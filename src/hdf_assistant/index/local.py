@@ -54,16 +54,24 @@ log = logging.getLogger(__name__)
 
 #: scopes (see scope.py) whose allowed passages a reader remembers
 SCOPE_CACHE = 64
+#: a scope of at most this many passages in an index searched through IVF is searched exactly, over its own
+#: vectors held in memory (faster than the filtered IVF scan, and exact: benchmarks/README.md, "Filtered
+#: retrieval"); the vectors of all the scopes remembered stay under SCOPE_VECTORS_MB
+SCOPE_EXACT_MAX = 50_000
+SCOPE_VECTORS_MB = 256
 
 
 @dataclass(frozen=True)
 class _Allowed:
-    """The passages of one scope: for FAISS (a selector of their ids) and for BM25 (a mask)."""
+    """The passages of one scope: for FAISS (a selector of their ids; or, small in a large index, their
+    vectors) and for BM25 (a mask)."""
 
     selector: Any
     keyword_mask: np.ndarray
     count: int
     share: float
+    faiss_ids: np.ndarray
+    vectors: np.ndarray | None = None
 
 
 class LocalIndex(Bookkeeping):
@@ -146,10 +154,16 @@ class LocalIndex(Bookkeeping):
         sources, source_of, faiss_ids, ids = self._passages.arrays()
         rows = scope.mask(sources)[source_of] if len(sources) else np.zeros(0, dtype=bool)
         count = int(rows.sum())
-        found = _Allowed(selector_of(faiss_ids[rows]), self._keyword.mask_of(ids[rows]), count,
-                         count / max(1, len(rows)))
+        allowed_ids = np.ascontiguousarray(faiss_ids[rows], dtype=np.int64)
+        vectors = None
+        if self._vectors.approximate is not None and count <= SCOPE_EXACT_MAX:
+            vectors = np.ascontiguousarray(self._vectors.exact_vectors(allowed_ids))
+        found = _Allowed(selector_of(allowed_ids), self._keyword.mask_of(ids[rows]), count,
+                         count / max(1, len(rows)), allowed_ids, vectors)
         with self._scopes_lock:
-            if len(self._scopes) >= SCOPE_CACHE:
+            held = sum(a.vectors.nbytes for a in self._scopes.values() if a.vectors is not None)
+            if len(self._scopes) >= SCOPE_CACHE or held + (vectors.nbytes if vectors is not None else 0) > \
+                    SCOPE_VECTORS_MB * 2**20:
                 self._scopes.clear()
             self._scopes[scope] = found
         return found
@@ -170,7 +184,12 @@ class LocalIndex(Bookkeeping):
             allowed = self._allowed(scope)
             if not allowed.count:
                 return []
-            scores, ids = self._vectors.search(vector, k, exact=exact, selector=allowed.selector, share=allowed.share)
+            if allowed.vectors is not None:  # small scope, large index: exact over its own vectors
+                scores, ids = _top(allowed.vectors @ np.asarray(vector, dtype=np.float32).reshape(-1),
+                                   allowed.faiss_ids, k)
+            else:
+                scores, ids = self._vectors.search(vector, k, exact=exact, selector=allowed.selector,
+                                                   share=allowed.share)
         hits = []
         for score, fid in zip(scores, ids):
             cid = self._passages.chunk_id_at(int(fid)) if fid >= 0 else None
@@ -293,6 +312,14 @@ class LocalIndex(Bookkeeping):
     def discard(self) -> None:
         """Nothing is written before commit(); an interrupted commit's directory is
         removed by the next writer."""
+
+
+def _top(scores: np.ndarray, ids: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """The ``k`` best (scores, ids), best first."""
+    k = min(k, scores.size)
+    best = np.argpartition(-scores, k - 1)[:k]
+    best = best[np.argsort(-scores[best], kind="stable")]
+    return scores[best], ids[best]
 
 
 def _load_state(state: Path, lean: bool) -> LocalIndex:

@@ -19,7 +19,8 @@ from hdf_assistant.errors import HdfError
 from hdf_assistant.index.status import INDEXED, DocumentStatus, corpus_names, document_statuses
 from hdf_assistant.ingest.reader import SUPPORTED_EXTENSIONS
 from hdf_assistant.ingest.uploads import UploadRejected, corpus_file, replace_corpus_file, save_upload
-from hdf_assistant.schema import collection_of
+from hdf_assistant.schema import IndexReport, collection_of
+from hdf_assistant.web.index_jobs import IndexJobs
 from hdf_assistant.web.labels import LABELS, language_of
 
 
@@ -44,9 +45,10 @@ def _path_of(upload: Any) -> Path:
 class DocumentManager:
     """What the Documents tab's controls do; each returns what the tab shows."""
 
-    def __init__(self, guard: Guard) -> None:
+    def __init__(self, guard: Guard, jobs: IndexJobs | None = None) -> None:
         self.guard = guard
         self.assistant = guard.assistant
+        self.jobs = jobs or IndexJobs(guard.assistant)
 
     @property
     def corpus_dir(self) -> Path:
@@ -107,9 +109,12 @@ class DocumentManager:
         t = LABELS[lang]
         colon = " :" if lang == "fr" else ":"
         try:
-            report = self.assistant.reindex(progress=True)
-        except HdfError as exc:
+            job = self.jobs.run_here()
+        except HdfError as exc:  # another refresh runs (here or in another worker)
             return [f"❌ {exc}"]
+        if job.report is None:
+            return [f"❌ {job.error}"]
+        report = IndexReport.from_dict(job.report)
         parts = [str(t["up_to_date"]).format(seconds=f"{report.seconds:.1f}", documents=_count(report.documents,
                                              "document"), chunks=_count(report.chunks, "passage"))]
         for key, names in (("added_files", report.added), ("updated_files", report.updated),

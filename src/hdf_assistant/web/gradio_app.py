@@ -22,6 +22,7 @@ from hdf_assistant.schema import MODES, RETRIEVERS, Answer
 from hdf_assistant.web.auth import Visitors, request_user
 from hdf_assistant.web.conversations import ConversationStore, save_exchange
 from hdf_assistant.web.documents_tab import DocumentManager, documents_tab
+from hdf_assistant.web.index_jobs import IndexJobs
 from hdf_assistant.web.labels import EXAMPLES, LABELS, language_of
 from hdf_assistant.web.render import format_answer, message_text, sources_html
 
@@ -163,14 +164,14 @@ def _chat_interface_class() -> Any:
 
 
 def build_ui(guard: Guard, conversations: ConversationStore, users: dict[str, str] | None = None,
-             keys: dict[str, str] | None = None, visitors: Visitors | None = None) -> Any:
+             keys: dict[str, str] | None = None, visitors: Visitors | None = None, jobs: IndexJobs | None = None) -> Any:
     """The Gradio Blocks app (``users``, ``keys`` and ``visitors``: the server's, see auth.py); each page
     acts for its user (``guard``: what they may read and change)."""
     import gradio as gr
 
     t = LABELS["fr"]
     handlers = ChatHandlers(guard, conversations, users, keys, visitors)
-    docs = DocumentManager(guard)
+    docs = DocumentManager(guard, jobs)
     settings = guard.assistant.settings
 
     def on_load(request: gr.Request) -> tuple[str, Any, Any]:

@@ -100,7 +100,7 @@ def create_app(assistant: Assistant) -> Any:
 
     app.include_router(api_router(guard, jobs, conversations))
     app.include_router(openai_router(guard))
-    demo = build_ui(guard, conversations, users, keys, visitors)
+    demo = build_ui(guard, conversations, users, keys, visitors, jobs)
     demo.queue(default_concurrency_limit=2)
     app.add_middleware(AccessMiddleware, users=users, keys=keys, visitors=visitors)
     app.add_middleware(RequestMiddleware, metrics=metrics)  # outermost: every answer has its id and its timing
