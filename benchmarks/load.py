@@ -4,6 +4,7 @@
     python benchmarks/load.py --corpus piaf --clients 50 --seconds 60
     python benchmarks/load.py --corpus piaf --clients 50 --seconds 60 --refresh   # with an index refresh running
     python benchmarks/load.py --corpus piaf --store postgres --servers 2        # two servers sharing one database
+    python benchmarks/load.py --corpus piaf --store postgres --workers 2 --refresh   # serve --workers 2
 
 A real ``hdf-assistant serve`` process is started on a free loopback port (its index built first, outside
 the measurement); each client asks question after question (varied: the PIAF questions, or the development
@@ -62,13 +63,15 @@ def corpus_and_questions(name: str, work: Path) -> tuple[Path, list[str]]:
     return corpus, [q.question for q in qs.questions]
 
 
-def start_server(corpus: Path, index_dir: Path, env: dict[str, str]) -> tuple[subprocess.Popen[bytes], str]:
+def start_server(corpus: Path, index_dir: Path, env: dict[str, str],
+                 workers: int = 1) -> tuple[subprocess.Popen[bytes], str]:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     command = [sys.executable, "-m", "hdf_assistant", "--corpus", str(corpus), "--index-dir", str(index_dir),
-               "serve", "--host", "127.0.0.1", "--port", str(port)]
-    proc = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+               "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)]
+    proc = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            start_new_session=True)  # its workers are stopped with it
     url = f"http://127.0.0.1:{port}"
     deadline = time.time() + 300
     while True:
@@ -158,9 +161,10 @@ def main() -> None:
     parser.add_argument("--refresh", action="store_true", help="refresh the index (60 changed documents) during the run")
     parser.add_argument("--store", choices=("local", "postgres"), default="local")
     parser.add_argument("--servers", type=int, default=1, help="serve processes (postgres: sharing the database)")
+    parser.add_argument("--workers", type=int, default=1, help="web workers per serve process (serve --workers)")
     args = parser.parse_args()
-    if not 1 <= args.clients <= 200 or not 1 <= args.seconds <= 600 or not 1 <= args.servers <= 8:
-        raise SystemExit("at most 200 clients, 8 servers and 600 seconds")
+    if not 1 <= args.clients <= 200 or not 1 <= args.seconds <= 600 or not 1 <= args.servers * args.workers <= 8:
+        raise SystemExit("at most 200 clients, 8 server processes and 600 seconds")
     if args.servers > 1 and args.store != "postgres":
         raise SystemExit("several servers share an index through --store postgres")
     env = {k: v for k, v in os.environ.items() if not k.startswith("HDF_")}
@@ -175,7 +179,7 @@ def main() -> None:
         index_dir = work / "index"
         subprocess.run([sys.executable, "-m", "hdf_assistant", "--corpus", str(corpus), "--index-dir", str(index_dir),
                         "index"], env=env, check=True, capture_output=True)
-        servers = [start_server(corpus, index_dir, env) for _ in range(args.servers)]
+        servers = [start_server(corpus, index_dir, env, args.workers) for _ in range(args.servers)]
         try:
             for _, url in servers:
                 for question in questions[:5]:  # warm-up, outside the measurement
@@ -185,21 +189,25 @@ def main() -> None:
             result = asyncio.run(load([url for _, url in servers], questions, args.clients, args.seconds,
                                       corpus if args.refresh else None))
             peaks = []
-            for proc, _ in servers:
-                status = Path(f"/proc/{proc.pid}/status").read_text()
-                peaks.append(round(int(next(
-                    line.split()[1] for line in status.splitlines() if line.startswith("VmHWM"))) / 1024))
+            for proc, _ in servers:  # the serve process and its workers
+                pids = [proc.pid] + [int(p) for p in subprocess.run(["pgrep", "-P", str(proc.pid)], text=True,
+                                                                      capture_output=True).stdout.split()]
+                for pid in pids:
+                    status = Path(f"/proc/{pid}/status").read_text()
+                    peaks.append(round(int(next(
+                        line.split()[1] for line in status.splitlines() if line.startswith("VmHWM"))) / 1024))
             result["server_peak_rss_mb"] = peaks
         finally:
             for proc, _ in servers:
-                proc.kill()
+                os.killpg(proc.pid, 9)
                 proc.wait(timeout=30)
             if args.store == "postgres":
                 from hdf_assistant.index import postgres_server as db_server
 
                 db_server.stop(data)
                 shutil.rmtree(data, ignore_errors=True)
-    result.update(corpus=args.corpus, store=args.store, servers=args.servers, questions=len(questions),
+    result.update(corpus=args.corpus, store=args.store, servers=args.servers, workers=args.workers,
+                  questions=len(questions),
                   cores=os.cpu_count())
     print(json.dumps(result, ensure_ascii=False))
 

@@ -88,3 +88,25 @@ def test_questions_go_on_from_the_old_index_while_one_opens_the_new(settings, fa
         release.set()
         first.result(timeout=60)
     assert assistant.index.version != old_version
+
+
+def test_one_engine_per_process_and_database_closed_at_shutdown(settings, postgres_url) -> None:
+    """Opening the index again and again (each refresh, each command) adds no connection pool; at shutdown
+    the pool is closed and forgotten."""
+    import uuid
+
+    from hdf_assistant.assistant import open_backend
+    from hdf_assistant.index import postgres_db
+
+    postgres_db.dispose_engines()
+    settings = settings.replace(store="postgres", database_url=postgres_url, index_name=f"t{uuid.uuid4().hex[:12]}")
+    backends = [open_backend(settings) for _ in range(5)]
+    engines = {id(b.db.engine) for b in backends}  # type: ignore[attr-defined]
+    assert len(engines) == 1
+    engine = backends[0].db.engine  # type: ignore[attr-defined]
+    with backends[0].db.cursor() as cur:  # type: ignore[attr-defined]
+        cur.execute("SELECT 1")
+    assert engine.pool.checkedin() >= 1
+    assert postgres_db.dispose_engines() >= 1
+    assert engine.pool.checkedin() == 0 and postgres_db._ENGINES == {}
+    assert open_backend(settings).db.engine is not engine  # type: ignore[attr-defined]

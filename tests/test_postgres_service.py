@@ -9,6 +9,7 @@ import shutil
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -97,3 +98,71 @@ def test_two_servers_answer_from_a_refresh_made_elsewhere(two_servers) -> None:
         answer = client.predict(question, [], api_name="/ask")
         assert "2024" in answer["answer"] and "1791" not in answer["answer"], answer["answer"]
         assert answer["citations"][0]["source"] == PANORAMA
+
+
+def test_serve_with_two_workers_reports_a_refresh_and_metrics_from_either(postgres_url: str, tmp_path: Path) -> None:
+    """``serve --workers 2`` on the PostgreSQL store: both workers answer; a refresh started through one is
+    reported by the other (its job is a row of the database); ``/metrics`` adds up the two processes."""
+    corpus = tmp_path / "corpus"
+    shutil.copytree(BUNDLED_CORPUS, corpus)
+    env = clean_env(HDF_STORE="postgres", HDF_DATABASE_URL=postgres_url, HDF_INDEX_NAME="workers")
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    proc = subprocess.Popen([sys.executable, "-m", "hdf_assistant", "--corpus", str(corpus), "serve", "--port",
+                             str(port), "--workers", "2"], env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, cwd=tmp_path, start_new_session=True)
+
+    def get(path: str) -> dict:
+        with urllib.request.urlopen(url + path, timeout=30) as reply:  # a new connection each time
+            return json.loads(reply.read())
+
+    def post(path: str, body: dict) -> tuple[int, dict]:
+        request = urllib.request.Request(url + path, data=json.dumps(body).encode(), method="POST",
+                                         headers={"Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(request, timeout=120) as reply:
+                return reply.status, json.loads(reply.read())
+        except urllib.error.HTTPError as exc:
+            return exc.code, json.loads(exc.read())
+
+    try:
+        deadline = time.time() + 300
+        workers: set[str] = set()
+        while len(workers) < 2:  # both up, each seen answering
+            assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else "serve exited"
+            assert time.time() < deadline, f"two workers did not both answer (seen: {workers})"
+            try:
+                workers.add(get("/api/v1/health")["worker"])
+            except OSError:
+                time.sleep(0.3)
+        for _ in range(4):
+            status, answer = post("/api/v1/ask", {"question": "Combien de startups sont référencées à Lille ?"})
+            assert status == 200 and "1791" in answer["answer"]
+        (corpus / "ajout.txt").write_text("Le CITC accompagne 40 projets IoT à Lille.", encoding="utf-8")
+        status, started = post("/api/v1/index", {})
+        assert status == 202
+        answered_by: set[str] = set()
+        for _ in range(60):  # every worker reports the job; a second refresh is refused by each while it runs
+            health = get("/api/v1/health")
+            answered_by.add(health["worker"])
+            state = get(f"/api/v1/index/{started['job']}")
+            if state["status"] != "running":
+                break
+            status, refused = post("/api/v1/index", {})
+            assert status == 409, refused
+            time.sleep(0.2)
+        assert state["status"] == "done" and state["report"]["added"] == ["ajout.txt"], state
+        seen = {get(f"/api/v1/index/{started['job']}")["status"] for _ in range(10)}
+        assert seen == {"done"}
+        with urllib.request.urlopen(url + "/metrics", timeout=30) as reply:
+            metrics = reply.read().decode()
+        asked = sum(float(line.rsplit(" ", 1)[1]) for line in metrics.splitlines()
+                    if line.startswith("hdf_questions_total{"))
+        assert asked == 4, metrics[:2000]
+        assert "hdf_refresh_seconds_count 1.0" in metrics
+    finally:
+        import os
+        import signal
+
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=60)

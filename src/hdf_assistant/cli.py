@@ -71,6 +71,8 @@ def _parser() -> argparse.ArgumentParser:
     p_serve.add_argument("--host", default="127.0.0.1")
     p_serve.add_argument("--port", type=int, default=7860)
     p_serve.add_argument("--watch", action="store_true", help="refresh the index when corpus files change")
+    p_serve.add_argument("--workers", type=int, default=1,
+                         help="web worker processes (each loads the model and follows the index's refreshes)")
     return parser
 
 
@@ -259,6 +261,8 @@ def _cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     from hdf_assistant.web.server import launch
 
     configure_logging(settings.log_format, args.verbose)
+    if args.workers > 1:
+        return _serve_workers(args, settings)
     assistant = build_assistant(settings, progress=settings.progress)
     if args.watch:
         from hdf_assistant.ingest.watch import start_watching
@@ -269,6 +273,34 @@ def _cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         start_watching(settings.corpus_dir, refresh)
     print(f"hdf-assistant: http://{args.host}:{args.port}", flush=True)
     launch(assistant, host=args.host, port=args.port)
+    return 0
+
+
+def _serve_workers(args: argparse.Namespace, settings: Settings) -> int:
+    """``serve --workers N``: uvicorn's worker processes, each building its app from the environment
+    (``web.server.app_from_environment``); the index is built here first when there is none."""
+    import os
+    import tempfile
+
+    import uvicorn
+
+    from hdf_assistant.assistant import build_embedder, open_backend, refresh_index
+
+    if args.watch:
+        raise HdfError("--watch runs in one process: serve with --workers 1, or refresh with 'hdf-assistant index'")
+    if open_backend(settings).live_version() is None:
+        print("Aucun index : construction de l'index d'abord...", file=sys.stderr)
+        refresh_index(settings, lambda: build_embedder(settings), progress=settings.progress)
+    # the workers read the same settings: the command line's options travel as their variables
+    for name, value in (("HDF_CORPUS_DIR", args.corpus), ("HDF_INDEX_DIR", args.index_dir),
+                        ("HDF_CONFIG", args.config)):
+        if value is not None:
+            os.environ[name] = str(Path(value).resolve())
+    # their metrics are added up from files in one directory (prometheus-client's multi-process mode)
+    os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="hdf-metrics-"))
+    print(f"hdf-assistant: http://{args.host}:{args.port} ({args.workers} workers)", flush=True)
+    uvicorn.run("hdf_assistant.web.server:app_from_environment", factory=True, host=args.host, port=args.port,
+                workers=args.workers, log_level="warning")
     return 0
 
 

@@ -98,6 +98,17 @@ def shared_engine(url: str, driver: str = "psycopg2") -> Any:
         return engine
 
 
+def dispose_engines() -> int:
+    """Close every pooled connection of the process's engines and forget them (at shutdown); returns
+    how many engines there were. A later ``shared_engine`` makes a new one."""
+    with _ENGINES_LOCK:
+        engines = list(_ENGINES.values())
+        _ENGINES.clear()
+    for engine in engines:
+        getattr(engine, "sync_engine", engine).dispose()
+    return len(engines)
+
+
 class Database:
     """The schema of one index, on the process's shared connection pool."""
 

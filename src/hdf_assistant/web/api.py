@@ -12,6 +12,8 @@ the status that says what went wrong (400, 404, 409, 413, 415).
 
 from __future__ import annotations
 
+import os
+import socket
 from typing import Any
 
 from fastapi import APIRouter, File, Form, HTTPException, Request, UploadFile
@@ -24,6 +26,8 @@ from hdf_assistant.schema import Answer, Mode, RetrieverName, collection_of
 from hdf_assistant.web.conversations import ConversationStore, save_exchange
 from hdf_assistant.web.index_jobs import IndexJobs, JobRunning
 
+#: this process, as health reports it ("host:pid": which web worker answered)
+WORKER = f"{socket.gethostname()}:{os.getpid()}"
 UPLOAD_STATUS = {"too_large": 413, "unsupported": 415, "exists": 409, "empty": 400, "invalid": 400}
 
 
@@ -199,6 +203,7 @@ def api_router(guard: Guard, jobs: IndexJobs, conversations: ConversationStore) 
                       "passages": sum(manifest.files[f].chunks for f in files), "built_at": manifest.built_at},
             "model": manifest.model_id,
             "refresh": running.to_dict() if running and guard.is_admin(user) else None,
+            "worker": WORKER,
         }
 
     return router

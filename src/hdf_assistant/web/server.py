@@ -9,6 +9,8 @@ import ipaddress
 import logging
 import socket
 import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 from hdf_assistant.access import Guard, policy_for
@@ -49,7 +51,16 @@ def create_app(assistant: Assistant) -> Any:
     guard = Guard(assistant, policy_for(assistant.settings))
     visitors = Visitors.with_secret_in(assistant.settings.index_dir)
     conversations = ConversationStore.for_settings(assistant.settings)
-    app = FastAPI(title="hdf-assistant", description="Questions on the regional documents; every answer cites its "
+    @asynccontextmanager
+    async def lifespan(_: Any) -> AsyncIterator[None]:
+        yield
+        if assistant.settings.store == "postgres":  # the process's connection pool, closed at shutdown
+            from hdf_assistant.index.postgres_db import dispose_engines
+
+            dispose_engines()
+
+    app = FastAPI(lifespan=lifespan, title="hdf-assistant",
+                  description="Questions on the regional documents; every answer cites its "
                   "sources (file, page, exact sentence). Send 'Authorization: Bearer <key>' when HDF_API_KEYS is set.",
                   docs_url=None, redoc_url=None)  # /docs below: Swagger UI would fetch its code from a CDN
 
@@ -105,6 +116,18 @@ def create_app(assistant: Assistant) -> Any:
     app.add_middleware(AccessMiddleware, users=users, keys=keys, visitors=visitors)
     app.add_middleware(RequestMiddleware, metrics=metrics)  # outermost: every answer has its id and its timing
     return gr.mount_gradio_app(app, demo, path="/", css=CSS)
+
+
+def app_from_environment() -> Any:
+    """The app of one web worker of ``serve --workers N``: settings from the environment (the command line
+    put its options there), the index opened (never built: the parent did), the model loaded."""
+    from hdf_assistant.assistant import build_assistant
+    from hdf_assistant.config import load_settings
+    from hdf_assistant.web.metrics import configure_logging
+
+    settings = load_settings(progress=False)
+    configure_logging(settings.log_format)
+    return create_app(build_assistant(settings, build_if_missing=False))
 
 
 def launch(assistant: Assistant, host: str = "127.0.0.1", port: int = 7860) -> None:
