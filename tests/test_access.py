@@ -347,3 +347,22 @@ def test_serving_beyond_loopback_without_a_login_warns_at_start(settings, corpus
     assert "without a login (HDF_AUTH)" in capsys.readouterr().err
     server.launch(build_assistant(settings.replace(auth="alice:secret"), embedder=FakeEmbedder()), host="0.0.0.0")
     assert "warning" not in capsys.readouterr().err
+
+
+def test_the_chat_asks_inside_the_chosen_collection_and_a_conversation_keeps_it(settings, corpus) -> None:
+    from hdf_assistant.access import Guard
+    from hdf_assistant.web.conversations import ConversationStore
+    from hdf_assistant.web.gradio_app import ChatHandlers
+
+    write(corpus, "ovh.txt", "OVH agrandit son site de Roubaix en 2024.")
+    (corpus / "projets").mkdir()
+    write(corpus / "projets", "fibre.txt", "Le projet fibre de Roubaix couvre 92 % des foyers en 2024.")
+    guard = Guard(build_assistant(settings, embedder=FakeEmbedder()))
+    handlers = ChatHandlers(guard, ConversationStore.for_settings(settings))
+    assert handlers.collection_choices("anon:x")["choices"][1:] == ["general", "projets"]
+    *_, last = handlers.respond("OVH Roubaix 2024", [], "quote", "hybrid", 3, "Français", "anon:x", None, "projets")
+    answer_html, sources, conversation_id = last[0], last[1], last[2]
+    assert "projets/fibre.txt" in sources and "ovh.txt" not in sources.replace("projets/fibre.txt", "")
+    *_, collection = handlers.open_conversation(conversation_id, "anon:x", "Français")
+    assert collection["value"] == "projets"
+    assert handlers.open_conversation(conversation_id, "anon:y", "Français")[2] is None  # not theirs

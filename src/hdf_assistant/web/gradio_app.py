@@ -78,21 +78,27 @@ class ChatHandlers:
         return gr.update(choices=choices, value=selected if selected in {v for _, v in choices} else None)
 
     def open_conversation(self, conversation_id: str | None, user: str,
-                          lang_choice: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]], str | None, str]:
-        """The chat, its state and the sources panel of a saved conversation."""
+                          lang_choice: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]], str | None, str, Any]:
+        """The chat, its state, the sources panel and the collection asked in of a saved conversation."""
+        import gradio as gr
+
         lang = language_of(lang_choice)
         found = self.conversations.get(user, conversation_id) if conversation_id else None
         if found is None:
-            return [], [], None, sources_html(None, lang)
+            return [], [], None, sources_html(None, lang), gr.skip()
         messages: list[dict[str, Any]] = []
         last = None
+        collection = ""
         for m in found.messages:
             if m.role == "assistant" and m.answer:
                 last = Answer.from_dict(m.answer)
+                collection = str(m.answer.get("collection") or "")
                 messages.append({"role": "assistant", "content": format_answer(last, lang)})
             else:
                 messages.append({"role": m.role, "content": m.content})
-        return messages, messages, found.id, sources_html(last, lang)
+        if collection not in self.guard.collections(user):  # gone, or no longer readable: all of mine
+            collection = ""
+        return messages, messages, found.id, sources_html(last, lang), gr.update(value=collection)
 
     # -- chat ----------------------------------------------------------------
     def respond(self, message: str, history: list[dict[str, Any]], mode: str, retriever: str, top_k: float,
@@ -122,7 +128,9 @@ class ChatHandlers:
             yield f"⚠️ {exc}", sources_html(None, lang), *keep
             return
         assert answer is not None
-        saved = save_exchange(self.conversations, user, conversation_id, answer.question, answer.to_dict())
+        # the collection asked in is kept with the answer: reopening the conversation selects it again
+        saved = save_exchange(self.conversations, user, conversation_id, answer.question,
+                              {**answer.to_dict(), "collection": collection or ""})
         yield format_answer(answer, lang), sources_html(answer, lang), saved, self.conversation_choices(user, saved)
 
     def api_ask(self, question: str, history: list[str] | None = None, request: Any = None) -> dict[str, Any]:
@@ -242,7 +250,7 @@ def build_ui(guard: Guard, conversations: ConversationStore, users: dict[str, st
         # Documents tab is drawn when first opened, so its status line is marked when it appears
         demo.load(None, None, None, js=MARK_LIVE_REGION)
         saved.input(handlers.open_conversation, [saved, user, lang], [chat.chatbot, chat.chatbot_state, conversation,
-                                                                      sources], api_visibility="private")
+                                                                      sources, collection], api_visibility="private")
 
         def start_new(lang_choice: str) -> tuple[Any, ...]:
             return [], [], None, sources_html(None, language_of(lang_choice)), gr.update(value=None)
