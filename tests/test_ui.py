@@ -249,3 +249,50 @@ def test_two_anonymous_browsers_do_not_see_each_other_s_conversations(tmp_path) 
         OUTPUT.mkdir(exist_ok=True)
         pages[1].screenshot(path=str(OUTPUT / "ui-anonymous-browser.png"), full_page=True)
         browser.close()
+
+
+def test_bob_in_the_browser_sees_nothing_of_rh(tmp_path) -> None:
+    """The red team's browser door: bob, logged in, asks the HR questions in the chat and opens the
+    Documents tab; no byte of the rh files shows on the page, in its screenshot's text or in the collection
+    selector. (The answers' abstention is checked with the real model in test_access.py.)"""
+    if not Path(CHROMIUM).exists():
+        pytest.skip("Debian's chromium is not installed (apt-get install -y chromium)")
+    from api_server import running
+    from fake_embedder import FakeEmbedder
+    from playwright.sync_api import sync_playwright
+    from test_access import RH_QUESTIONS, SECRETS, _setup
+
+    from hdf_assistant.web.server import create_app
+
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    settings = load_settings(env={}, corpus_dir=corpus, index_dir=tmp_path / "index", progress=False)
+    settings = settings.replace(**_setup(tmp_path, corpus))
+    with running(create_app(build_assistant(settings, embedder=FakeEmbedder()))) as url, sync_playwright() as p:
+        browser = _browser(p)
+        context = browser.new_context(viewport={"width": 1400, "height": 900},
+                                      http_credentials={"username": "bob", "password": "bob-password"})
+        page = context.new_page()
+        page.goto(url + "/")
+        for n, question in enumerate(RH_QUESTIONS):
+            _ask(page, question, n, marker="")
+        page.wait_for_timeout(500)
+        chat_text = page.locator("body").inner_text()
+        page.locator("#collection input").click()
+        listed = page.locator("[data-testid='dropdown-option']")
+        listed.first.wait_for(timeout=10_000)
+        options = [listed.nth(i).get_attribute("aria-label") or "" for i in range(listed.count())]
+        page.keyboard.press("Escape")
+        OUTPUT.mkdir(exist_ok=True)
+        page.screenshot(path=str(OUTPUT / "ui-bob-chat.png"), full_page=True)
+        page.get_by_role("tab", name="Documents").click()
+        page.locator("#documents [role=row]", has_text="panorama_numerique_hauts_de_france.txt").first.wait_for(
+            timeout=20_000)
+        docs_text = page.locator("body").inner_text()
+        page.screenshot(path=str(OUTPUT / "ui-bob-documents.png"), full_page=True)
+        html = page.content()
+        browser.close()
+    assert "rh" not in [o.strip() for o in options] and "general" in [o.strip() for o in options]
+    for text in (chat_text, docs_text, html):
+        leaks = [s for s in SECRETS if s.lower() in text.lower()]
+        assert not leaks, leaks
