@@ -362,7 +362,7 @@ def test_the_chat_asks_inside_the_chosen_collection_and_a_conversation_keeps_it(
     handlers = ChatHandlers(guard, ConversationStore.for_settings(settings))
     assert handlers.collection_choices("anon:x")["choices"][1:] == ["general", "projets"]
     *_, last = handlers.respond("OVH Roubaix 2024", [], "quote", "hybrid", 3, "Français", "anon:x", None, "projets")
-    answer_html, sources, conversation_id = last[0], last[1], last[2]
+    sources, conversation_id = last[1], last[2]
     assert "projets/fibre.txt" in sources and "ovh.txt" not in sources.replace("projets/fibre.txt", "")
     *_, collection = handlers.open_conversation(conversation_id, "anon:x", "Français")
     assert collection["value"] == "projets"

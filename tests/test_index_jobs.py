@@ -19,6 +19,7 @@ class SlowEmbedder(FakeEmbedder):
     def __init__(self) -> None:
         super().__init__()
         self.release = threading.Event()
+        self.release.set()  # held back by the test when it wants a refresh to stay running
 
     def embed_passages(self, texts, progress=None):  # type: ignore[no-untyped-def]
         self.release.wait(30)
@@ -44,6 +45,7 @@ def test_a_job_started_in_one_worker_is_seen_and_blocks_refreshes_in_another(bac
     first = TestClient(create_app(build_assistant(backend_settings, embedder=slow)))
     second = TestClient(create_app(build_assistant(backend_settings, embedder=FakeEmbedder())))
     write(corpus, "citc.txt", "Le CITC est à Lille.")
+    slow.release.clear()
     started = first.post("/api/v1/index")
     assert started.status_code == 202
     job = started.json()["job"]

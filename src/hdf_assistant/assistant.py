@@ -15,12 +15,13 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
+from typing import Any
 
 from hdf_assistant.answer import ExtractiveAnswerer, analyse_question, quote_best_passage
 from hdf_assistant.answer.conversation import contextualize
 from hdf_assistant.answer.llm import LLMAnswerer, build_llm
 from hdf_assistant.config import Settings, embedding_prefixes
-from hdf_assistant.errors import IndexMissingError, QuestionError
+from hdf_assistant.errors import ConfigError, IndexMissingError, QuestionError
 from hdf_assistant.index import open_store
 from hdf_assistant.index.backend import IndexBackend, SearchIndex
 from hdf_assistant.index.builder import BuildOptions, ProgressCallback, refresh
@@ -85,6 +86,35 @@ def refresh_index(
     one the caller holds (default: the one the settings name)."""
     return refresh(build_options(settings), backend or open_backend(settings), embedder_factory, full=full,
                    progress=progress, on_progress=on_progress)
+
+
+def _postgres_backend(settings: Settings) -> Any:
+    from hdf_assistant.index.postgres import PostgresBackend
+
+    backend = open_backend(settings)
+    if not isinstance(backend, PostgresBackend):
+        raise ConfigError("indexing spread over workers needs the postgres store (HDF_STORE=postgres and "
+                          "HDF_DATABASE_URL): the local store indexes in one process")
+    return backend
+
+
+def refresh_index_distributed(settings: Settings, progress: bool = False,
+                              on_progress: ProgressCallback | None = None, timeout: float | None = None,
+                              full: bool = False) -> IndexReport:
+    """``index --distribute``: plan here, read and embed on the workers, commit here (index.distributed)."""
+    from hdf_assistant.index.distributed import refresh_distributed
+
+    return refresh_distributed(build_options(settings), _postgres_backend(settings), settings.database_url,
+                               settings.index_name, lambda: build_embedder(settings), full=full, progress=progress,
+                               on_progress=on_progress, timeout=timeout)
+
+
+def run_index_worker(settings: Settings, stop: Callable[[], bool] | None = None) -> None:
+    """``hdf-assistant worker``: read and embed the files of distributed refreshes, one at a time."""
+    from hdf_assistant.index.distributed import run_worker
+
+    run_worker(build_options(settings), _postgres_backend(settings), settings.database_url, settings.index_name,
+               lambda: build_embedder(settings), stop)
 
 
 class Assistant:

@@ -37,6 +37,8 @@ def _parser() -> argparse.ArgumentParser:
     p_index = sub.add_parser("index", help="build or refresh the index")
     p_index.add_argument("--full", action="store_true", help="rebuild everything from scratch")
     p_index.add_argument("--json", action="store_true", help="print one JSON object")
+    p_index.add_argument("--distribute", action="store_true",
+                         help="postgres store: read and embed the files on 'hdf-assistant worker' processes")
     p_index.add_argument("--watch", action="store_true",
                          help="keep running and refresh shortly after corpus files change (Ctrl-C stops)")
 
@@ -66,6 +68,8 @@ def _parser() -> argparse.ArgumentParser:
     p_db = sub.add_parser("db", help="a local PostgreSQL server for store = postgres (the postgres extra)")
     p_db.add_argument("action", choices=("start", "stop"))
     p_db.add_argument("--data", type=Path, help="data directory (default: ~/.local/share/hdf-assistant/postgres)")
+
+    sub.add_parser("worker", help="read and embed files for 'index --distribute' (postgres store), until stopped")
 
     p_serve = sub.add_parser("serve", help="start the chat in the browser")
     p_serve.add_argument("--host", default="127.0.0.1")
@@ -145,7 +149,12 @@ def _cmd_index(args: argparse.Namespace, settings: Settings) -> int:
         return embedders[0]
 
     def run(full: bool) -> None:
-        report = refresh_index(settings, model, full=full, progress=settings.progress)
+        if args.distribute:
+            from hdf_assistant.assistant import refresh_index_distributed
+
+            report = refresh_index_distributed(settings, progress=settings.progress, full=full)
+        else:
+            report = refresh_index(settings, model, full=full, progress=settings.progress)
         if args.json:
             print(json.dumps(report.to_dict(), ensure_ascii=False), flush=True)
         else:
@@ -318,7 +327,16 @@ def _cmd_db(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-_COMMANDS = {"index": _cmd_index, "ask": _cmd_ask, "eval": _cmd_eval, "serve": _cmd_serve, "db": _cmd_db}
+def _cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
+    from hdf_assistant.assistant import run_index_worker
+
+    print(f"hdf-assistant worker: index '{settings.index_name}', corpus {settings.corpus_dir.resolve()}",
+          file=sys.stderr, flush=True)
+    run_index_worker(settings)
+    return 0
+
+
+_COMMANDS = {"worker": _cmd_worker, "index": _cmd_index, "ask": _cmd_ask, "eval": _cmd_eval, "serve": _cmd_serve, "db": _cmd_db}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -15,6 +15,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+import numpy as np
+
 from hdf_assistant.errors import EmptyCorpusError, IndexMismatchError
 from hdf_assistant.index.backend import IndexBackend, WritableIndex
 from hdf_assistant.index.manifest import FileEntry, IndexSpec, Manifest, check_compatible, new_manifest, now_iso
@@ -93,6 +95,32 @@ class Progress:
     def close(self) -> None:
         if self._bar is not None:
             self._bar.close()
+
+
+@dataclass(frozen=True)
+class FileWork:
+    """One file read, cut into passages and embedded (here, or by a worker: distributed.py)."""
+
+    chunks: list[Chunk]
+    vectors: np.ndarray
+    entry: FileEntry
+    #: its document vector, when the worker made it with the passages (else made at commit)
+    document_vector: np.ndarray | None = None
+
+
+def file_chunks(docs: list[SourceDocument], options: BuildOptions) -> list[Chunk]:
+    """The passages of one file's documents."""
+    return [c for doc in docs for c in chunk_document(doc, options.spec.chunk_size, options.spec.chunk_overlap)]
+
+
+def file_entry(name: str, docs: list[SourceDocument], chunks: list[Chunk], skipped: list[Skipped],
+               options: BuildOptions) -> FileEntry:
+    """What the manifest records of one file read now."""
+    return FileEntry(hash=docs[0].file_hash, pages=len(docs), chunks=len(chunks), indexed_at=now_iso(),
+                     ocr_pages=sum(d.ocr for d in docs),
+                     notes=[s.reason for s in skipped if s.partial and s.file == name],
+                     acronyms=definitions("\n".join(d.text for d in docs)),
+                     date=file_date(options.corpus_dir / name))
 
 
 @dataclass(frozen=True)
@@ -267,9 +295,11 @@ def _edit(
     skipped: list[Skipped],
     progress: bool,
     on_progress: ProgressCallback | None,
+    works: dict[str, FileWork] | None = None,
 ) -> tuple[int, int]:
     """The plan's changes, then the explicit keyword and approximate-index
-    steps, then the commit; returns the passages and document vectors embedded."""
+    steps, then the commit; returns the passages and document vectors embedded. ``works``: the files of
+    ``documents`` already chunked and embedded elsewhere (distributed.py); else they are here."""
     files = dict(index.manifest.files)  # the next version's entries, recorded before the commit
     gone = set(plan.updated) | set(plan.removed)
     index.remove_sources(gone)
@@ -279,22 +309,29 @@ def _edit(
         index.rename_source(old, new)
         files[new] = files.pop(old)
 
-    chunks_by_file: dict[str, list[Chunk]] = {
-        name: [c for doc in docs for c in chunk_document(doc, options.spec.chunk_size, options.spec.chunk_overlap)]
-        for name, docs in documents.items()
-    }
-    all_chunks = [c for chunks in chunks_by_file.values() for c in chunks]
-    if all_chunks:
-        embedder = embedder or embedder_factory()  # the model is loaded only when needed
-        bar = Progress(len(all_chunks), progress, callback=on_progress)
-        try:
-            vectors = embedder.embed_passages([c.text for c in all_chunks], progress=bar)
-        finally:
-            bar.close()
-        row = 0
-        for name, chunks in chunks_by_file.items():
-            index.replace_source(name, chunks, vectors[row : row + len(chunks)])
+    if works is None:  # read here: chunked and embedded here, all files' passages in one run of the model
+        chunks_by_file: dict[str, list[Chunk]] = {name: file_chunks(docs, options) for name, docs in documents.items()}
+        all_chunks = [c for chunks in chunks_by_file.values() for c in chunks]
+        vectors = np.zeros((0, 0), dtype=np.float32)
+        if all_chunks:
+            embedder = embedder or embedder_factory()  # the model is loaded only when needed
+            bar = Progress(len(all_chunks), progress, callback=on_progress)
+            try:
+                vectors = embedder.embed_passages([c.text for c in all_chunks], progress=bar)
+            finally:
+                bar.close()
+        works, row = {}, 0
+        for name, docs in documents.items():
+            chunks = chunks_by_file[name]
+            works[name] = FileWork(chunks, vectors[row : row + len(chunks)], file_entry(name, docs, chunks, skipped,
+                                                                                    options))
             row += len(chunks)
+    for name, work in works.items():
+        if work.chunks:
+            index.replace_source(name, work.chunks, work.vectors)
+    given = [name for name, work in works.items() if work.document_vector is not None and work.chunks]
+    if given:  # embedded by the workers with the passages
+        index.set_document_vectors(given, np.vstack([np.asarray(works[name].document_vector) for name in given]))
     missing = index.sources_without_document_vector()
     if missing:
         embedder = embedder or embedder_factory()
@@ -305,13 +342,8 @@ def _edit(
             index.set_document_vectors(missing, embedder.embed_passages(leads, progress=bar))
         finally:
             bar.close()
-    stamp = now_iso()
-    for name, docs in documents.items():
-        files[name] = FileEntry(hash=docs[0].file_hash, pages=len(docs), chunks=len(chunks_by_file[name]),
-                                indexed_at=stamp, ocr_pages=sum(d.ocr for d in docs),
-                                notes=[s.reason for s in skipped if s.partial and s.file == name],
-                                acronyms=definitions("\n".join(d.text for d in docs)),
-                                date=file_date(options.corpus_dir / name))
+    for name, work in works.items():
+        files[name] = work.entry
     for name, entry in list(files.items()):
         if entry.acronyms is None:  # kept from an index made before acronyms were read
             files[name] = entry = entry.model_copy(update={"acronyms": definitions(index.source_text(name))})
@@ -321,4 +353,4 @@ def _edit(
     index.update_keyword_index()
     index.update_approximate_index()
     index.commit()
-    return len(all_chunks), len(missing)
+    return sum(len(w.chunks) for w in works.values()), len(missing) + len(given)
