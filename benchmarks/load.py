@@ -5,6 +5,7 @@
     python benchmarks/load.py --corpus piaf --clients 50 --seconds 60 --refresh   # with an index refresh running
     python benchmarks/load.py --corpus piaf --store postgres --servers 2        # two servers sharing one database
     python benchmarks/load.py --corpus piaf --store postgres --workers 2 --refresh   # serve --workers 2
+    python benchmarks/load.py --corpus piaf --store postgres --workers 2 --refresh --distribute 1   # index --distribute
 
 A real ``hdf-assistant serve`` process is started on a free loopback port (its index built first, outside
 the measurement); each client asks question after question (varied: the PIAF questions, or the development
@@ -102,7 +103,9 @@ async def client(url: str, questions: list[str], stop_at: float, seed: int,
             results.append((started, time.perf_counter() - started, status))
 
 
-async def refresh_during(url: str, corpus: Path, delay: float) -> dict[str, Any]:
+async def refresh_during(url: str, corpus: Path, delay: float, distribute: dict[str, str] | None = None) -> dict[str, Any]:
+    """60 documents changed ``delay`` seconds in, then refreshed: through the API, or (``distribute``: the
+    environment of ``index --distribute``) by the command on the workers already running."""
     import httpx
 
     await asyncio.sleep(delay)
@@ -110,6 +113,16 @@ async def refresh_during(url: str, corpus: Path, delay: float) -> dict[str, Any]
     for path in changed:
         path.write_text(path.read_text(encoding="utf-8") + "\nMise à jour pour le test de charge.\n", encoding="utf-8")
     started = time.perf_counter()
+    if distribute is not None:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "hdf_assistant", "--corpus", str(corpus), "index", "--distribute", "--json",
+            env=distribute, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        out, err = await process.communicate()
+        report = json.loads(out.decode().strip().splitlines()[-1]) if process.returncode == 0 else {}
+        return {"status": "done" if process.returncode == 0 else "failed", "distributed": True,
+                "seconds": round(time.perf_counter() - started, 1), "updated": len(report.get("updated", [])),
+                "embedded_chunks": report.get("embedded_chunks"), "started_after_s": delay,
+                "error": None if process.returncode == 0 else err.decode()[-500:]}
     async with httpx.AsyncClient(timeout=60) as http:
         job = (await http.post(f"{url}/api/v1/index")).json()["job"]
         while True:
@@ -124,14 +137,14 @@ async def refresh_during(url: str, corpus: Path, delay: float) -> dict[str, Any]
 
 
 async def load(urls: list[str], questions: list[str], clients: int, seconds: float,
-               corpus: Path | None) -> dict[str, Any]:
+               corpus: Path | None, distribute: dict[str, str] | None = None) -> dict[str, Any]:
     results: list[tuple[float, float, int]] = []
     begin = time.perf_counter()
     stop_at = begin + seconds
     tasks = [client(urls[i % len(urls)], questions, stop_at, i, results) for i in range(clients)]
     refresh = None
     if corpus is not None:
-        outcome = await asyncio.gather(refresh_during(urls[0], corpus, 5.0), *tasks)
+        outcome = await asyncio.gather(refresh_during(urls[0], corpus, 5.0, distribute), *tasks)
         refresh = outcome[0]
     else:
         await asyncio.gather(*tasks)
@@ -162,9 +175,13 @@ def main() -> None:
     parser.add_argument("--store", choices=("local", "postgres"), default="local")
     parser.add_argument("--servers", type=int, default=1, help="serve processes (postgres: sharing the database)")
     parser.add_argument("--workers", type=int, default=1, help="web workers per serve process (serve --workers)")
+    parser.add_argument("--distribute", type=int, default=0, metavar="N",
+                        help="with --refresh and --store postgres: refresh by index --distribute on N indexing workers")
     args = parser.parse_args()
     if not 1 <= args.clients <= 200 or not 1 <= args.seconds <= 600 or not 1 <= args.servers * args.workers <= 8:
         raise SystemExit("at most 200 clients, 8 server processes and 600 seconds")
+    if args.distribute and (args.store != "postgres" or not args.refresh):
+        raise SystemExit("--distribute refreshes through index --distribute: it needs --refresh and --store postgres")
     if args.servers > 1 and args.store != "postgres":
         raise SystemExit("several servers share an index through --store postgres")
     env = {k: v for k, v in os.environ.items() if not k.startswith("HDF_")}
@@ -180,6 +197,9 @@ def main() -> None:
         subprocess.run([sys.executable, "-m", "hdf_assistant", "--corpus", str(corpus), "--index-dir", str(index_dir),
                         "index"], env=env, check=True, capture_output=True)
         servers = [start_server(corpus, index_dir, env, args.workers) for _ in range(args.servers)]
+        indexers = [subprocess.Popen([sys.executable, "-m", "hdf_assistant", "--corpus", str(corpus), "worker"],
+                                     env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                     start_new_session=True) for _ in range(args.distribute)]
         try:
             for _, url in servers:
                 for question in questions[:5]:  # warm-up, outside the measurement
@@ -187,7 +207,7 @@ def main() -> None:
                         url + "/api/v1/ask", data=json.dumps({"question": question}).encode(),
                         headers={"Content-Type": "application/json"}), timeout=60).read()
             result = asyncio.run(load([url for _, url in servers], questions, args.clients, args.seconds,
-                                      corpus if args.refresh else None))
+                                      corpus if args.refresh else None, env if args.distribute else None))
             peaks = []
             for proc, _ in servers:  # the serve process and its workers
                 pids = [proc.pid] + [int(p) for p in subprocess.run(["pgrep", "-P", str(proc.pid)], text=True,
@@ -198,7 +218,7 @@ def main() -> None:
                         line.split()[1] for line in status.splitlines() if line.startswith("VmHWM"))) / 1024))
             result["server_peak_rss_mb"] = peaks
         finally:
-            for proc, _ in servers:
+            for proc in [p for p, _ in servers] + indexers:
                 os.killpg(proc.pid, 9)
                 proc.wait(timeout=30)
             if args.store == "postgres":
@@ -207,6 +227,7 @@ def main() -> None:
                 db_server.stop(data)
                 shutil.rmtree(data, ignore_errors=True)
     result.update(corpus=args.corpus, store=args.store, servers=args.servers, workers=args.workers,
+                  indexing_workers=args.distribute,
                   questions=len(questions),
                   cores=os.cpu_count())
     print(json.dumps(result, ensure_ascii=False))
