@@ -13,7 +13,7 @@ from hdf_assistant.access.policy import AccessPolicy, Filters, load_policy
 from hdf_assistant.assistant import Assistant
 from hdf_assistant.config import Settings
 from hdf_assistant.index.scope import Scope
-from hdf_assistant.schema import Answer
+from hdf_assistant.schema import Answer, collection_of
 
 
 def policy_for(settings: Settings) -> AccessPolicy:
@@ -33,20 +33,30 @@ class Guard:
         self.audit = audit if audit is not None else AuditLog(s.audit_log, s.audit_questions)
         #: called with (user, via, scope, answer) after each answer, like the audit log (the server's metrics)
         self.observers: list[Callable[[str, str, Scope | None, Answer], None]] = [self.audit.record]
+        self._known: tuple[Any, frozenset[str]] | None = None
 
     def _answered(self, user: str, via: str, scope: Scope | None, answer: Answer) -> None:
         for observe in self.observers:
             observe(user, via, scope, answer)
 
+    def _present(self) -> tuple[Any, frozenset[str]]:
+        """The manifest questions are answered from, and its collections (worked out once per version,
+        not once per question)."""
+        manifest = self.assistant.index.manifest
+        known = self._known
+        if known is None or known[0] is not manifest:
+            known = self._known = (manifest, frozenset(map(collection_of, manifest.files)))
+        return known
+
     def scope(self, user: str, filters: Filters | None = None) -> Scope | None:
         """What ``user`` may search now, narrowed by ``filters`` (raises FilterError)."""
-        files = self.assistant.index.manifest.files
-        return self.policy.scope(user, list(files), filters, dates={n: e.date for n, e in files.items()})
+        manifest, present = self._present()
+        return self.policy.scope(user, manifest.files, filters, present=present)
 
     def scope_all(self, filters: Filters | None = None) -> Scope | None:
         """Every collection (the operator's view on the command line), narrowed by ``filters``."""
-        files = self.assistant.index.manifest.files
-        return self.policy.scope("", list(files), filters, everything=True, dates={n: e.date for n, e in files.items()})
+        manifest, present = self._present()
+        return self.policy.scope("", manifest.files, filters, everything=True, present=present)
 
     def ask(self, user: str, via: str, question: str, history: Sequence[str] = (), filters: Filters | None = None,
             **options: Any) -> Answer:
@@ -71,7 +81,7 @@ class Guard:
 
     def collections(self, user: str) -> list[str]:
         """The collections of the index the user may read."""
-        return self.policy.readable(user, self.assistant.index.manifest.files)
+        return sorted(c for c in self._present()[1] if self.policy.may_read(user, c))
 
     def is_admin(self, user: str) -> bool:
         return self.policy.is_admin(user)

@@ -104,17 +104,19 @@ class AccessPolicy:
         """The collections of ``files`` the user may read, sorted."""
         return sorted({c for c in map(collection_of, files) if self.may_read(user, c)})
 
-    def scope(self, user: str, files: Collection[str], filters: Filters | None = None,
-              everything: bool = False, dates: Mapping[str, str | None] | None = None) -> Scope | None:
-        """What ``user`` may search among the indexed ``files`` (``dates``: the day each states, for the date
-        filters; a file without one is left out by them), narrowed by ``filters``; None when nothing
+    def scope(self, user: str, files: Mapping[str, Any], filters: Filters | None = None,
+              everything: bool = False, present: Collection[str] | None = None) -> Scope | None:
+        """What ``user`` may search among the indexed ``files`` (the manifest's entries: their ``date`` serves
+        the date filters; a file without one is left out by them), narrowed by ``filters``; None when nothing
         limits it (no access file, no filter: the index is searched whole, as without collections).
+        ``present``: the collections of ``files``, when the caller already knows them.
 
         Raises :class:`FilterError` for a filter naming a collection or file the user cannot read (said
         the same way as one that does not exist). ``everything``: every collection, whoever asks."""
         if (everything or not self.enabled) and filters is None:
             return None
-        allowed = {collection_of(f) for f in files} if everything else set(self.readable(user, files))
+        present = set(map(collection_of, files)) if present is None else present
+        allowed = set(present) if everything else {c for c in present if self.may_read(user, c)}
         sources: set[str] | None = None
         if filters is not None and filters.collections is not None:
             unknown = [c for c in filters.collections if c not in allowed]
@@ -133,7 +135,7 @@ class AccessPolicy:
             sources = typed if sources is None else sources & typed
         if filters is not None and (filters.date_from or filters.date_to):
             low, high = filters.date_from or "0000-00-00", filters.date_to or "9999-99-99"
-            dated = {f for f in files if low <= ((dates or {}).get(f) or "") <= high and (dates or {}).get(f)}
+            dated = {f for f, entry in files.items() if entry.date and low <= entry.date <= high}
             sources = dated if sources is None else sources & dated
         return Scope.of(allowed, sources)
 

@@ -24,7 +24,7 @@ from hdf_assistant.ingest.acronyms import definitions
 from hdf_assistant.ingest.chunking import DOCUMENT_VECTOR_VERSION, chunk_document, document_lead
 from hdf_assistant.ingest.dates import file_date
 from hdf_assistant.ingest.ocr import INSTALL_HINT, OCR_OFF, OcrOptions, unavailable_reason
-from hdf_assistant.ingest.reader import read_files, scan_corpus
+from hdf_assistant.ingest.reader import CorpusFile, read_files, scan_corpus
 from hdf_assistant.models.embedders import Embedder
 from hdf_assistant.schema import Chunk, IndexReport, Skipped, SourceDocument
 
@@ -198,14 +198,8 @@ def refresh(
     return report
 
 
-def _refresh(
-    options: BuildOptions,
-    backend: IndexBackend,
-    embedder_factory: Callable[[], Embedder],
-    full: bool,
-    progress: bool,
-    on_progress: ProgressCallback | None,
-) -> IndexReport:
+def planned(options: BuildOptions, backend: IndexBackend, full: bool) -> tuple[list[CorpusFile], Manifest | None, Plan]:
+    """The corpus's files, the live manifest (None: a full build) and what a refresh must do."""
     files = scan_corpus(options.corpus_dir)
     manifest = None if full else backend.read_manifest()
     if manifest is not None:
@@ -216,17 +210,50 @@ def _refresh(
     plan = plan_refresh(manifest, {f.source: f.file_hash for f in files})
     if manifest is not None:
         plan = _reread_unread_scans(plan, manifest, options)
+    return files, manifest, plan
+
+
+def _nothing_to_index(options: BuildOptions, skipped: list[Skipped]) -> EmptyCorpusError:
+    reasons = "; ".join(f"{s.file}: {s.reason}" for s in skipped) or "no supported files"
+    return EmptyCorpusError(f"nothing could be indexed in {options.corpus_dir} ({reasons})")
+
+
+def _refresh(
+    options: BuildOptions,
+    backend: IndexBackend,
+    embedder_factory: Callable[[], Embedder],
+    full: bool,
+    progress: bool,
+    on_progress: ProgressCallback | None,
+) -> IndexReport:
+    files, manifest, plan = planned(options, backend, full)
     to_read = [f for f in files if f.source in set(plan.added) | set(plan.updated)]
     ocr_bar = _OcrProgress(progress, on_progress)
     try:
         documents, skipped = read_files(to_read, options.max_file_bytes, options.ocr, ocr_bar)
     finally:
         ocr_bar.close()
-    skipped_names = {s.file for s in skipped if not s.partial}
     if manifest is None and not documents:  # said before any model is loaded
-        reasons = "; ".join(f"{s.file}: {s.reason}" for s in skipped) or "no supported files"
-        raise EmptyCorpusError(f"nothing could be indexed in {options.corpus_dir} ({reasons})")
+        raise _nothing_to_index(options, skipped)
+    return conclude(options, backend, embedder_factory, manifest, plan, documents, skipped, progress, on_progress)
 
+
+def conclude(
+    options: BuildOptions,
+    backend: IndexBackend,
+    embedder_factory: Callable[[], Embedder],
+    manifest: Manifest | None,
+    plan: Plan,
+    documents: dict[str, list[SourceDocument]],
+    skipped: list[Skipped],
+    progress: bool,
+    on_progress: ProgressCallback | None,
+    works: dict[str, FileWork] | None = None,
+    model: tuple[str, int] | None = None,
+) -> IndexReport:
+    """Apply the plan with the files read (``documents``, or ``works`` already embedded elsewhere, with their
+    ``model``'s name and size), commit, and report."""
+    skipped_names = {s.file for s in skipped if not s.partial}
     report = IndexReport(
         added=[n for n in plan.added if n not in skipped_names],
         updated=[n for n in plan.updated if n not in skipped_names],
@@ -245,15 +272,14 @@ def _refresh(
         report.chunks = manifest.chunk_count
     else:
         index, report.embedded_chunks, report.embedded_documents = _apply(
-            options, backend, embedder_factory, manifest, plan, documents, skipped, progress, on_progress
-        )
+            options, backend, embedder_factory, manifest, plan, documents, skipped, progress, on_progress, works,
+            model)
         # an updated file that no longer reads is dropped from the index
         report.removed += [n for n in plan.updated if n in skipped_names]
         report.documents = len(index.manifest.files)
         report.chunks = index.size
     if report.documents == 0:
-        reasons = "; ".join(f"{s.file}: {s.reason}" for s in skipped) or "no supported files"
-        raise EmptyCorpusError(f"nothing could be indexed in {options.corpus_dir} ({reasons})")
+        raise _nothing_to_index(options, skipped)
     return report
 
 
@@ -267,18 +293,22 @@ def _apply(
     skipped: list[Skipped],
     progress: bool,
     on_progress: ProgressCallback | None,
+    works: dict[str, FileWork] | None = None,
+    model: tuple[str, int] | None = None,
 ) -> tuple[WritableIndex, int, int]:
     """Apply the plan to a copy of the live state and commit it; returns the
     new state and the numbers of chunks and of document vectors embedded."""
     embedder: Embedder | None = None
     if manifest is None:
-        embedder = embedder_factory()
-        index = backend.create(new_manifest(options.spec, embedder.model_id, embedder.dim))
+        if model is None:
+            embedder = embedder_factory()
+            model = (embedder.model_id, embedder.dim)
+        index = backend.create(new_manifest(options.spec, *model))
     else:
         index = backend.edit()
     try:
         embedded = _edit(options, index, embedder, embedder_factory, plan, documents, skipped, progress,
-                         on_progress)
+                         on_progress, works)
     except BaseException:
         index.discard()
         raise

@@ -5,7 +5,7 @@ writer lock, puts one job per file to read and embed on the database's queue (jo
 A worker reads its file from its own copy of the corpus, cuts it into passages, embeds them and the file's
 document vector, and writes the result to ``dist_results`` (one row per run and file, written once: a
 retried job finds the row done and does nothing). When every file has its row, the coordinator applies
-them exactly as a single-process refresh applies what it embedded (``builder._edit``) and commits the new
+them exactly as a single-process refresh applies what it embedded (``builder.conclude``) and commits the new
 version in one transaction: the same passages and ids as a single-process build, vectors equal within the
 int8 model's batch-to-batch tolerance.
 
@@ -27,25 +27,24 @@ from typing import Any
 
 import numpy as np
 
-from hdf_assistant.errors import EmptyCorpusError, HdfError, IndexMismatchError
+from hdf_assistant.errors import HdfError
 from hdf_assistant.index import job_queue
 from hdf_assistant.index.builder import (
     BuildOptions,
     FileWork,
-    Plan,
     Progress,
     ProgressCallback,
-    _edit,
-    _reread_unread_scans,
+    _nothing_to_index,
+    conclude,
     file_chunks,
     file_entry,
-    plan_refresh,
+    planned,
 )
-from hdf_assistant.index.manifest import FileEntry, check_compatible, new_manifest
+from hdf_assistant.index.manifest import FileEntry
 from hdf_assistant.index.passages import text_of
 from hdf_assistant.index.postgres import PostgresBackend
 from hdf_assistant.ingest.chunking import document_lead
-from hdf_assistant.ingest.reader import CorpusFile, file_sha256, read_files, scan_corpus
+from hdf_assistant.ingest.reader import CorpusFile, file_sha256, read_files
 from hdf_assistant.models.embedders import Embedder
 from hdf_assistant.schema import Chunk, IndexReport, Skipped
 
@@ -205,16 +204,7 @@ def refresh_distributed(
 def _refresh(options: BuildOptions, backend: PostgresBackend, url: str, index_name: str,
              embedder_factory: Callable[[], Embedder], full: bool, progress: bool,
              on_progress: ProgressCallback | None, timeout: float | None) -> IndexReport:
-    files = scan_corpus(options.corpus_dir)
-    manifest = None if full else backend.read_manifest()
-    if manifest is not None:
-        try:
-            check_compatible(manifest, options.spec)
-        except IndexMismatchError as exc:
-            raise IndexMismatchError(f"{exc} (an incremental refresh cannot change this)") from exc
-    plan: Plan = plan_refresh(manifest, {f.source: f.file_hash for f in files})
-    if manifest is not None:
-        plan = _reread_unread_scans(plan, manifest, options)
+    _, manifest, plan = planned(options, backend, full)
     to_do = sorted(set(plan.added) | set(plan.updated))
     works: dict[str, FileWork] = {}
     skipped: list[Skipped] = []
@@ -237,34 +227,11 @@ def _refresh(options: BuildOptions, backend: PostgresBackend, url: str, index_na
                 works[source] = work
         with backend.db.cursor(commit=True) as cur:
             cur.execute(f"DELETE FROM {_results(backend)} WHERE run = %s", (run,))
-    skipped_names = {s.file for s in skipped if not s.partial}
     if manifest is None and not works:
-        reasons = "; ".join(f"{s.file}: {s.reason}" for s in skipped) or "no supported files"
-        raise EmptyCorpusError(f"nothing could be indexed in {options.corpus_dir} ({reasons})")
-    report = IndexReport(
-        added=[n for n in plan.added if n not in skipped_names],
-        updated=[n for n in plan.updated if n not in skipped_names],
-        removed=list(plan.removed) + [n for n in plan.updated if n in skipped_names],
-        unchanged=list(plan.unchanged),
-        renamed=[{"from": old, "to": new} for old, new in plan.renamed],
-        skipped=skipped,
-    )
-    if manifest is not None and not plan.changes:
-        report.documents, report.chunks = len(manifest.files), manifest.chunk_count
-        return report
-    if manifest is None:
-        assert model is not None
-        index = backend.create(new_manifest(options.spec, model[0], model[1]))
-    else:
-        index = backend.edit()
-    try:
-        report.embedded_chunks, report.embedded_documents = _edit(
-            options, index, None, embedder_factory, plan, {}, skipped, progress, on_progress, works=works)
-    except BaseException:
-        index.discard()
-        raise
-    report.documents, report.chunks = len(index.manifest.files), index.size
-    return report
+        raise _nothing_to_index(options, skipped)
+    # applied, committed and reported as a single-process refresh does
+    return conclude(options, backend, embedder_factory, manifest, plan, {}, skipped, progress, on_progress, works,
+                    model)
 
 
 def _wait(backend: PostgresBackend, run: str, total: int, progress: bool, on_progress: ProgressCallback | None,

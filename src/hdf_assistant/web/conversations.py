@@ -14,6 +14,7 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from hdf_assistant.config import Settings
@@ -66,17 +67,40 @@ def title_of(question: str) -> str:
     return text if len(text) <= TITLE_CHARS else text[: TITLE_CHARS - 1].rstrip() + "…"
 
 
+def server_database(settings: Settings) -> tuple[Any, str | None]:
+    """(engine, schema) of the database the server keeps its own tables in (saved conversations, refresh
+    jobs): SQLite in ``index_dir``, one engine per file and process; or the index's schema in PostgreSQL,
+    on the process's one pool for that database (shared with the index)."""
+    import sqlalchemy as sa
+
+    if settings.store == "postgres":
+        from hdf_assistant.index.postgres_db import shared_engine
+
+        return shared_engine(settings.database_url), f"hdf_{settings.index_name}"
+    settings.index_dir.mkdir(parents=True, exist_ok=True)
+    path = settings.index_dir.resolve() / "conversations.sqlite3"
+    with _SQLITE_LOCK:
+        engine = _SQLITE.get(path)
+        if engine is None:
+            engine = _SQLITE[path] = sa.create_engine(f"sqlite:///{path}", connect_args={
+                "check_same_thread": False, "timeout": 30})
+    return engine, None
+
+
+_SQLITE: dict[Path, Any] = {}
+_SQLITE_LOCK = threading.Lock()
+
+
 class ConversationStore:
     """Conversations by user, in SQLite or PostgreSQL."""
 
-    def __init__(self, url: str, schema: str | None = None, engine: Any = None) -> None:
-        """``engine``: a connection pool to use (the index's, for PostgreSQL) rather than one of its own."""
+    def __init__(self, engine: Any, schema: str | None = None) -> None:
+        """``engine``: the database (:func:`server_database`), ``schema``: where the tables go (PostgreSQL)."""
         import sqlalchemy as sa
 
         self._sa = sa
-        sqlite = url.startswith("sqlite")
-        self._engine = engine if engine is not None else sa.create_engine(
-            url, connect_args={"check_same_thread": False} if sqlite else {}, pool_pre_ping=not sqlite)
+        sqlite = engine.dialect.name == "sqlite"
+        self._engine = engine
         metadata = sa.MetaData(schema=schema)
         self._conversations = sa.Table(
             "conversations", metadata,
@@ -106,15 +130,8 @@ class ConversationStore:
 
     @classmethod
     def for_settings(cls, settings: Settings) -> ConversationStore:
-        """Beside the index: SQLite in ``index_dir``, or the index's schema in the database."""
-        if settings.store == "postgres":
-            from hdf_assistant.index.postgres_db import shared_engine, sqlalchemy_url
-
-            # the process's one pool for this database, shared with the index
-            return cls(sqlalchemy_url(settings.database_url), schema=f"hdf_{settings.index_name}",
-                       engine=shared_engine(settings.database_url))
-        settings.index_dir.mkdir(parents=True, exist_ok=True)
-        return cls(f"sqlite:///{settings.index_dir.resolve() / 'conversations.sqlite3'}")
+        """Beside the index (:func:`server_database`)."""
+        return cls(*server_database(settings))
 
     def create(self, user: str, title: str) -> Conversation:
         now = time.time()

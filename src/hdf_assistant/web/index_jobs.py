@@ -24,6 +24,7 @@ from typing import Any
 from hdf_assistant.assistant import Assistant
 from hdf_assistant.config import Settings
 from hdf_assistant.errors import HdfError
+from hdf_assistant.web.conversations import server_database
 
 log = logging.getLogger(__name__)
 
@@ -100,16 +101,7 @@ class JobTable:
     @classmethod
     def for_settings(cls, settings: Settings) -> JobTable:
         """Beside the index, in the same database as the saved conversations."""
-        import sqlalchemy as sa
-
-        if settings.store == "postgres":
-            from hdf_assistant.index.postgres_db import shared_engine
-
-            return cls(shared_engine(settings.database_url), schema=f"hdf_{settings.index_name}")
-        settings.index_dir.mkdir(parents=True, exist_ok=True)
-        path = settings.index_dir.resolve() / "conversations.sqlite3"
-        return cls(sa.create_engine(f"sqlite:///{path}", connect_args={"check_same_thread": False,
-                                                                      "timeout": 30}))
+        return cls(*server_database(settings))
 
     def _job(self, row: Any) -> IndexJob:
         return IndexJob(row.id, bool(row.full_rebuild), row.status, row.started_at, row.finished_at, row.stage,
