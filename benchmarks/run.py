@@ -141,11 +141,23 @@ def _perturbed(chunk: Chunk, vector: np.ndarray, copy: int, rng: np.random.Gener
     return new, noisy / np.linalg.norm(noisy)
 
 
-def scaled_index(base: LocalIndex, size: int, settings: Any, seed: int = 0, collections: int = 0) -> float:
+def _mixed(vector: np.ndarray, vectors: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A distinct vector near ``vector``: a normalised mixture of it and one or two other passages' vectors
+    (Dirichlet weights) plus noise of 0.01, as ``benchmarks/pg_million.py`` makes them."""
+    others = vectors[rng.choice(len(vectors), int(rng.integers(1, 3)), replace=False)]
+    weights = rng.dirichlet(np.ones(len(others) + 1))
+    x = weights[0] * vector + weights[1:] @ others + rng.normal(0, 0.01, vector.shape)
+    return (x / np.linalg.norm(x)).astype(np.float32)
+
+
+def scaled_index(base: LocalIndex, size: int, settings: Any, seed: int = 0, collections: int = 0,
+                 distinct: bool = False) -> float:
     """Write an index of ``size`` chunks made from ``base`` into the store of
     ``settings`` (a local directory or the database); returns the build seconds. With ``collections``,
     the files are spread over that many collections (folders ``c0/``, ``c1/``... in turn), so that one
-    holds about 1/``collections`` of the passages (the filtered-retrieval row)."""
+    holds about 1/``collections`` of the passages (the filtered-retrieval row). With ``distinct``, a copy's
+    vector is a mixture of its passage's and other passages' (``_mixed``), not its passage's plus noise:
+    distinct vectors, as a real corpus has, instead of clusters of near-identical ones."""
     rng = np.random.default_rng(seed)
     ids = [cid for source in base.sources() for cid in base.chunk_ids_of(source)]
     chunks = [base.chunk(cid) for cid in ids]
@@ -161,6 +173,8 @@ def scaled_index(base: LocalIndex, size: int, settings: Any, seed: int = 0, coll
                 picked.setdefault(chunk.source, []).append((chunk, vector))
             else:
                 new, noisy = _perturbed(chunk, vector, copy, rng)
+                if distinct:
+                    noisy = _mixed(vector, vectors, rng)
                 picked.setdefault(new.source, []).append((new, noisy))
                 origin[new.source] = chunk.source
             count += 1
@@ -202,7 +216,7 @@ def _original(chunk_id: str) -> str:
 
 def query_latency(base_settings: Any, base: LocalIndex, embedder: Any, questions: list[str], sizes: list[int],
                   work: Path, store: str = "local", database_url: str = "",
-                  reuse: bool = False) -> tuple[dict[str, Any], Any]:
+                  reuse: bool = False, distinct: bool = False) -> tuple[dict[str, Any], Any]:
     from hdf_assistant.assistant import Assistant
 
     out: dict[str, Any] = {}
@@ -214,7 +228,7 @@ def query_latency(base_settings: Any, base: LocalIndex, embedder: Any, questions
         if existing is not None and existing.chunk_count == size:
             build_s = None  # built by an earlier run (--reuse)
         else:
-            build_s = scaled_index(base, size, settings, collections=10)
+            build_s = scaled_index(base, size, settings, collections=10, distinct=distinct)
         assistant = Assistant(settings, embedder)
         for q in questions[:3]:  # warm-up: first-call costs are start-up, not latency
             assistant.ask(q)
@@ -331,7 +345,7 @@ def index_memory(index_dir: Path, lean: bool) -> float:
 
 
 def postgres_part(base_settings: Any, base: LocalIndex, embedder: Any, questions: list, sizes: list[int],
-                  work: Path, database_url: str, reuse: bool = False) -> dict[str, Any]:
+                  work: Path, database_url: str, reuse: bool = False, distinct: bool = False) -> dict[str, Any]:
     """PIAF quality with the same passages and vectors in the database, then latency at scale."""
     from hdf_assistant.index import postgres_server as db_server
 
@@ -351,7 +365,8 @@ def postgres_part(base_settings: Any, base: LocalIndex, embedder: Any, questions
         }
         print(f"[run] postgres PIAF: {result['piaf']}", file=sys.stderr, flush=True)
         result["query"], _ = query_latency(base_settings, base, embedder, [q.question for q in questions], sizes,
-                                           work, store="postgres", database_url=database_url, reuse=reuse)
+                                           work, store="postgres", database_url=database_url, reuse=reuse,
+                                           distinct=distinct)
         return result
     finally:
         if started_here:
@@ -469,6 +484,8 @@ def main() -> None:
     parser.add_argument("--work", type=Path, help="keep the indexes in this directory (default: a temporary one)")
     parser.add_argument("--baseline-src", type=Path,
                         help="another version's src/ (a git worktree): its serving process measured in the same run")
+    parser.add_argument("--distinct", action="store_true",
+                        help="copies' vectors are mixtures of different passages' (distinct), not near-copies")
     parser.add_argument("--reuse", action="store_true",
                         help="with --database-url: use the scaled indexes an earlier run left there")
     args = parser.parse_args()
@@ -502,7 +519,7 @@ def main() -> None:
         texts = [q.question for q in questions]
         if "local" in stores:
             sizes = [int(s) for s in args.sizes.split(",")]
-            result["query"], _ = query_latency(settings, base, embedder, texts, sizes, work)
+            result["query"], _ = query_latency(settings, base, embedder, texts, sizes, work, distinct=args.distinct)
             first, last = result["query"][str(sizes[0])], result["query"][str(sizes[-1])]
             result["retrieve_growth"] = round(last["retrieve_p50_ms"] / first["retrieve_p50_ms"], 2)
             if not args.skip_serve:
@@ -524,7 +541,7 @@ def main() -> None:
         if "postgres" in stores:
             pg_sizes = [int(s) for s in args.postgres_sizes.split(",")]
             result["postgres"] = postgres_part(settings, base, embedder, questions, pg_sizes, work, args.database_url,
-                                               args.reuse)
+                                               args.reuse, args.distinct)
     result["seconds"] = round(time.perf_counter() - begun, 1)
     if args.json:
         print(json.dumps(result, ensure_ascii=False))

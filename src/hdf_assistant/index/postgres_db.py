@@ -18,12 +18,13 @@ from hdf_assistant.schema import Chunk
 
 log = logging.getLogger(__name__)
 
-#: HNSW parameters (pgvector): graph degree, build and search breadth. ef_search 400 rather than
-#: pgvector's 40 or 100: on 184,000 real e5 vectors (10,825 passages x 17 near-copies) recall@10 0.927 at
-#: 100, 1.000 at 400, for 1.0 -> 2.7 ms (benchmarks/README.md, "PostgreSQL store")
+#: HNSW parameters (pgvector): graph degree, build and search breadth, chosen on development questions at a
+#: million distinct passage vectors (benchmarks/pg_million.py; benchmarks/README.md, "PostgreSQL at a million
+#: passages"): m 16 with ef_construction 64 reached recall@10 0.951 only at ef_search 1000; ef_construction 128
+#: reaches 0.975 at ef_search 800 (p50 49 ms), the cheapest build meeting 0.97; 400 gave 0.942
 HNSW_M = 16
-HNSW_EF_CONSTRUCTION = 64
-HNSW_EF_SEARCH = 400
+HNSW_EF_CONSTRUCTION = 128
+HNSW_EF_SEARCH = 800
 TABLE = "passages"  # PGVectorStore names its table data_<table_name>
 LIVE = "v_from <= %(v)s AND (v_to IS NULL OR v_to > %(v)s)"
 CHUNK_COLUMNS = "node_id, text, source, page, start_char, end_char, file_hash, section, ocr"
