@@ -123,6 +123,8 @@ def test_a_postgres_index_made_before_collections_is_upgraded_by_a_plain_refresh
         cur.execute(f"ALTER TABLE {db.schema}.data_passages DROP COLUMN collection")
         cur.execute(f"ALTER TABLE {db.schema}.postings DROP COLUMN collection")
         cur.execute(f"ALTER TABLE {db.schema}.term_stats DROP COLUMN collection")
+        # (dropping the postings' column dropped their covering index) and the postings' index of then
+        cur.execute(f"CREATE INDEX postings_impact ON {db.schema}.postings (term, tf DESC)")
     counter = FakeEmbedder()
     report = refresh_index(settings, lambda: counter)
     assert counter.embedded == [] and report.unchanged
@@ -134,3 +136,9 @@ def test_a_postgres_index_made_before_collections_is_upgraded_by_a_plain_refresh
     assert index.keyword_search("Bob Martin", 5, scope=Scope.of(["rh"]))[0].chunk.source == "rh/paie.txt"
     assert index.document_frequency(["serveur"]) == {"serveur": 2}
     assert index.document_frequency(["salair"], scope=Scope.of(["general"])) == {"salair": 0}
+    with db.cursor() as cur:  # the postings' index now carries what a scoped keyword scan reads; the old one is gone
+        cur.execute("SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = %s AND tablename = 'postings'",
+                    (db.schema,))
+        indexes = dict(cur.fetchall())
+    assert "postings_impact" not in indexes
+    assert "INCLUDE (node_id, tf, dl, v_from, v_to, collection)" in indexes["postings_impact_cover"]

@@ -227,12 +227,14 @@ class PostgresIndex:
                   "/ %(avgdl)s::float8))")
         live = "p.v_from <= %(v)s AND (p.v_to IS NULL OR p.v_to > %(v)s)"
         if scope is not None:
-            live += " AND p." + IN_SCOPE.replace("source = ANY", "p.source = ANY")
+            # no file list: no source column either, so that the postings index alone answers (index-only scan)
+            live += " AND p.collection = ANY(%(cols)s)" + (" AND p.source = ANY(%(srcs)s)" if scope.sql_sources
+                                                            is not None else "")
         if chunk_ids is not None:  # passage by passage: their few postings, through the postings_node index
             source = f"""unnest(%(ids)s::text[]) AS i(node_id) CROSS JOIN LATERAL (
                     SELECT p.node_id, p.term, p.tf, p.dl FROM {schema}.postings p
                     WHERE p.node_id = i.node_id AND {live} OFFSET 0) p JOIN w USING (term)"""  # OFFSET 0: not flattened
-        else:  # the heaviest postings of each term first: the order of the postings_impact index
+        else:  # the heaviest postings of each term first: the order of the postings index (POSTINGS_INDEX)
             source = f"""w CROSS JOIN LATERAL (
                     SELECT p.node_id, p.tf, p.dl FROM {schema}.postings p WHERE p.term = w.term AND {live}
                     ORDER BY {IMPACT} DESC LIMIT {POSTINGS_PER_TERM}) p"""
