@@ -36,15 +36,13 @@ PIAF = REPO.parent / "shared" / "benchmarks" / "piaf-spf" / "spf_qr_test.json"
 
 
 def _live(url: str, index_name: str) -> dict[str, tuple[str, str, Any]]:
-    """Every live passage of an index: id -> (source, text, vector)."""
-    import numpy as np
-
-    from hdf_assistant.index.postgres_db import Database
+    """Every live passage of an index: id -> (source, text, vector) (as tests/test_distributed.py reads them)."""
+    from hdf_assistant.index.postgres_db import Database, parse_vector
 
     db = Database(url, index_name)
     with db.cursor() as cur:
         cur.execute(f"SELECT node_id, source, text, embedding::text FROM {db.schema}.data_passages WHERE v_to IS NULL")
-        return {r[0]: (r[1], r[2], np.array(json.loads(r[3]), dtype=np.float32)) for r in cur.fetchall()}
+        return {r[0]: (r[1], r[2], parse_vector(r[3])) for r in cur.fetchall()}
 
 
 def _same_index(url: str, name: str, reference: str) -> dict[str, Any]:

@@ -8,13 +8,16 @@ import logging
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from hdf_assistant.errors import ConfigError
 from hdf_assistant.index.keyword import K1, B
 from hdf_assistant.schema import Chunk
+
+if TYPE_CHECKING:
+    from hdf_assistant.index.scope import Scope
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +36,16 @@ INSTALL = "pip install -e '.[postgres]'"
 COLLECTION = ("collection text GENERATED ALWAYS AS (CASE WHEN strpos(source, '/') > 1 "
               "THEN split_part(source, '/', 1) ELSE 'general' END) STORED")
 #: the rows a scope (scope.py) allows: its collections and, when it names them, its files
-IN_SCOPE = "collection = ANY(%(cols)s) AND (%(srcs)s::text[] IS NULL OR source = ANY(%(srcs)s))"
+
+
+def in_scope(scope: Scope, alias: str = "") -> str:
+    """The SQL condition of rows inside ``scope`` (parameters ``cols``, ``srcs``: ``PostgresIndex._params``).
+    Without a file list it names no ``source``, so that an index carrying the collection (the postings'
+    ``POSTINGS_INDEX``) answers alone."""
+    condition = f"{alias}collection = ANY(%(cols)s)"
+    return condition if scope.sql_sources is None else f"{condition} AND {alias}source = ANY(%(srcs)s)"
+
+
 #: Keyword candidates: each term's postings of highest weight, at most this many
 #: (a term in fewer passages contributes all of them, so small corpora are exact)
 POSTINGS_PER_TERM = 2000

@@ -21,12 +21,12 @@ from hdf_assistant.index.passages import text_of
 from hdf_assistant.index.postgres_db import (
     CHUNK_COLUMNS,
     IMPACT,
-    IN_SCOPE,
     LIVE,
     POSTINGS_PER_TERM,
     TABLE,
     Database,
     chunk_of,
+    in_scope,
     parse_vector,
     vector_text,
 )
@@ -145,7 +145,8 @@ class PostgresIndex:
         found = self._counts.get(scope)
         if found is None:
             with self._cursor() as cur:
-                cur.execute(f"SELECT count(*) FROM {self._db.schema}.data_{TABLE} WHERE {LIVE} AND {IN_SCOPE}",
+                cur.execute(f"SELECT count(*) FROM {self._db.schema}.data_{TABLE} "
+                            f"WHERE {LIVE} AND {in_scope(scope)}",
                             self._params(scope))
                 found = int(cur.fetchone()[0])
             with self._cache_lock:
@@ -179,7 +180,7 @@ class PostgresIndex:
             cur.execute("SET LOCAL enable_indexscan = off")
             cur.execute(f"SELECT {CHUNK_COLUMNS}, 1 - (embedding <=> %(q)s::vector) AS score "
                         f"FROM {self._db.schema}.data_{TABLE} WHERE {LIVE} "
-                        f"{'AND ' + IN_SCOPE if scope is not None else ''} "
+                        f"{'AND ' + in_scope(scope) if scope is not None else ''} "
                         "ORDER BY embedding <=> %(q)s::vector LIMIT %(k)s",
                         self._params(scope, q=vector_text(vector), k=k))
             return [ScoredChunk(chunk_of(row[:9]), float(row[9])) for row in cur.fetchall()]
@@ -227,9 +228,7 @@ class PostgresIndex:
                   "/ %(avgdl)s::float8))")
         live = "p.v_from <= %(v)s AND (p.v_to IS NULL OR p.v_to > %(v)s)"
         if scope is not None:
-            # no file list: no source column either, so that the postings index alone answers (index-only scan)
-            live += " AND p.collection = ANY(%(cols)s)" + (" AND p.source = ANY(%(srcs)s)" if scope.sql_sources
-                                                            is not None else "")
+            live += " AND " + in_scope(scope, "p.")
         if chunk_ids is not None:  # passage by passage: their few postings, through the postings_node index
             source = f"""unnest(%(ids)s::text[]) AS i(node_id) CROSS JOIN LATERAL (
                     SELECT p.node_id, p.term, p.tf, p.dl FROM {schema}.postings p
@@ -258,7 +257,7 @@ class PostgresIndex:
             return (f"(SELECT term, sum(df)::int AS df FROM {schema}.term_stats WHERE term = ANY(%(terms)s) "
                     f"AND v_from <= %(v)s AND (v_to IS NULL OR v_to > %(v)s) {where} GROUP BY term)")
         return (f"(SELECT term, count(*) AS df FROM {schema}.postings "  # some files only: counted
-                f"WHERE term = ANY(%(terms)s) AND {LIVE} AND {IN_SCOPE} GROUP BY term)")
+                f"WHERE term = ANY(%(terms)s) AND {LIVE} AND {in_scope(scope)} GROUP BY term)")
 
     def keyword_search(self, question: str, k: int, scope: Scope | None = None) -> list[ScoredChunk]:
         candidates = [cid for cid, _ in self._bm25(question, k, None, scope)]
