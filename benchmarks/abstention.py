@@ -24,6 +24,7 @@ import argparse
 import json
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -75,8 +76,29 @@ def _assistants(squad: Path, work: Path, params: Any = None, learned: bool = Fal
             for name, s in settings.items()}
 
 
+#: keys the collection adds to a row's signals: the completed question and the sentence judged, whose
+#: embeddings the model weighs too (``pair_features``)
+QUERY, SENTENCE = "_query", "_sentence"
+
+
 def collect(squad: Path, zip_path: Path | None = None) -> list[dict[str, Any]]:
-    """Signals of every calibration question, and of the development themes' (when ``zip_path``)."""
+    """Signals of every calibration question, and of the development themes' (when ``zip_path``), each
+    with the completed question and the sentence the signals were taken from."""
+    from hdf_assistant.answer import answerer
+
+    shipped = answerer.signals
+
+    def with_text(q: Any, best: Any, ev: Any, corpus: Any = None) -> dict[str, Any]:
+        return {**shipped(q, best, ev, corpus), QUERY: q.query, SENTENCE: best.context}
+
+    answerer.signals = with_text
+    try:
+        return _collect(squad, zip_path)
+    finally:
+        answerer.signals = shipped
+
+
+def _collect(squad: Path, zip_path: Path | None) -> list[dict[str, Any]]:
     from hdf_assistant.evaluate.metrics import answer_matches
     from hdf_assistant.evaluate.questions import load_question_set
 
@@ -132,8 +154,45 @@ def _matrix(rows: list[dict[str, Any]]) -> tuple[np.ndarray, np.ndarray, np.ndar
     return X, y, open_rows
 
 
-def out_of_group(rows: list[dict[str, Any]], c: float) -> np.ndarray:
-    """P(answerable) of every row from a model that never saw its group (its corpus)."""
+def pairs(rows: list[dict[str, Any]]) -> np.ndarray:
+    """``pair_features`` of each row's question and judged sentence (zeros when none was judged)."""
+    from hdf_assistant.answer.abstention import pair_features
+    from hdf_assistant.assistant import build_embedder
+    from hdf_assistant.config import load_settings
+
+    embedder = build_embedder(load_settings(env={}, progress=False))
+    judged = [i for i, r in enumerate(rows) if QUERY in r["signals"]]
+    q = embedder.embed_queries([rows[i]["signals"][QUERY] for i in judged])
+    s = embedder.embed_sentences([rows[i]["signals"][SENTENCE] for i in judged])
+    out = np.zeros((len(rows), 2 * q.shape[1]), dtype=np.float32)
+    for row, qv, sv in zip(judged, q, s):
+        out[row] = pair_features(qv, sv)
+    return out
+
+
+def with_pairs(rows: list[dict[str, Any]], axes: int,
+               pair_matrix: np.ndarray | None = None) -> Callable[[np.ndarray], np.ndarray] | None:
+    """Features of a fold: the named signals and the pairs projected on ``axes`` principal axes fitted on
+    the fold's rows only (None when ``axes`` is 0: the named signals alone)."""
+    if not axes:
+        return None
+    from sklearn.decomposition import PCA
+
+    signals, _, _ = _matrix(rows)
+    matrix = pairs(rows) if pair_matrix is None else pair_matrix
+
+    def features(fit: np.ndarray) -> np.ndarray:
+        projection = PCA(axes, random_state=0).fit(matrix[fit])
+        return np.hstack([signals, projection.transform(matrix)])
+
+    return features
+
+
+def out_of_group(rows: list[dict[str, Any]], c: float,
+                 features: Callable[[np.ndarray], np.ndarray] | None = None) -> np.ndarray:
+    """P(answerable) of every row from a model that never saw its group (its corpus). ``features``
+    (the rows the fold fits on -> a matrix of every row) replaces the shipped signals: a probe's
+    features, any projection of them fitted on the fold's rows only."""
     from sklearn.linear_model import LogisticRegression
 
     X, y, open_rows = _matrix(rows)
@@ -142,6 +201,8 @@ def out_of_group(rows: list[dict[str, Any]], c: float) -> np.ndarray:
     for group in sorted(set(groups)):
         held = groups == group
         fit_rows = open_rows & ~held
+        if features is not None:
+            X = features(fit_rows)
         mean, std = X[fit_rows].mean(axis=0), X[fit_rows].std(axis=0) + 1e-9
         model = LogisticRegression(C=c, class_weight="balanced", max_iter=2000)
         model.fit((X[fit_rows] - mean) / std, y[fit_rows])
@@ -149,39 +210,58 @@ def out_of_group(rows: list[dict[str, Any]], c: float) -> np.ndarray:
     return p
 
 
-def train(rows: list[dict[str, Any]], threshold: float, c: float = 0.1) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The model fitted on every open row, and the decisions of the out-of-group models."""
+def train(rows: list[dict[str, Any]], threshold: float, c: float = 0.1, axes: int = 0,
+          pair_matrix: np.ndarray | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The model fitted on every open row, and the decisions of the out-of-group models. With ``axes``,
+    the pairs' principal axes are weighed too, folded into one weight per pair feature."""
+    from sklearn.decomposition import PCA
     from sklearn.linear_model import LogisticRegression
 
     from hdf_assistant.answer.abstention import FEATURES
 
     X, y, open_rows = _matrix(rows)
-    p_oog = out_of_group(rows, c)
+    if axes and pair_matrix is None:
+        pair_matrix = pairs(rows)
+    p_oog = out_of_group(rows, c, with_pairs(rows, axes, pair_matrix))
     cv = _decisions(rows, p_oog, threshold)
     cv["by_group"] = {g: _decisions([r for r in rows if r["group"] == g],
                                     p_oog[[r["group"] == g for r in rows]], threshold)
                       for g in sorted({r["group"] for r in rows})}
+    projection = None
+    if axes and pair_matrix is not None:
+        projection = PCA(axes, random_state=0).fit(pair_matrix[open_rows])
+        X = np.hstack([X, projection.transform(pair_matrix)])
     mean, std = X[open_rows].mean(axis=0), X[open_rows].std(axis=0) + 1e-9
     final = LogisticRegression(C=c, class_weight="balanced", max_iter=2000)
     final.fit((X[open_rows] - mean) / std, y[open_rows])
     coef = final.coef_[0] / std
+    bias = float(final.intercept_[0] - (final.coef_[0] * mean / std).sum())
     groups = sorted({r["group"] for r in rows})
-    model = {
+    model: dict[str, Any] = {
         "weights": {f: round(float(w), 6) for f, w in zip(FEATURES, coef)},
-        "bias": round(float(final.intercept_[0] - (final.coef_[0] * mean / std).sum()), 6),
+        "bias": round(bias, 6),
         "threshold": threshold,
         "c": c,
+    }
+    model |= {
         "trained_on": f"{len(rows)} development questions ({int(y.sum())} answerable) over {len(groups)} corpora "
                       f"({', '.join(groups)}), benchmarks/abstention.py",
     }
+    if projection is not None:
+        # w . (pair - mean) @ axes.T  ==  pair . (w @ axes)  -  w . (mean @ axes.T)
+        axis_weights = coef[len(FEATURES):]
+        model["bias"] = round(bias - float(axis_weights @ (projection.components_ @ projection.mean_)), 6)
+        model["axes"] = axes
+        model["pair_weights"] = [round(float(w), 6) for w in axis_weights @ projection.components_]
     return model, cv
 
 
-def sweep(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def sweep(rows: list[dict[str, Any]], axes: int = 0, pair_matrix: np.ndarray | None = None) -> list[dict[str, Any]]:
     """Out-of-group decisions for each regularisation and threshold (the development rows only)."""
     out = []
+    features = with_pairs(rows, axes, pair_matrix)
     for c in (0.03, 0.1, 0.3, 1.0):
-        p = out_of_group(rows, c)
+        p = out_of_group(rows, c, features)
         for threshold in (0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5):
             d = _decisions(rows, p, threshold)
             out.append({"c": c, "threshold": threshold, "false_refusal_rate": d["false_refusal_rate"],
@@ -189,6 +269,11 @@ def sweep(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
                         "balanced_accuracy": round(1 - (d["false_refusal_rate"] + d["unanswerable_answered_rate"]) / 2,
                                                    4)})
     return out
+
+
+#: principal axes of the embedding pairs: chosen out of group on the development rows among 4, 8, 16
+#: and 32 (``python benchmarks/abstention_reach.py --interactions K``)
+AXES = 16
 
 
 #: the issue's ceiling: unanswerable questions answered out of group, on the development corpora
@@ -221,6 +306,8 @@ def main() -> None:
     parser.add_argument("--zip", type=Path, default=ZIP, help="the Service-Public fiches zip (development themes)")
     parser.add_argument("--write", action="store_true", help="save the model in the package")
     parser.add_argument("--sweep", action="store_true", help="print the out-of-group figures of C x threshold")
+    parser.add_argument("--axes", type=int, default=AXES,
+                        help="principal axes of the question-sentence embedding pairs the model weighs (0: none)")
     args = parser.parse_args()
     if args.rows and args.rows.is_file():
         rows = json.loads(args.rows.read_text(encoding="utf-8"))
@@ -228,7 +315,8 @@ def main() -> None:
         rows = collect(args.squad, args.zip)
         if args.rows:
             args.rows.write_text(json.dumps(rows, ensure_ascii=False, indent=1), encoding="utf-8")
-    lines = sweep(rows)
+    pair_matrix = pairs(rows) if args.axes else None
+    lines = sweep(rows, args.axes, pair_matrix)
     chosen_c, chosen_threshold = choose(lines)
     if args.sweep:
         for line in lines:
@@ -236,8 +324,9 @@ def main() -> None:
     c = args.c if args.c is not None else chosen_c
     threshold = args.threshold if args.threshold is not None else chosen_threshold
     print(f"C = {c}, threshold = {threshold} (chosen: {chosen_c}, {chosen_threshold})", file=sys.stderr)
-    model, cv = train(rows, threshold, c)
-    print(json.dumps({"cross_group": cv, "model": model}, indent=2, ensure_ascii=False))
+    model, cv = train(rows, threshold, c, args.axes, pair_matrix)
+    shown = {k: v for k, v in model.items() if k != "pair_weights"}
+    print(json.dumps({"cross_group": cv, "model": shown}, indent=2, ensure_ascii=False))
     if args.write:
         from hdf_assistant.answer.abstention import MODEL_FILE
 

@@ -4,6 +4,7 @@ a candidate sentence, the evidence around it."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from hdf_assistant.analysis import analyze
 from hdf_assistant.answer import analyse_question, default_model
@@ -13,6 +14,7 @@ from hdf_assistant.answer.abstention import (
     constraint_not_met,
     names_not_mentioned,
     no_person_named,
+    pair_features,
     topic_never_mentioned,
 )
 from hdf_assistant.answer.candidates import ITEM, ROW, Candidate, candidate_sentences
@@ -115,7 +117,16 @@ def test_the_shipped_abstention_model_weighs_every_signal() -> None:
               "keyword_agreement": 1.0, "kind_other": 0.0, "english": 0.0}
     weak = dict(strong, similarity=0.8, passage_z=1.0, overlap=0.2, coverage=0.3, sentence_coverage=0.0,
                 absent_share=0.5, keyword_agreement=0.0)
-    assert model.probability(strong) > model.threshold > model.probability(weak)
+    # it also weighs how the question's and the sentence's e5 vectors (384 numbers each) meet: the
+    # same pair for both here
+    assert len(model.pair_weights) == 2 * 384
+    rng = np.random.default_rng(0)
+    q = rng.normal(size=384)
+    s = q + rng.normal(scale=0.5, size=384)
+    pair = pair_features(q / np.linalg.norm(q), s / np.linalg.norm(s))
+    assert model.probability(strong, pair) > model.probability(weak, pair)
+    with pytest.raises(ValueError, match="pair_features"):
+        model.probability(strong)
 
 
 def test_a_table_row_is_never_joined_to_the_title_above_it() -> None:

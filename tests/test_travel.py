@@ -176,3 +176,22 @@ def test_a_title_is_no_answer_and_an_office_answers_where(tmp_path: Path, e5_emb
         answer = assistant.ask(question)
         assert answer.citations and "abattement forfaitaire de 30 %" in answer.citations[0].text, answer.text
     cites(assistant.ask("Mon chien s'est perdu, où a-t-il pu être emmené ?"), "chien.txt", "fourrière")
+
+
+@pytest.mark.parametrize(("question", "answers", "other"), [
+    ("Combien coûte l'interrogation du fichier des contrats obsèques ?", "L'interrogation du FCDDV coûte 18 €.",
+     "Le prêt avec intérêt ne peut pas excéder 2 000 € par prêteur et par projet."),
+    ("Où a été fondé OVH ?", "OVH a été fondé à Roubaix en 1999.", "La métropole lilloise compte 1791 startups."),
+    ("Quel est le prix d'un passeport pour un mineur ?", "Le passeport d'un mineur de 15 ans et plus coûte 42 €.",
+     "La carte d'identité est gratuite."),
+])
+def test_the_learned_check_finds_an_answering_sentence_more_likely_from_the_embeddings(
+        e5_embedder, question: str, answers: str, other: str) -> None:
+    # the same named signals for both sentences: only how the e5 vectors meet differs
+    from hdf_assistant.answer.abstention import default_model, pair_features
+
+    model = default_model()
+    values = {"similarity": 0.86, "names_found": 1.0, "typed": 1.0, "coverage": 1.0}
+    q = e5_embedder.embed_queries([question])[0]
+    good, bad = e5_embedder.embed_sentences([answers, other])
+    assert model.probability(values, pair_features(q, good)) > model.probability(values, pair_features(q, bad))

@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
 
+import numpy as np
+
 from hdf_assistant.analysis import analyze, fold
 from hdf_assistant.answer.candidates import Candidate
 from hdf_assistant.answer.constraints import holds
@@ -238,21 +240,45 @@ def signals(q: Question, best: Candidate, ev: Evidence, corpus: CorpusScores | N
     }
 
 
+def pair_features(query_vector: np.ndarray, sentence_vector: np.ndarray) -> np.ndarray:
+    """How the question's and the sentence's vectors meet, dimension by dimension: their product (whose
+    sum is the cosine) and their absolute difference. The model weighs them with one learned direction
+    (a few principal axes of the training pairs folded into one vector): what the cosine alone cannot say
+    about whether the sentence answers."""
+    q = np.asarray(query_vector, dtype=np.float32)
+    s = np.asarray(sentence_vector, dtype=np.float32)
+    return np.concatenate([q * s, np.abs(q - s)])
+
+
 @dataclass(frozen=True)
 class AbstentionModel:
-    """P(the documents answer the question) from the signals: a logistic model."""
+    """P(the documents answer the question) from the signals: a logistic model; with ``pair_weights``,
+    also from the question's and the sentence's embeddings (:func:`pair_features`)."""
 
     weights: dict[str, float]
     bias: float
     #: abstain when the probability is below this
     threshold: float
+    #: weights of :func:`pair_features` (empty: the embeddings are not weighed)
+    pair_weights: tuple[float, ...] = ()
 
-    def probability(self, values: dict[str, float]) -> float:
+    def probability(self, values: dict[str, float], pair: np.ndarray | None = None) -> float:
         z = self.bias + sum(w * values.get(name, 0.0) for name, w in self.weights.items())
+        if self.pair_weights:
+            if pair is None:  # its bias counts on the pair's part: without it the probability means nothing
+                raise ValueError("this abstention model weighs the embeddings: give the pair_features")
+            z += float(np.dot(np.asarray(self.pair_weights, dtype=np.float32), pair))
         return 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, z))))
 
+    @property
+    def weighs_embeddings(self) -> bool:
+        return bool(self.pair_weights)
+
     def to_dict(self) -> dict[str, object]:
-        return {"weights": self.weights, "bias": self.bias, "threshold": self.threshold}
+        out: dict[str, object] = {"weights": self.weights, "bias": self.bias, "threshold": self.threshold}
+        if self.pair_weights:
+            out["pair_weights"] = list(self.pair_weights)
+        return out
 
 
 MODEL_FILE = "abstention_model.json"
@@ -262,16 +288,18 @@ MODEL_FILE = "abstention_model.json"
 def default_model() -> AbstentionModel:
     """The model shipped with the package (trained by ``benchmarks/abstention.py``)."""
     data = json.loads(resources.files("hdf_assistant.answer").joinpath(MODEL_FILE).read_text(encoding="utf-8"))
-    return AbstentionModel(dict(data["weights"]), float(data["bias"]), float(data["threshold"]))
+    return AbstentionModel(dict(data["weights"]), float(data["bias"]), float(data["threshold"]),
+                           tuple(float(w) for w in data.get("pair_weights", ())))
 
 
 #: how a refusal of the learned check starts
 LEARNED_CHECK = "confidence"
 
 
-def low_confidence(values: dict[str, float], model: AbstentionModel) -> str | None:
-    """The learned rule: the signals say the best sentence is probably not an answer."""
-    p = model.probability(values)
+def low_confidence(values: dict[str, float], model: AbstentionModel, pair: np.ndarray | None = None) -> str | None:
+    """The learned rule: the signals (and the embeddings' :func:`pair_features`) say the best sentence
+    is probably not an answer."""
+    p = model.probability(values, pair)
     return f"{LEARNED_CHECK} {p:.2f} below {model.threshold:.2f}" if p < model.threshold else None
 
 
@@ -292,6 +320,6 @@ def first_rule(q: Question, best: Candidate, ev: Evidence, skip: str | None = No
 
 
 __all__ = ["LEARNED_CHECK", "TOPIC_RULE", "RULES", "FEATURES", "AbstentionModel", "CorpusScores", "missing_names", "names_near",
-           "default_model", "first_rule", "low_confidence", "signals",
+           "default_model", "first_rule", "low_confidence", "pair_features", "signals",
            "names_not_mentioned", "topic_never_mentioned", "constraint_not_met", "attribute_of_other_name",
            "no_person_named"]

@@ -28,6 +28,7 @@ from hdf_assistant.answer.abstention import (
     default_model,
     first_rule,
     low_confidence,
+    pair_features,
     signals,
 )
 from hdf_assistant.answer.candidates import (
@@ -263,7 +264,9 @@ class ExtractiveAnswerer:
         values = signals(q, candidate, evidence, corpus)
         if reason is None:
             if self.model is not None:
-                reason = low_confidence(values, self.model)
+                pair = (pair_features(query_vec, self._sentence_vectors([candidate.context])[0])
+                        if self.model.weighs_embeddings else None)
+                reason = low_confidence(values, self.model, pair)
             elif candidate.similarity < self.params.min_similarity:
                 reason = f"low_similarity: {candidate.similarity:.3f}"
         return Judgement(candidate, previous, evidence, values, reason)
