@@ -191,3 +191,18 @@ def test_the_best_documents_opening_and_nearest_passages_join_the_candidates() -
     assert more_of_best_document(retrieved, 5, None, np.zeros(3), 2) == []
     opening_retrieved = [ScoredChunk(fiche.chunks["f0"], 1.0)]
     assert [r.chunk.id for r in more_of_best_document(opening_retrieved, 5, fiche, np.zeros(3), 2)] == ["f2", "f3"]
+
+
+def test_an_e5_model_of_another_size_answers_with_the_similarity_floor_not_the_shipped_model() -> None:
+    from hdf_assistant.answer import ExtractiveAnswerer
+
+    class OtherE5:
+        model_id = "intfloat/multilingual-e5-base"
+        dim = 768
+
+    class SmallE5(OtherE5):
+        model_id = "multilingual-e5-small"
+        dim = 384
+
+    assert ExtractiveAnswerer(OtherE5()).model is None  # type: ignore[arg-type]
+    assert ExtractiveAnswerer(SmallE5()).model is default_model()  # type: ignore[arg-type]

@@ -171,8 +171,12 @@ class ExtractiveAnswerer:
         self.embedder = embedder
         self.params = params or AnswerParams()
         e5 = "e5" in getattr(embedder, "model_id", "e5").lower()
-        #: the abstention model was trained with e5 similarities; other models use the similarity floor
-        self.model = model or (default_model() if e5 else None)
+        shipped = default_model() if e5 and model is None else None
+        if shipped is not None and shipped.weighs_embeddings and 2 * getattr(embedder, "dim", 0) != len(
+                shipped.pair_weights):
+            shipped = None  # another e5 than the one it was trained on (its vectors have another size)
+        #: the abstention model was trained with multilingual-e5-small's vectors; other models use the similarity floor
+        self.model = model or shipped
         self._cache: dict[str, np.ndarray] = {}
         self._cache_lock = threading.Lock()
         self._sample: tuple[str, list[str]] = ("", [])
