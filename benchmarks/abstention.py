@@ -43,6 +43,8 @@ SETS = [
     ("report_calibration.jsonl", "report"),
     ("spf_calibration.jsonl", "squad"),
 ]
+#: where ``--write`` saves the model (the package's ``abstention.MODEL_FILE``)
+MODEL_PATH = ROOT / "src" / "hdf_assistant" / "answer" / "abstention_model.json"
 #: the corpus each set is asked over: the unit of the cross-validation
 GROUPS = {"panorama_calibration.jsonl": "panorama", "panorama_adversarial.jsonl": "panorama",
           "report_calibration.jsonl": "report", "spf_calibration.jsonl": "piaf-fiches"}
@@ -96,6 +98,21 @@ def collect(squad: Path, zip_path: Path | None = None) -> list[dict[str, Any]]:
         return _collect(squad, zip_path)
     finally:
         answerer.signals = shipped
+
+
+def load_rows(path: Path | None, squad: Path, zip_path: Path | None) -> list[dict[str, Any]]:
+    """The rows saved in ``path`` by an earlier run, or collected now (and saved there when given)."""
+    if path is not None and path.is_file():
+        return list(json.loads(path.read_text(encoding="utf-8")))
+    rows = collect(squad, zip_path)
+    if path is not None:
+        path.write_text(json.dumps(rows, ensure_ascii=False, indent=1), encoding="utf-8")
+    return rows
+
+
+def shipped_model() -> dict[str, Any]:
+    """The model file in the package, as written by ``--write``."""
+    return dict(json.loads(MODEL_PATH.read_text(encoding="utf-8")))
 
 
 def _collect(squad: Path, zip_path: Path | None) -> list[dict[str, Any]]:
@@ -309,12 +326,7 @@ def main() -> None:
     parser.add_argument("--axes", type=int, default=AXES,
                         help="principal axes of the question-sentence embedding pairs the model weighs (0: none)")
     args = parser.parse_args()
-    if args.rows and args.rows.is_file():
-        rows = json.loads(args.rows.read_text(encoding="utf-8"))
-    else:
-        rows = collect(args.squad, args.zip)
-        if args.rows:
-            args.rows.write_text(json.dumps(rows, ensure_ascii=False, indent=1), encoding="utf-8")
+    rows = load_rows(args.rows, args.squad, args.zip)
     pair_matrix = pairs(rows) if args.axes else None
     lines = sweep(rows, args.axes, pair_matrix)
     chosen_c, chosen_threshold = choose(lines)
@@ -328,11 +340,8 @@ def main() -> None:
     shown = {k: v for k, v in model.items() if k != "pair_weights"}
     print(json.dumps({"cross_group": cv, "model": shown}, indent=2, ensure_ascii=False))
     if args.write:
-        from hdf_assistant.answer.abstention import MODEL_FILE
-
-        path = ROOT / "src" / "hdf_assistant" / "answer" / MODEL_FILE
-        path.write_text(json.dumps(model, indent=2) + "\n", encoding="utf-8")
-        print(f"written: {path}", file=sys.stderr)
+        MODEL_PATH.write_text(json.dumps(model, indent=2) + "\n", encoding="utf-8")
+        print(f"written: {MODEL_PATH}", file=sys.stderr)
 
 
 if __name__ == "__main__":

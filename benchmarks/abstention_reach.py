@@ -31,6 +31,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 import abstention  # noqa: E402
+import domains  # noqa: E402
 
 #: the goal on held-out themes (issue 29)
 MAX_REFUSED = 0.05
@@ -78,22 +79,14 @@ def main() -> None:
                         help="add the embeddings' interactions on K principal axes (a probe)")
     parser.add_argument("--json", type=Path, help="write the figures here too")
     args = parser.parse_args()
-    if args.rows and args.rows.is_file():
-        rows = json.loads(args.rows.read_text(encoding="utf-8"))
-    else:
-        rows = abstention.collect(args.squad, args.zip)
-        if args.rows:
-            args.rows.write_text(json.dumps(rows, ensure_ascii=False), encoding="utf-8")
-    from hdf_assistant.answer.abstention import default_model
-
-    shipped = json.loads((abstention.ROOT / "src" / "hdf_assistant" / "answer" / "abstention_model.json")
-                         .read_text(encoding="utf-8"))
+    rows = abstention.load_rows(args.rows, args.squad, args.zip)
+    shipped = abstention.shipped_model()
     c = args.c if args.c is not None else float(shipped["c"])
-    threshold = default_model().threshold
+    threshold = float(shipped["threshold"])
     variants: dict[str, Any] = {"named signals": None}
     if args.interactions:
         variants[f"+ embedding pairs ({args.interactions} axes)"] = abstention.with_pairs(rows, args.interactions)
-    themes = set(abstention_themes())
+    themes = set(domains.split_themes("development"))
     report = {}
     for name, features in variants.items():
         p = abstention.out_of_group(rows, c, features)
@@ -103,12 +96,6 @@ def main() -> None:
     if args.json:
         args.json.write_text(json.dumps({"c": c, "variants": report}, indent=2, ensure_ascii=False) + "\n",
                              encoding="utf-8")
-
-
-def abstention_themes() -> list[str]:
-    import domains
-
-    return domains.split_themes("development")
 
 
 if __name__ == "__main__":

@@ -14,7 +14,7 @@ import json
 import math
 import re
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from importlib import resources
 
 import numpy as np
@@ -267,12 +267,17 @@ class AbstentionModel:
         if self.pair_weights:
             if pair is None:  # its bias counts on the pair's part: without it the probability means nothing
                 raise ValueError("this abstention model weighs the embeddings: give the pair_features")
-            z += float(np.dot(np.asarray(self.pair_weights, dtype=np.float32), pair))
+            z += float(np.dot(self._pair_vector, pair))
         return 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, z))))
 
     @property
     def weighs_embeddings(self) -> bool:
         return bool(self.pair_weights)
+
+    @cached_property
+    def _pair_vector(self) -> np.ndarray:
+        """``pair_weights`` as an array, made once (the model is asked for every candidate judged)."""
+        return np.asarray(self.pair_weights, dtype=np.float32)
 
     def to_dict(self) -> dict[str, object]:
         out: dict[str, object] = {"weights": self.weights, "bias": self.bias, "threshold": self.threshold}
